@@ -1,0 +1,84 @@
+"""Per-sample random masking with the randomness passed in, never drawn from hidden global state.
+
+Convention (as in the official code): in ``mask`` 0 is keep, 1 is remove. Patch ``i`` is kept when its noise value
+is among the ``len_keep`` smallest of its row. Because of that, one noise vector gives NESTED masks across ratios:
+every patch kept at ratio 0.9 is also kept at ratio 0.5.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+
+def num_kept(num_patches: int, mask_ratio: float) -> int:
+    """Patches the encoder sees; the official ``int(L * (1 - mask_ratio))`` (196 @ 0.9 -> 19, so 177 masked)."""
+    return int(num_patches * (1 - mask_ratio))
+
+
+def check_mask_ratio(mask_ratio: float, num_patches: int) -> int:
+    """Validate a user's mask ratio; return ``len_keep``. Raise ``ValueError`` naming the value otherwise."""
+    try:
+        ratio = float(mask_ratio)
+    except (TypeError, ValueError):
+        raise ValueError(f"mask_ratio must be a number in (0, 1), got {mask_ratio!r}") from None
+    if not math.isfinite(ratio) or not 0.0 < ratio < 1.0:
+        raise ValueError(f"mask_ratio must lie strictly between 0 and 1, got {mask_ratio!r}")
+    len_keep = num_kept(num_patches, ratio)
+    if len_keep < 1:
+        raise ValueError(
+            f"mask_ratio={mask_ratio!r} keeps no patch out of {num_patches}; "
+            f"the largest usable ratio keeps 1 patch (mask_ratio <= {1 - 1 / num_patches:.4f})"
+        )
+    if len_keep >= num_patches:
+        raise ValueError(f"mask_ratio={mask_ratio!r} masks no patch out of {num_patches}; use a larger ratio")
+    return len_keep
+
+
+def mask_noise(seed: int, num_patches: int, batch: int = 1) -> torch.Tensor:
+    """[batch, num_patches] float32 uniform noise on the CPU from a generator seeded with ``seed``.
+
+    Row 0 equals the official demo's ``torch.manual_seed(seed); torch.rand(1, L)``, so seed ``s`` reproduces the
+    demo's mask exactly, on any device (move the noise, not the generator).
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    if not 0 <= seed < 2**63:
+        raise ValueError(f"seed must lie in [0, 2**63), got {seed}")
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    return torch.rand(batch, num_patches, generator=generator)
+
+
+def noise_for_seeds(seeds: Sequence[int], num_patches: int) -> torch.Tensor:
+    """[len(seeds), num_patches]: row ``i`` is ``mask_noise(seeds[i], L)[0]``, whatever the batch around it."""
+    return torch.cat([mask_noise(int(s), num_patches) for s in seeds], dim=0)
+
+
+@dataclass(frozen=True)
+class Masking:
+    """Result of masking a batch of token sequences."""
+
+    kept: torch.Tensor  # [N, len_keep, D] the visible tokens, in shuffle order
+    mask: torch.Tensor  # [N, L] 0 keep, 1 remove, in patch order
+    ids_restore: torch.Tensor  # [N, L] position of each patch in the shuffled order
+    ids_keep: torch.Tensor  # [N, len_keep] patch indices of the visible tokens
+
+
+def random_masking(x: torch.Tensor, mask_ratio: float, noise: torch.Tensor) -> Masking:
+    """Keep the ``len_keep`` patches of lowest noise per sample. ``x`` [N, L, D], ``noise`` [N, L]."""
+    n, length, dim = x.shape
+    if noise.shape != (n, length):
+        raise ValueError(f"noise must have shape [N, L] = [{n}, {length}], got {list(noise.shape)}")
+    len_keep = check_mask_ratio(mask_ratio, length)
+    noise = noise.to(x.device)
+    ids_shuffle = torch.argsort(noise, dim=1)  # ascending: small is keep
+    ids_restore = torch.argsort(ids_shuffle, dim=1)
+    ids_keep = ids_shuffle[:, :len_keep]
+    kept = torch.gather(x, dim=1, index=ids_keep.unsqueeze(-1).expand(-1, -1, dim))
+    mask = torch.ones(n, length, device=x.device, dtype=x.dtype)
+    mask[:, :len_keep] = 0
+    mask = torch.gather(mask, dim=1, index=ids_restore)
+    return Masking(kept=kept, mask=mask, ids_restore=ids_restore, ids_keep=ids_keep)
