@@ -11,10 +11,22 @@ from .model import (
     mae_vit_huge_patch14,
     mae_vit_large_patch16,
 )
+from .metrics import Metrics
 from .patches import patchify, unpatchify
+from .preprocess import IMAGENET_MEAN, IMAGENET_STD, ImageError, ImageLike, load_image, preprocess
+from .reconstruct import Reconstruction, reconstruct
 from .pos_embed import sincos_2d
 
 __all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "ImageError",
+    "ImageLike",
+    "Metrics",
+    "Reconstruction",
+    "load_image",
+    "preprocess",
+    "reconstruct",
     "PRESETS",
     "MAEConfig",
     "MAEOutput",

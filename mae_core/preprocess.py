@@ -1,0 +1,159 @@
+"""Turning what users hand us (paths, PIL images, arrays) into the model's normalised input.
+
+The official demo resizes with PIL bicubic to the model's size, divides by 255 and normalises with the ImageNet
+mean/std, in float64, casting to float32 at the model. It asserts a 3-channel image; here every common mode is
+converted to RGB first (EXIF orientation, grayscale, RGBA/LA/palette over white, CMYK, 16-bit and float images),
+and a centre crop can replace the squash.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
+IMAGENET_STD = np.array([0.229, 0.224, 0.225])
+
+MAX_IMAGE_PIXELS = 64_000_000  # 8000 x 8000; larger headers are refused before decoding (decompression bombs)
+MAX_IMAGE_BYTES = 64 * 1024 * 1024
+
+ImageLike = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
+
+
+class ImageError(ValueError):
+    """An input that is not a usable image; the message says what was wrong and what is accepted."""
+
+
+def load_image(source: ImageLike, *, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+    """Any accepted input -> an upright 8-bit RGB PIL image. Raises :class:`ImageError` with a readable reason."""
+    if isinstance(source, Image.Image):
+        return _to_rgb(ImageOps.exif_transpose(source) or source)
+    if isinstance(source, np.ndarray):
+        return _array_to_rgb(source)
+    if isinstance(source, bytes):
+        return _open(io.BytesIO(source), "the given bytes", max_pixels)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise ImageError(f"{path}: no such file")
+        size = path.stat().st_size
+        if size == 0:
+            raise ImageError(f"{path.name}: the file is empty")
+        if size > MAX_IMAGE_BYTES:
+            raise ImageError(f"{path.name}: {size / 2**20:.0f} MiB is over the {MAX_IMAGE_BYTES // 2**20} MiB limit")
+        with path.open("rb") as handle:
+            return _open(handle, path.name, max_pixels)
+    raise ImageError(
+        f"cannot read an image from {type(source).__name__}; accepted: a file path, bytes, a PIL image "
+        "or an HxW / HxWx3 / HxWx4 array"
+    )
+
+
+def _open(handle, name: str, max_pixels: int) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(handle)
+            width, height = img.size  # from the header: nothing decoded yet
+            if width * height > max_pixels:
+                raise ImageError(
+                    f"{name}: {width}x{height} pixels is over the limit of {max_pixels:,} pixels; "
+                    "downscale the image first"
+                )
+            img.load()
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image file Pillow can read (PNG, JPEG, WebP, BMP, TIFF, GIF...)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageError(f"{name}: refused as a possible decompression bomb ({err})") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageError(f"{name}: the image is truncated or corrupt ({err})") from None
+    return _to_rgb(ImageOps.exif_transpose(img) or img)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        return _array_to_rgb(np.asarray(img), sixteen_bit=mode.startswith("I"))
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        mode = img.mode
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    try:
+        return img.convert("RGB")  # L, 1, CMYK, YCbCr, HSV...
+    except (ValueError, OSError) as err:
+        raise ImageError(f"cannot convert an image of mode {mode!r} to RGB ({err})") from None
+
+
+def _array_to_rgb(array: np.ndarray, sixteen_bit: bool = False) -> Image.Image:
+    arr = np.asarray(array)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (3, 4)):
+        raise ImageError(f"an image array must be HxW, HxWx3 or HxWx4, got shape {list(arr.shape)}")
+    if arr.size == 0:
+        raise ImageError(f"the image array is empty (shape {list(arr.shape)})")
+    if arr.dtype == np.uint8:
+        unit = arr.astype(np.float64) / 255.0
+    elif arr.dtype == bool:
+        unit = arr.astype(np.float64)
+    elif arr.dtype == np.uint16 or (np.issubdtype(arr.dtype, np.integer) and (sixteen_bit or arr.max() > 255)):
+        unit = arr.astype(np.float64) / 65535.0
+    elif np.issubdtype(arr.dtype, np.integer):
+        unit = arr.astype(np.float64) / 255.0
+    elif np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all():
+            raise ImageError("the image array contains NaN or infinite values")
+        unit = arr.astype(np.float64) / (255.0 if arr.max() > 1.0 else 1.0)
+    else:
+        raise ImageError(f"unsupported image array dtype {arr.dtype}; use uint8, uint16, bool or float")
+    img8 = np.clip(np.round(unit * 255.0), 0, 255).astype(np.uint8)
+    if img8.ndim == 2:
+        return Image.fromarray(img8, "L").convert("RGB")
+    if img8.shape[-1] == 4:
+        return _to_rgb(Image.fromarray(img8, "RGBA"))
+    return Image.fromarray(img8, "RGB")
+
+
+def fit_image(image: Image.Image, img_size: int, crop: bool = False) -> Image.Image:
+    """RGB image -> img_size x img_size with PIL bicubic; ``crop`` takes the central square instead of squashing."""
+    if crop:
+        width, height = image.size
+        side = min(width, height)
+        left, top = (width - side) // 2, (height - side) // 2
+        image = image.crop((left, top, left + side, top + side))
+    return image.resize((img_size, img_size), Image.Resampling.BICUBIC)
+
+
+def preprocess(image: ImageLike, img_size: int = 224, crop: bool = False) -> torch.Tensor:
+    """Image-like -> [3, img_size, img_size] float32, ImageNet-normalised (float64 maths, as the official demo)."""
+    rgb = fit_image(load_image(image), img_size, crop)
+    arr = np.asarray(rgb, dtype=np.float64) / 255.0  # [H, W, 3]
+    arr = (arr - IMAGENET_MEAN) / IMAGENET_STD
+    return torch.from_numpy(arr).permute(2, 0, 1).float().contiguous()
+
+
+def to_unit_pixels(x: torch.Tensor) -> torch.Tensor:
+    """Normalised [..., 3, H, W] -> RGB in [0, 1] units (not clipped)."""
+    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(3, 1, 1)
+    return x * std + mean
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """Normalised [3, H, W] -> [H, W, 3] uint8, clipped and truncated as the official demo displays it."""
+    pixels = torch.clip(to_unit_pixels(x.float()) * 255, 0, 255).int()
+    return pixels.permute(1, 2, 0).to(torch.uint8).cpu().numpy()
