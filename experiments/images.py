@@ -1,0 +1,157 @@
+"""Expanding a sweep's ``--images`` into image files, and reading each one with its own error.
+
+An argument is an image file, a folder (searched recursively for image suffixes, hidden entries skipped) or a
+text list (``.txt``/``.lst``/``.list``: one path per line, ``#`` comments, relative paths taken from the list's
+folder). Each image keeps the name the user gave it (the path as written, ``folder/relative/path`` for folder
+members, the line for list entries): it is the ``image`` column of the run store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from mae_core.preprocess import ImageError, load_image
+
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pnm", ".jfif"}
+)
+LIST_SUFFIXES = frozenset({".txt", ".lst", ".list"})
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    """One image to evaluate: its name in the store and where to read it."""
+
+    name: str
+    path: str  # absolute
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """An image read for the sweep."""
+
+    item: ImageItem
+    sha256: str  # of the file's bytes
+    image: Image.Image  # upright 8-bit RGB
+
+
+@dataclass(frozen=True)
+class ImageFailure:
+    """Why an image was skipped; goes into the manifest's ``errors``."""
+
+    image: str
+    path: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"image": self.image, "path": self.path, "reason": self.reason}
+
+
+def expand_images(specs: Sequence[str | os.PathLike]) -> list[ImageItem]:
+    """Image files named by ``specs``, in order, each once. ``ValueError`` for a path that does not exist, a list
+    that cannot be read, or when nothing is found."""
+    if isinstance(specs, (str, os.PathLike)):
+        specs = [specs]
+    items: list[ImageItem] = []
+    seen: set[str] = set()
+    names: dict[str, str] = {}
+    for spec in specs:
+        for item in _expand_one(str(spec), allow_list=True):
+            if item.path in seen:
+                continue
+            if item.name in names:
+                # the name is the image's identity in the store: two files under one name would mix their rows
+                raise ValueError(
+                    f"--images: two files share the name {item.name!r} ({names[item.name]} and {item.path}); "
+                    "pass them with distinct paths"
+                )
+            seen.add(item.path)
+            names[item.name] = item.path
+            items.append(item)
+    if not items:
+        shown = " ".join(str(s) for s in specs) or "(none)"
+        raise ValueError(
+            f"no images found in {shown}; expected image files ({', '.join(sorted(IMAGE_SUFFIXES))}), "
+            "folders holding them, or a .txt list of paths"
+        )
+    return items
+
+
+def _expand_one(spec: str, *, allow_list: bool, base: Path | None = None) -> Iterable[ImageItem]:
+    path = Path(spec).expanduser()
+    if base is not None and not path.is_absolute():
+        path = base / path
+    if path.is_dir():
+        yield from _walk(path, spec)
+    elif path.is_file() and allow_list and path.suffix.lower() in LIST_SUFFIXES:
+        yield from _read_list(path)
+    elif path.is_file() or base is not None:
+        # a missing list entry stays an image: reading it reports "no such file" in the manifest, the rest go on
+        yield ImageItem(name=spec, path=os.path.abspath(path))
+    else:
+        raise ValueError(f"--images: no such file or folder: {spec}")
+
+
+def _walk(folder: Path, spec: str) -> Iterable[ImageItem]:
+    prefix = spec.rstrip("/\\") or spec
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for filename in filenames:
+            if filename.startswith(".") or Path(filename).suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            full = Path(dirpath) / filename
+            found.append((full.relative_to(folder).as_posix(), full))
+    for relative, full in sorted(found):
+        yield ImageItem(name=f"{prefix}/{relative}", path=os.path.abspath(full))
+
+
+def _read_list(path: Path) -> Iterable[ImageItem]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"--images: cannot read the list {path} as UTF-8 text ({err})") from None
+    for line in text.splitlines():
+        entry = line.strip()
+        if entry and not entry.startswith("#"):
+            # lists do not nest: an entry ending in .txt is an (unreadable) image, not another list
+            yield from _expand_one(entry, allow_list=False, base=path.parent)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_image(item: ImageItem) -> LoadedImage:
+    """Decode one image (size limits checked from the header before decoding) and hash its file.
+
+    Raises :class:`ImageError` with a readable reason."""
+    try:
+        image = load_image(item.path)
+        sha256 = file_sha256(item.path)
+    except ImageError:
+        raise
+    except OSError as err:
+        raise ImageError(f"{item.name}: cannot read the file ({err.strerror or err})") from None
+    return LoadedImage(item=item, sha256=sha256, image=image)
+
+
+def read_images(items: Iterable[ImageItem]) -> tuple[list[LoadedImage], list[ImageFailure]]:
+    """Read each image; an unreadable one becomes an :class:`ImageFailure` and the others go on."""
+    loaded, failed = [], []
+    for item in items:
+        try:
+            loaded.append(read_image(item))
+        except ImageError as err:
+            failed.append(ImageFailure(image=item.name, path=item.path, reason=str(err)))
+    return loaded, failed

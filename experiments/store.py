@@ -1,0 +1,568 @@
+"""The run store: one folder per run, a manifest and an append-only CSV of losses, safe without a server.
+
+Layout under a root (``--out``, else ``$MAE_RUNS_DIR``, else ``./runs``)::
+
+    <root>/<run_id>/manifest.json       the run's record, rewritten atomically (temp file, fsync, rename)
+    <root>/<run_id>/losses.csv          one row per (image, checkpoint, mask_ratio, seed)
+    <root>/<run_id>/losses.rank<R>.csv  per-rank shards of a torchrun sweep until rank 0 merges them
+
+Guarantees, and how they are kept:
+- Rows are appended one batch per ``write`` under a file lock (``filelock``, an ``flock`` released by the kernel
+  when its holder dies), then flushed and fsynced, so two writers never interleave.
+- A writer killed mid-write leaves at worst a torn last line (no newline at the end). Readers ignore it and the next
+  writer cuts it off before appending, so a store always loads. String cells never hold a raw newline (escaped as
+  ``\\n``), hence one row is exactly one line.
+- Cells that a spreadsheet would run as a formula (a leading ``=``, ``+``, ``-``, ``@``, tab or CR) get a leading
+  single quote, the OWASP advice for CSV injection.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import io
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from filelock import FileLock, Timeout
+
+RUNS_DIR_ENV = "MAE_RUNS_DIR"
+DEFAULT_ROOT = "runs"
+MANIFEST_NAME = "manifest.json"
+LOSSES_NAME = "losses.csv"
+SHARD_PATTERN = "losses.rank*.csv"
+STATUSES = ("running", "finished", "failed", "interrupted")
+
+COLUMNS = (
+    "run_id",
+    "image",
+    "image_sha256",
+    "checkpoint",
+    "checkpoint_sha256",
+    "loss_type",
+    "mask_ratio",
+    "seed",
+    "masked_patches",
+    "loss",
+    "mse",
+    "psnr",
+    "dtype",
+    "device",
+    "timestamp",
+)
+# The identity of a cell: a run holds at most one row per key.
+CELL_COLUMNS = ("image", "checkpoint", "mask_ratio", "seed")
+# cells a complete row always has (a string cell such as checkpoint_sha256 may be empty)
+_REQUIRED = CELL_COLUMNS + ("masked_patches", "loss", "mse", "psnr")
+_IMAGE_AT, _CHECKPOINT_AT, _RATIO_AT, _SEED_AT = (COLUMNS.index(c) for c in CELL_COLUMNS)
+_STRING_COLUMNS = ("run_id", "image", "image_sha256", "checkpoint", "checkpoint_sha256", "loss_type", "dtype", "device")
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PACKAGES = ("torch", "timm", "numpy", "pandas", "pillow", "safetensors", "huggingface-hub", "filelock")
+
+CellKey = tuple[str, str, str, str]
+
+
+class RunBusyError(RuntimeError):
+    """Another process is sweeping into this run right now."""
+
+
+@dataclass(frozen=True)
+class LossRow:
+    """One measured cell: a checkpoint's losses on one image at one mask ratio and seed."""
+
+    run_id: str
+    image: str  # the image's name as the user gave it (path, folder/relative path or list entry)
+    image_sha256: str
+    checkpoint: str
+    checkpoint_sha256: str
+    loss_type: str  # "pixel" | "gan" | "unknown"
+    mask_ratio: float
+    seed: int
+    masked_patches: int
+    loss: float  # official loss, normalised space, removed patches
+    mse: float  # [0, 1] RGB, removed patches
+    psnr: float  # dB, from mse
+    dtype: str
+    device: str
+    timestamp: str  # UTC, ISO 8601
+
+    def cells(self) -> list[str]:
+        """The CSV cells of this row, in ``COLUMNS`` order, strings neutralised (hot path: ~10 us per row)."""
+        return [
+            neutralize(self.run_id),
+            neutralize(self.image),
+            neutralize(self.image_sha256),
+            neutralize(self.checkpoint),
+            neutralize(self.checkpoint_sha256),
+            neutralize(self.loss_type),
+            format_ratio(self.mask_ratio),  # as in cell_key(), so a stored row and a planned cell compare equal
+            str(int(self.seed)),
+            str(int(self.masked_patches)),
+            repr(float(self.loss)),  # round-trips exactly; inf/nan read back as floats
+            repr(float(self.mse)),
+            repr(float(self.psnr)),
+            neutralize(self.dtype),
+            neutralize(self.device),
+            neutralize(self.timestamp),
+        ]
+
+    def key(self) -> CellKey:
+        return cell_key(self.image, self.checkpoint, self.mask_ratio, self.seed)
+
+
+def cell_key(image: str, checkpoint: str, mask_ratio: float | str, seed: int | str) -> CellKey:
+    """The cell identity as it reads in the CSV, so planned cells and stored rows compare equal."""
+    ratio = mask_ratio if isinstance(mask_ratio, str) else format_ratio(mask_ratio)
+    return (neutralize(image), neutralize(checkpoint), ratio, str(int(seed)))
+
+
+def format_ratio(mask_ratio: float) -> str:
+    """Mask ratios are written with 6 significant digits: ``0.1 * 3`` and ``0.3`` are the same cell."""
+    return f"{float(mask_ratio):.6g}"
+
+
+@functools.lru_cache(maxsize=1 << 16)  # run ids, image and checkpoint names repeat on every row
+def neutralize(text: str) -> str:
+    """A string safe for spreadsheets and for line-based recovery: one line, never read as a formula."""
+    text = str(text)
+    escaped = text.replace("\r", "\\r").replace("\n", "\\n")
+    return "'" + escaped if text.startswith(_FORMULA_STARTS) else escaped
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def resolve_root(root: str | os.PathLike | None = None) -> Path:
+    """The store root: the argument, else ``$MAE_RUNS_DIR``, else ``./runs``."""
+    if root is None or str(root) == "":
+        root = os.environ.get(RUNS_DIR_ENV) or DEFAULT_ROOT
+    return Path(root).expanduser()
+
+
+def environment() -> dict[str, Any]:
+    """Python, platform, package versions and the project's git commit, for the manifest."""
+    packages = {}
+    for name in _PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            packages[name] = None
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "argv": list(sys.argv),
+        "packages": packages,
+        "git_commit": _git_commit(Path(__file__).resolve().parent),
+    }
+
+
+def _git_commit(where: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = out.stdout.strip()
+    return commit if out.returncode == 0 and len(commit) == 40 else None
+
+
+def _to_jsonable(config: Any) -> Any:
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        config = dataclasses.asdict(config)
+    return json.loads(json.dumps(config, default=str))
+
+
+def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    """Write ``data`` so that readers see the old file or the new one, never a mix, even after a crash."""
+    text = json.dumps(data, indent=2, sort_keys=False, allow_nan=True) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on directories; the rename is still atomic
+    finally:
+        os.close(fd)
+
+
+def new_run_id() -> str:
+    """``YYYYmmdd-HHMMSS-xxxxxx``: sortable by creation time, unique across processes and machines."""
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+
+class Run:
+    """A handle on one run folder. Cheap to create; every method re-reads the files it needs."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.run_id = self.path.name
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST_NAME
+
+    @property
+    def losses_path(self) -> Path:
+        return self.path / LOSSES_NAME
+
+    def shard_path(self, rank: int) -> Path:
+        return self.path / f"losses.rank{int(rank)}.csv"
+
+    def shard_paths(self) -> list[Path]:
+        return sorted(self.path.glob(SHARD_PATTERN))
+
+    # ---- manifest ----
+    def read_manifest(self) -> dict[str, Any]:
+        with open(self.manifest_path, encoding="utf-8") as f:
+            return json.load(f)
+
+    def update_manifest(self, **changes: Any) -> dict[str, Any]:
+        """Read-modify-write the manifest under its lock; returns the new manifest."""
+        with FileLock(self.path / ".manifest.lock"):
+            manifest = self.read_manifest()
+            manifest.update(_to_jsonable(changes))
+            write_json_atomic(self.manifest_path, manifest)
+        return manifest
+
+    def add_errors(self, errors: Sequence[Mapping[str, Any]]) -> None:
+        if not errors:
+            return
+        with FileLock(self.path / ".manifest.lock"):
+            manifest = self.read_manifest()
+            known = list(manifest.get("errors", []))
+            # a resume retries failed images: the same failure is recorded once
+            fresh = [e for e in _to_jsonable(list(errors)) if e not in known]
+            if fresh:
+                manifest["errors"] = known + fresh
+                write_json_atomic(self.manifest_path, manifest)
+
+    # ---- rows ----
+    def append_rows(self, rows: Iterable[LossRow], *, path: Path | None = None, durable: bool = True) -> int:
+        """Append ``rows`` as one locked write (header first if the file is new); returns the rows written.
+
+        ``path`` selects a shard file (torchrun ranks); ``durable`` fsyncs before the lock is released.
+        """
+        return self._append_cells([row.cells() for row in rows], path=path, durable=durable)
+
+    def _append_cells(self, cells: Sequence[Sequence[str]], *, path: Path | None, durable: bool = True) -> int:
+        if not cells:
+            return 0
+        target = Path(path) if path is not None else self.losses_path
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(cells)
+        payload = buffer.getvalue().encode("utf-8")
+        with FileLock(_lock_path(target)):
+            with open(target, "a+b") as f:
+                _repair_tail(f)
+                if f.tell() == 0:
+                    f.write(_header_bytes())
+                f.write(payload)  # one write: a kill leaves a prefix of it, repaired by the next writer
+                f.flush()
+                if durable:
+                    os.fsync(f.fileno())
+        return len(cells)
+
+    def read_rows(self, *, shards: bool = True) -> pd.DataFrame:
+        """All complete rows of this run (its shards too, unless ``shards=False``), typed."""
+        paths = [self.losses_path] + (self.shard_paths() if shards else [])
+        frames = [read_losses(p) for p in paths if p.exists()]
+        frames = [f for f in frames if len(f)]
+        if not frames:
+            return empty_frame()
+        if len(frames) == 1:
+            return frames[0]
+        # a merge killed midway leaves some cells in both losses.csv and a shard: keep one copy
+        merged = pd.concat(frames, ignore_index=True)
+        return merged.drop_duplicates(subset=list(CELL_COLUMNS), keep="first").reset_index(drop=True)
+
+    def _row_files(self, shards: bool = True) -> list[Path]:
+        paths = [self.losses_path, *(self.shard_paths() if shards else [])]
+        return [p for p in paths if p.exists()]
+
+    def cell_counts(self, *, shards: bool = True) -> dict[str, int]:
+        """Stored rows per image (the CSV's neutralised name), read in chunks: memory grows with the images, not
+        with the rows. Exact once shards are merged (a merge killed midway can leave a cell in two files)."""
+        counts: dict[str, int] = {}
+        for path in self._row_files(shards):
+            for chunk in _raw_chunks(path, usecols=_REQUIRED):
+                for image, n in chunk["image"].value_counts(sort=False).items():
+                    counts[image] = counts.get(image, 0) + int(n)
+        return counts
+
+    def done_cells(self, images: set[str] | None = None, *, shards: bool = True) -> set[CellKey]:
+        """Keys of the stored cells (shards included), optionally only for ``images`` (neutralised names)."""
+        done: set[CellKey] = set()
+        for path in self._row_files(shards):
+            for chunk in _raw_chunks(path, usecols=_REQUIRED):
+                if images is not None:
+                    chunk = chunk[chunk["image"].isin(images)]
+                # the CSV reader removes the quoting but keeps our neutralisation: these equal cell_key() values
+                done.update(zip(chunk["image"], chunk["checkpoint"], chunk["mask_ratio"], chunk["seed"], strict=True))
+        return done
+
+    def image_hashes(self, images: set[str] | None = None) -> dict[str, str]:
+        """The ``image_sha256`` stored for each image (neutralised name), optionally only for ``images``."""
+        hashes: dict[str, str] = {}
+        for path in self._row_files():
+            for chunk in _raw_chunks(path, usecols=(*_REQUIRED, "image_sha256")):
+                if images is not None:
+                    chunk = chunk[chunk["image"].isin(images)]
+                pairs = chunk[["image", "image_sha256"]].drop_duplicates("image")
+                hashes.update(zip(pairs["image"], pairs["image_sha256"], strict=True))
+        return hashes
+
+    def merge_shards(self) -> int:
+        """Move shard rows that ``losses.csv`` lacks into it (by cell), then delete the shards.
+
+        Safe to repeat after a crash at any point: rows are merged before their shard is removed, and a cell
+        already in ``losses.csv`` is never written twice. Returns the rows added.
+        """
+        added = 0
+        for shard in self.shard_paths():
+            frame = pd.concat(list(_raw_chunks(shard)) or [_raw_empty()], ignore_index=True)
+            # only this shard's images can collide: the look-up stays as small as the shard
+            existing = self.done_cells(set(frame["image"]), shards=False) if len(frame) else set()
+            fresh = []
+            # shard cells are already neutralised strings: copy them as they are
+            for cells in frame.itertuples(index=False, name=None):
+                key = (cells[_IMAGE_AT], cells[_CHECKPOINT_AT], cells[_RATIO_AT], cells[_SEED_AT])
+                if key not in existing:
+                    existing.add(key)
+                    fresh.append(cells)
+            added += self._append_cells(fresh, path=None)
+            shard.unlink()
+            _lock_path(shard).unlink(missing_ok=True)
+        return added
+
+    def acquire_writer(self) -> FileLock:
+        """Hold this lock while sweeping into the run: a second sweep of the same run fails instead of duplicating.
+
+        The kernel drops it when the holder dies, so a killed sweep can be resumed at once.
+        """
+        lock = FileLock(self.path / ".writer.lock", timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise RunBusyError(f"run {self.run_id} is being written by another process right now") from None
+        return lock
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.lock")
+
+
+def _header_bytes() -> bytes:
+    return (",".join(COLUMNS) + "\n").encode("utf-8")
+
+
+def _repair_tail(f) -> None:
+    """Cut a torn last line (a killed writer's partial batch) so the file ends on a row boundary."""
+    end = f.seek(0, os.SEEK_END)
+    size = _complete_size(f)
+    if size != end:
+        f.truncate(size)
+    f.seek(0, os.SEEK_END)
+
+
+def empty_frame() -> pd.DataFrame:
+    return _typed(pd.DataFrame({name: pd.Series([], dtype=object) for name in COLUMNS}))
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    for name in _STRING_COLUMNS:
+        frame[name] = frame[name].astype(str)
+    for name in ("mask_ratio", "loss", "mse", "psnr"):
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+    for name in ("seed", "masked_patches"):
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("int64")
+    return frame
+
+
+def read_losses(path: str | os.PathLike) -> pd.DataFrame:
+    """Rows of one losses CSV, typed; a torn last line and malformed lines are skipped, never fatal."""
+    chunks = list(_raw_chunks(Path(path)))
+    if not chunks:
+        return empty_frame()
+    return _typed(pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0])
+
+
+class _Bounded(io.RawIOBase):
+    """A read-only view of the first ``size`` bytes of a binary file."""
+
+    def __init__(self, f, size: int) -> None:
+        self._f, self._left = f, size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._left <= 0:
+            return 0
+        n = self._f.readinto(memoryview(buffer)[: min(len(buffer), self._left)])
+        self._left -= n or 0
+        return n or 0
+
+
+def _complete_size(f) -> int:
+    """Bytes up to and including the last newline: a torn last line is left out."""
+    end = f.seek(0, os.SEEK_END)
+    pos = end
+    while pos > 0:
+        start = max(0, pos - 65536)
+        f.seek(start)
+        cut = f.read(pos - start).rfind(b"\n")
+        if cut >= 0:
+            return start + cut + 1
+        pos = start
+    return 0
+
+
+def _raw_empty(usecols: Sequence[str] = COLUMNS) -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series([], dtype=str) for name in usecols})
+
+
+def _raw_chunks(path: Path, *, usecols: Sequence[str] | None = None, chunk_rows: int = 100_000):
+    """The complete rows of a losses file as string DataFrames of at most ``chunk_rows`` rows."""
+    with open(path, "rb") as f:
+        size = _complete_size(f)
+        f.seek(0)
+        header = f.read(len(_header_bytes()))
+        if size == 0:
+            return
+        if header != _header_bytes():
+            first = (header + f.readline()).split(b"\n", 1)[0].decode("utf-8", "replace")
+            raise ValueError(
+                f"{path}: not a losses file of this store (header {first!r}, expected {','.join(COLUMNS)})"
+            )
+        f.seek(0)
+        reader = pd.read_csv(
+            io.BufferedReader(_Bounded(f, size)),
+            dtype=str,
+            keep_default_na=False,
+            on_bad_lines="skip",
+            usecols=list(usecols) if usecols is not None else None,
+            chunksize=chunk_rows,
+            engine="c",
+        )
+        with reader:
+            for chunk in reader:
+                # a malformed line can leave holes; such rows are not trustworthy
+                required = [c for c in _REQUIRED if c in chunk.columns]
+                complete = (chunk[required] != "").all(axis=1)
+                yield chunk[complete].reset_index(drop=True)
+
+
+class RunStore:
+    """The runs under one root."""
+
+    def __init__(self, root: str | os.PathLike | None = None) -> None:
+        self.root = resolve_root(root)
+
+    def __repr__(self) -> str:
+        return f"RunStore({str(self.root)!r})"
+
+    def create(self, config: Any = None, *, run_id: str | None = None, **fields: Any) -> Run:
+        """A new run folder with a ``running`` manifest holding ``config`` (a dataclass or mapping) and ``fields``."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        run_id = run_id or new_run_id()
+        check_run_id(run_id)
+        path = self.root / run_id
+        path.mkdir()  # exclusive: an existing run is never reused by accident
+        manifest = {
+            "run_id": run_id,
+            "status": "running",
+            "created": utc_now(),
+            "ended": None,
+            "config": _to_jsonable(config) if config is not None else None,
+            **_to_jsonable(fields),
+            "environment": environment(),
+            "errors": [],
+        }
+        write_json_atomic(path / MANIFEST_NAME, manifest)
+        return Run(path)
+
+    def open(self, run_id: str) -> Run:
+        check_run_id(run_id)
+        run = Run(self.root / run_id)
+        if not run.manifest_path.exists():
+            known = ", ".join(m["run_id"] for m in self.list_runs()[-5:]) or "none"
+            raise ValueError(f"no run {run_id!r} under {self.root} (latest runs: {known})")
+        return run
+
+    def list_runs(self) -> list[dict[str, Any]]:
+        """Manifests of all runs, oldest first; folders without a readable manifest are skipped."""
+        if not self.root.is_dir():
+            return []
+        manifests = []
+        for path in sorted(self.root.iterdir()):
+            try:
+                with open(path / MANIFEST_NAME, encoding="utf-8") as f:
+                    manifest = json.load(f)
+            except (OSError, ValueError):
+                continue
+            manifest["path"] = str(path)
+            manifests.append(manifest)
+        manifests.sort(key=lambda m: (str(m.get("created")), str(m.get("run_id"))))
+        return manifests
+
+
+def check_run_id(run_id: str) -> None:
+    """Run ids are folder names: refuse anything that could point outside the root."""
+    if not isinstance(run_id, str) or not run_id or run_id in (".", "..") or "/" in run_id or "\\" in run_id:
+        raise ValueError(f"invalid run id {run_id!r}: expected a folder name such as 20250101-120000-abc123")
+    if run_id.startswith("."):
+        raise ValueError(f"invalid run id {run_id!r}: run ids do not start with a dot")
+
+
+def list_runs(root: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    """Manifests of all runs under ``root`` (default: ``$MAE_RUNS_DIR`` or ``./runs``), oldest first."""
+    return RunStore(root).list_runs()
+
+
+def load_runs(run_ids: str | Sequence[str], root: str | os.PathLike | None = None) -> pd.DataFrame:
+    """All rows of the chosen runs as one DataFrame (columns ``COLUMNS``); unmerged torchrun shards included."""
+    store = RunStore(root)
+    if isinstance(run_ids, str):
+        run_ids = [run_ids]
+    frames = [store.open(run_id).read_rows() for run_id in run_ids]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return empty_frame()
+    return pd.concat(frames, ignore_index=True)

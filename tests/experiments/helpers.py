@@ -1,0 +1,102 @@
+"""Helpers for the experiments tests: generated images, a PNG bomb header, and running the CLI in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+from experiments.store import LossRow, utc_now
+from tests.conftest import make_image
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def write_images(folder: Path, count: int, *, start_seed: int = 0, prefix: str = "img") -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        path = folder / f"{prefix}{i:03d}.png"
+        make_image(seed=start_seed + i).save(path)
+        paths.append(path)
+    return paths
+
+
+def huge_png(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A valid PNG header claiming ``width x height`` RGB pixels, followed by a tiny (wrong) IDAT: a decoder that
+    trusted the header would try to allocate ``3 * width * height`` bytes."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PYTHONPATH=str(REPO_ROOT),
+        MAE_OFFLINE="1",
+        HF_HUB_OFFLINE="1",
+        OMP_NUM_THREADS="1",  # the CI machine has 2 cores; concurrent subprocesses must not oversubscribe them
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop(RUNS_ENV, None)
+    env.update(extra)
+    return env
+
+
+RUNS_ENV = "MAE_RUNS_DIR"
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "experiments", *args],
+        cwd=cwd or REPO_ROOT,
+        env=cli_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def start_cli(*args: str, cwd: Path | None = None, **env: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "experiments", *args],
+        cwd=cwd or REPO_ROOT,
+        env=cli_env(**env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def make_rows(run_id: str, images, seeds=(0, 1), checkpoint="ck", ratio=0.75) -> list[LossRow]:
+    """Store rows for ``images`` x ``seeds`` with made-up metrics (loss = 0.5 + seed)."""
+    return [
+        LossRow(
+            run_id=run_id,
+            image=image,
+            image_sha256="ab" * 32,
+            checkpoint=checkpoint,
+            checkpoint_sha256="cd" * 32,
+            loss_type="pixel",
+            mask_ratio=ratio,
+            seed=seed,
+            masked_patches=147,
+            loss=0.5 + seed,
+            mse=0.01,
+            psnr=20.0,
+            dtype="float32",
+            device="cpu",
+            timestamp=utc_now(),
+        )
+        for image in images
+        for seed in seeds
+    ]

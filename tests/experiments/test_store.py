@@ -1,0 +1,202 @@
+"""The run store: manifests, appends, torn lines, CSV injection, concurrent writers, shards."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+
+import pytest
+
+from experiments.store import (
+    COLUMNS,
+    Run,
+    RunBusyError,
+    RunStore,
+    cell_key,
+    list_runs,
+    load_runs,
+    neutralize,
+    resolve_root,
+    utc_now,
+)
+from tests.experiments.helpers import REPO_ROOT, cli_env, make_rows
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    images: tuple[str, ...]
+    ratios: tuple[float, ...]
+
+
+def test_create_serialises_config_and_lists_runs(tmp_path):
+    store = RunStore(tmp_path)
+    run = store.create(DemoConfig(images=("a.png",), ratios=(0.5, 0.75)), dtype="float32")
+    manifest = run.read_manifest()
+    assert manifest["run_id"] == run.run_id
+    assert manifest["status"] == "running" and manifest["ended"] is None
+    assert manifest["config"] == {"images": ["a.png"], "ratios": [0.5, 0.75]}
+    assert manifest["dtype"] == "float32"
+    assert manifest["created"].endswith("Z")
+    assert manifest["environment"]["packages"]["torch"]
+    (tmp_path / "not-a-run").mkdir()  # folders without a manifest are skipped
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "manifest.json").write_text("{torn")
+    assert [m["run_id"] for m in list_runs(tmp_path)] == [run.run_id]
+    run.update_manifest(status="finished", ended=utc_now())
+    assert json.loads(run.manifest_path.read_text())["status"] == "finished"
+    assert not list(run.path.glob("*.tmp")), "the atomic write left its temporary file behind"
+
+
+def test_root_comes_from_argument_then_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("MAE_RUNS_DIR", str(tmp_path / "env"))
+    assert resolve_root(None) == tmp_path / "env"
+    assert resolve_root(tmp_path / "flag") == tmp_path / "flag"
+    monkeypatch.delenv("MAE_RUNS_DIR")
+    assert str(resolve_root(None)) == "runs"
+
+
+@pytest.mark.parametrize("bad", ["..", "../escape", "a/b", "", ".hidden"])
+def test_run_ids_cannot_leave_the_root(tmp_path, bad):
+    with pytest.raises(ValueError, match="run id"):
+        RunStore(tmp_path).open(bad)
+
+
+def test_unknown_run_names_the_latest(tmp_path):
+    store = RunStore(tmp_path)
+    run = store.create({})
+    with pytest.raises(ValueError, match=run.run_id):
+        store.open("20990101-000000-ffffff")
+
+
+def test_rows_round_trip_with_types(tmp_path):
+    run = RunStore(tmp_path).create({})
+    rows = make_rows(run.run_id, ["a.png", "b.png"])
+    assert run.append_rows(rows) == 4
+    df = load_runs([run.run_id], root=tmp_path)
+    assert list(df.columns) == list(COLUMNS)
+    assert len(df) == 4
+    assert df["seed"].dtype == "int64" and df["loss"].dtype == "float64"
+    assert df["loss"].tolist() == [0.5, 1.5, 0.5, 1.5]
+    assert run.done_cells() == {r.key() for r in rows}
+
+
+def test_strings_that_spreadsheets_would_run_are_neutralised(tmp_path):
+    run = RunStore(tmp_path).create({})
+    names = ['=HYPERLINK("http://x")', "+1.png", "-2.png", "@SUM(A1).png", "\tTab.png", "\rcr.png", "plain.png"]
+    run.append_rows(make_rows(run.run_id, names, seeds=(0,)))
+    with open(run.losses_path, newline="") as f:
+        records = list(csv.reader(f))[1:]
+    images = [r[COLUMNS.index("image")] for r in records]
+    for cell in images[:-1]:
+        assert cell.startswith("'"), cell
+        assert "\r" not in cell and "\n" not in cell
+    assert images[-1] == "plain.png"
+    assert neutralize("a\nb") == "a\\nb"  # one row is one line, always
+    assert neutralize(neutralize("=x")) == "'=x"  # idempotent: merging shards never adds a second quote
+
+
+def test_torn_last_line_is_ignored_then_repaired(tmp_path):
+    run = RunStore(tmp_path).create({})
+    run.append_rows(make_rows(run.run_id, ["a.png"]))
+    with open(run.losses_path, "ab") as f:
+        f.write(b"run,half-a-row-from-a-killed-writer")  # no newline: torn
+    assert len(run.read_rows()) == 2
+    run.append_rows(make_rows(run.run_id, ["b.png"]))
+    text = run.losses_path.read_text()
+    assert "half-a-row" not in text
+    assert text.count("\n") == 1 + 4
+    assert len(run.read_rows()) == 4
+
+
+def test_torn_header_is_rewritten(tmp_path):
+    run = RunStore(tmp_path).create({})
+    run.losses_path.write_bytes(b"run_id,ima")
+    assert run.read_rows().empty
+    run.append_rows(make_rows(run.run_id, ["a.png"]))
+    assert run.losses_path.read_text().splitlines()[0] == ",".join(COLUMNS)
+    assert len(run.read_rows()) == 2
+
+
+def test_foreign_csv_is_refused_with_its_header(tmp_path):
+    run = RunStore(tmp_path).create({})
+    run.losses_path.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="not a losses file"):
+        run.read_rows()
+
+
+def test_shards_merge_once_per_cell(tmp_path):
+    run = RunStore(tmp_path).create({})
+    rows = make_rows(run.run_id, ["a.png", "=b.png", "c.png"])
+    run.append_rows(rows[:2])  # a.png is already merged (a merge killed midway)
+    run.append_rows(rows[:4], path=run.shard_path(0))
+    run.append_rows(rows[4:], path=run.shard_path(1))
+    assert len(run.read_rows()) == 6  # shards are visible before the merge, without duplicates
+    assert run.merge_shards() == 4
+    assert run.shard_paths() == []
+    df = run.read_rows()
+    assert len(df) == 6
+    assert not df.duplicated(["image", "checkpoint", "mask_ratio", "seed"]).any()
+    assert sorted(set(df["image"])) == ["'=b.png", "a.png", "c.png"]
+    assert run.merge_shards() == 0
+
+
+def test_a_second_writer_of_the_same_run_is_refused(tmp_path):
+    run = RunStore(tmp_path).create({})
+    lock = run.acquire_writer()
+    try:
+        with pytest.raises(RunBusyError, match=run.run_id):
+            Run(run.path).acquire_writer()
+    finally:
+        lock.release()
+    Run(run.path).acquire_writer().release()
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from experiments.store import LossRow, Run
+    run, tag, batches, size = Run(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    for b in range(batches):
+        rows = [LossRow(run.run_id, f"{tag}-{b}-{i}.png", "0" * 64, "ck", "", "pixel", 0.75, 0, 147,
+                        0.1, 0.2, 30.0, "float32", "cpu", "t" * 40) for i in range(size)]
+        run.append_rows(rows)
+    """
+)
+
+
+def test_two_processes_appending_to_one_run_neither_interleave_nor_lose_rows(tmp_path):
+    run = RunStore(tmp_path).create({})
+    batches, size = 60, 40
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(run.path), tag, str(batches), str(size)],
+            cwd=REPO_ROOT,
+            env=cli_env(),
+        )
+        for tag in ("A", "B")
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    text = run.losses_path.read_text()
+    lines = text.splitlines()
+    assert lines[0] == ",".join(COLUMNS)
+    assert len(lines) == 1 + 2 * batches * size
+    parsed = list(csv.reader(io.StringIO(text)))[1:]
+    assert all(len(r) == len(COLUMNS) for r in parsed), "a row was interleaved with another"
+    names = [r[1] for r in parsed]
+    expected = {f"{tag}-{b}-{i}.png" for tag in "AB" for b in range(batches) for i in range(size)}
+    assert len(names) == len(set(names)) and set(names) == expected
+    # each batch is contiguous: one locked write per batch
+    for tag in "AB":
+        for b in (0, batches - 1):
+            positions = [k for k, n in enumerate(names) if n.startswith(f"{tag}-{b}-")]
+            assert positions == list(range(positions[0], positions[0] + size))
+
+
+def test_cell_key_normalises_ratios():
+    assert cell_key("a", "c", 0.1 * 3, 2) == cell_key("a", "c", 0.3, "2")
+    assert cell_key("=a", "c", 0.5, 0)[0] == "'=a"

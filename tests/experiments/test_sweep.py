@@ -1,0 +1,323 @@
+"""The sweep: library entry, CLI (subprocesses), bad images, formula names, kill -9 and resume, concurrency."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+
+import pytest
+import torch
+
+from experiments.__main__ import main
+from experiments.store import COLUMNS, RunStore, list_runs, load_runs
+from experiments.sweep import SweepConfig, parse_ratios, parse_seeds, run_sweep
+from mae_core.loading import file_sha256
+from mae_core.masking import mask_noise
+from mae_core.preprocess import preprocess
+from tests.conftest import make_model
+from tests.experiments.helpers import huge_png, make_rows, run_cli, start_cli, write_images
+
+CELL = ["image", "checkpoint", "mask_ratio", "seed"]
+
+
+def test_ratio_and_seed_syntax():
+    assert parse_ratios("0.1:0.9:0.1") == (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+    assert parse_ratios("0.5, 0.75") == (0.5, 0.75)
+    assert parse_seeds("0-4") == (0, 1, 2, 3, 4)
+    assert parse_seeds("0-2,7") == (0, 1, 2, 7)
+    for bad in ("0.1:0.9", "0:0.5:0.25", "0.5,,0.6", "1.5", "x"):
+        with pytest.raises(ValueError, match="ratio"):
+            parse_ratios(bad)
+    for bad in ("4-0", "a", "1.5", ""):
+        with pytest.raises(ValueError, match="seed"):
+            parse_seeds(bad)
+
+
+def test_config_normalises_and_validates():
+    config = SweepConfig(images=("a",), checkpoints=("x", "x", "y"), ratios=(0.1 * 3, 0.3), seeds=(2, 2))
+    assert config.checkpoints == ("x", "y") and config.ratios == (0.3,) and config.seeds == (2,)
+    assert SweepConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="dtype"):
+        SweepConfig(images=("a",), checkpoints=("x",), dtype="float16")
+    with pytest.raises(ValueError, match="batch size"):
+        SweepConfig(images=("a",), checkpoints=("x",), batch_size=0)
+
+
+def test_library_sweep_with_loaded_models_matches_the_model(tmp_path):
+    paths = write_images(tmp_path / "imgs", 2)
+    models = {"first": make_model(seed=0), "second": make_model(seed=1)}
+    calls = []
+    config = SweepConfig(
+        images=(str(tmp_path / "imgs"),),
+        checkpoints=("first", "second"),
+        ratios=(0.5, 0.75),
+        seeds=(0, 3),
+        batch_size=3,
+        device="cpu",
+    )
+    result = run_sweep(config, root=tmp_path / "runs", models=models, progress=lambda d, t: calls.append((d, t)))
+    assert result.status == "finished" and result.exit_code == 0
+    assert result.rows == result.written == result.cells == 16
+    assert calls[0] == (0, 16) and calls[-1] == (16, 16)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    df = load_runs(result.run_id, root=tmp_path / "runs")
+    assert len(df) == 16 and not df.duplicated(CELL).any()
+    assert set(df["loss_type"]) == {"unknown"} and set(df["dtype"]) == {"float32"}
+    # a cell equals the model's own forward with the seed's noise: both checkpoints saw that same mask
+    row = df[(df["checkpoint"] == "second") & (df["mask_ratio"] == 0.75) & (df["seed"] == 3)].iloc[1]
+    image = preprocess(str(paths[1]), 32)[None]
+    with torch.inference_mode():
+        expected = models["second"](image, 0.75, noise=mask_noise(3, 16)).loss
+    assert row["image"].endswith("img001.png")
+    assert row["loss"] == pytest.approx(float(expected), rel=1e-4)
+    assert row["masked_patches"] == 12
+
+
+def test_formula_like_names_are_neutralised_in_the_csv(tmp_path, checkpoint_pair):
+    folder = tmp_path / "imgs"
+    names = ["=1+1.png", "+cmd.png", "-2.png", "@SUM(A1).png"]
+    for k, name in enumerate(names):
+        write_images(folder, 1, start_seed=k)[0].rename(folder / name)
+    (folder / "list.txt").write_text("\n".join(names) + "\n")
+    config = SweepConfig(images=(str(folder / "list.txt"),), checkpoints=checkpoint_pair[:1], seeds=(0,))
+    result = run_sweep(config, root=tmp_path / "runs")
+    with open(tmp_path / "runs" / result.run_id / "losses.csv", newline="") as f:
+        cells = [r[COLUMNS.index("image")] for r in list(csv.reader(f))[1:]]
+    assert sorted(cells) == sorted("'" + n for n in names)
+    manifest = RunStore(tmp_path / "runs").open(result.run_id).read_manifest()
+    assert [i["name"] for i in manifest["images"]] == names  # the manifest (JSON) keeps the true names
+
+
+def test_cli_sweep_with_bad_images_then_report(tmp_path, checkpoint_pair):
+    pixel, gan = checkpoint_pair
+    folder = tmp_path / "imgs"
+    good = write_images(folder, 3)
+    (folder / "corrupt.png").write_bytes(good[0].read_bytes()[:60])
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "text.jpg").write_text("not a JPEG")
+    (folder / "bomb.png").write_bytes(huge_png(100_000, 100_000))
+    root = tmp_path / "runs"
+    done = run_cli(
+        "sweep",
+        "--images",
+        str(folder),
+        "--checkpoints",
+        pixel,
+        gan,
+        "--ratios",
+        "0.25:0.75:0.25",
+        "--seeds",
+        "0-1",
+        "--out",
+        str(root),
+        "--batch-size",
+        "5",
+    )
+    assert done.returncode == 3, done.stderr  # finished, some images failed
+    (manifest,) = list_runs(root)
+    run_id = manifest["run_id"]
+    assert f"run {run_id} -> {root / run_id}" in done.stdout
+    assert manifest["status"] == "finished" and manifest["ended"]
+    assert {e["path"].rsplit("/", 1)[-1] for e in manifest["errors"]} == {
+        "corrupt.png",
+        "empty.png",
+        "text.jpg",
+        "bomb.png",
+    }
+    assert all(e["reason"] for e in manifest["errors"])
+    assert "skipped" in done.stderr and "Traceback" not in done.stderr
+    assert [c["sha256"] for c in manifest["checkpoints"]] == [file_sha256(pixel), file_sha256(gan)]
+    assert [c["loss_type"] for c in manifest["checkpoints"]] == ["pixel", "gan"]
+    hashed = {i["name"].rsplit("/", 1)[-1]: i["sha256"] for i in manifest["images"]}
+    assert hashed["img000.png"] == file_sha256(good[0]) and hashed["bomb.png"] is None
+    assert manifest["rows"] == 3 * 2 * 3 * 2 and manifest["ratios"] == [0.25, 0.5, 0.75]
+    df = load_runs([run_id], root=root)
+    assert len(df) == 36 and not df.duplicated(CELL).any()
+    by_ratio = df.groupby(["mask_ratio", "checkpoint"])["masked_patches"].unique()
+    assert all(len(v) == 1 for v in by_ratio)  # one mask size per ratio, both checkpoints
+    assert set(df["loss_type"]) == {"pixel", "gan"}
+
+    report = run_cli("report", run_id, "--out", str(root), "--metric", "psnr")
+    assert report.returncode == 0, report.stderr
+    assert "paired difference" in report.stdout
+    folder = root / run_id / "report"
+    assert (folder / "psnr_vs_ratio.png").read_bytes()[:4] == b"\x89PNG"
+    summary = csv.DictReader(open(folder / "summary_psnr.csv"))
+    first = next(summary)
+    expected = df[(df["checkpoint"] == first["checkpoint"]) & (df["mask_ratio"] == float(first["mask_ratio"]))]
+    assert float(first["mean"]) == pytest.approx(expected["psnr"].mean())
+    assert int(first["n"]) == 6
+
+
+def test_usage_errors_are_one_line_without_traceback(tmp_path, capsys):
+    done = run_cli("sweep", "--images", str(tmp_path), "--checkpoints", "x", "--ratios", "0.5:1.5")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "ratio" in done.stderr and "Traceback" not in done.stderr
+    write_images(tmp_path / "imgs", 1)
+    for argv, expected in (
+        (["sweep", "--checkpoints", "x"], "--images is required"),
+        (["sweep", "--images", str(tmp_path / "nope"), "--checkpoints", "x"], "no such file or folder"),
+        (["sweep", "--images", str(tmp_path / "imgs"), "--checkpoints", "x", "--seeds", "3-1"], "ends before"),
+        (["sweep", "--images", str(tmp_path / "imgs"), "--checkpoints", "x", "--dtype", "int8"], "invalid choice"),
+        (["sweep", "--resume", "20990101-000000-abcdef", "--out", str(tmp_path)], "no run"),
+        (["report", "20990101-000000-abcdef", "--out", str(tmp_path)], "no run"),
+        (["frobnicate"], "invalid choice"),
+        ([], "choose a command"),
+    ):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert expected in err and err.count("\n") == 1, (argv, err)
+
+
+def test_resume_refuses_changes_to_what_is_measured(tmp_path, checkpoint_pair, capsys):
+    write_images(tmp_path / "imgs", 1)
+    config = SweepConfig(images=(str(tmp_path / "imgs"),), checkpoints=checkpoint_pair[:1])
+    result = run_sweep(config, root=tmp_path / "runs")
+    assert main(["sweep", "--resume", result.run_id, "--out", str(tmp_path / "runs"), "--seeds", "0-9"]) == 2
+    assert "drop --seeds" in capsys.readouterr().err
+
+
+def _data_lines(path) -> int:
+    try:
+        return max(0, path.read_bytes().count(b"\n") - 1)
+    except FileNotFoundError:
+        return 0
+
+
+@pytest.mark.slow
+def test_kill_9_mid_sweep_then_resume_gives_exactly_one_row_per_cell(tmp_path, checkpoint_pair):
+    folder = tmp_path / "imgs"
+    write_images(folder, 8)
+    root = tmp_path / "runs"
+    total = 8 * 2 * 9 * 5
+    proc = start_cli(
+        "sweep",
+        "--images",
+        str(folder),
+        "--checkpoints",
+        *checkpoint_pair,
+        "--ratios",
+        "0.1:0.9:0.1",
+        "--seeds",
+        "0-4",
+        "--batch-size",
+        "1",
+        "--out",
+        str(root),
+        "--no-progress",
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            csvs = list(root.glob("*/losses.csv"))
+            if csvs and _data_lines(csvs[0]) >= 30:
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.02)
+        proc.kill()  # SIGKILL: no handler runs, the manifest stays "running"
+    finally:
+        proc.wait(timeout=30)
+    (run_dir,) = [p.parent for p in root.glob("*/losses.csv")]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "running", "the sweep finished before it could be killed"
+    before = load_runs([run_dir.name], root=root)
+    assert 30 <= len(before) < total
+    with open(run_dir / "losses.csv", "ab") as f:
+        f.write(b"run,torn-row-of-a-writer-killed-mid-line")  # what a kill inside write() leaves
+
+    done = run_cli("sweep", "--resume", run_dir.name, "--out", str(root), "--batch-size", "64")
+    assert done.returncode == 0, done.stderr
+    df = load_runs([run_dir.name], root=root)
+    assert len(df) == total
+    assert not df.duplicated(CELL).any()
+    assert (run_dir / "losses.csv").read_bytes().count(b"\n") == total + 1
+    assert b"torn-row" not in (run_dir / "losses.csv").read_bytes()
+    # the rows written before the kill were kept, not recomputed
+    merged = before.merge(df, on=CELL, suffixes=("", "_after"))
+    assert len(merged) == len(before) and (merged["timestamp"] == merged["timestamp_after"]).all()
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "finished" and len(manifest["resumed"]) == 1 and manifest["rows"] == total
+    # images finished before the kill get their hashes from the rows
+    assert all(len(i["sha256"] or "") == 64 for i in manifest["images"])
+
+
+@pytest.mark.slow
+def test_two_sweeps_at_once_into_one_root(tmp_path, checkpoint_pair):
+    write_images(tmp_path / "a", 3)
+    write_images(tmp_path / "b", 2, start_seed=10)
+    root = tmp_path / "runs"
+    procs = [
+        start_cli(
+            "sweep",
+            "--images",
+            str(tmp_path / name),
+            "--checkpoints",
+            *checkpoint_pair,
+            "--ratios",
+            ratios,
+            "--seeds",
+            "0-2",
+            "--batch-size",
+            "2",
+            "--out",
+            str(root),
+            "--no-progress",
+        )
+        for name, ratios in (("a", "0.5,0.75"), ("b", "0.25:0.75:0.25"))
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    manifests = list_runs(root)
+    assert len(manifests) == 2 and {m["status"] for m in manifests} == {"finished"}
+    counts = sorted(len(load_runs([m["run_id"]], root=root)) for m in manifests)
+    assert counts == sorted([3 * 2 * 2 * 3, 2 * 2 * 3 * 3])
+    both = load_runs([m["run_id"] for m in manifests], root=root)
+    assert not both.duplicated(["run_id", *CELL]).any()
+
+
+@pytest.mark.slow
+def test_sigterm_marks_the_run_interrupted_and_names_the_resume(tmp_path, checkpoint_pair):
+    write_images(tmp_path / "imgs", 4)
+    root = tmp_path / "runs"
+    proc = start_cli(
+        "sweep",
+        "--images",
+        str(tmp_path / "imgs"),
+        "--checkpoints",
+        *checkpoint_pair,
+        "--ratios",
+        "0.1:0.9:0.1",
+        "--seeds",
+        "0-4",
+        "--batch-size",
+        "1",
+        "--out",
+        str(root),
+        "--no-progress",
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not any(_data_lines(p) for p in root.glob("*/losses.csv")):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    proc.terminate()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    (manifest,) = list_runs(root)
+    assert manifest["status"] == "interrupted" and manifest["ended"]
+    assert f"--resume {manifest['run_id']}" in err and "Traceback" not in err
+
+
+def test_plan_reads_keys_only_for_partly_done_images(tmp_path):
+    from experiments.images import ImageItem
+    from experiments.store import RunStore, cell_key
+    from experiments.sweep import plan_work
+
+    config = SweepConfig(images=("x",), checkpoints=("ck",), ratios=(0.75,), seeds=(0, 1))
+    run = RunStore(tmp_path).create(config)
+    items = [ImageItem(name, f"/{name}") for name in ("done.png", "=half.png", "todo.png")]
+    run.append_rows(make_rows(run.run_id, ["done.png"], seeds=(0, 1)))
+    run.append_rows(make_rows(run.run_id, ["=half.png"], seeds=(1,)), path=run.shard_path(1))
+    plan = plan_work(config, items, run)
+    assert [i.name for i in plan.work] == ["=half.png", "todo.png"]
+    assert plan.stored == {cell_key("=half.png", "ck", 0.75, 1)}
