@@ -1,0 +1,275 @@
+"""The batched evaluation engine: every (model, image, mask ratio, seed) combination, one record each.
+
+Work is cut into batches of up to ``batch_size`` (image, ratio, seed) items per model; a batch mixes ratios freely
+because it runs through the packed forward (:mod:`mae_core.packed`). Masks depend only on (seed, number of patches):
+the noise for (image, seed) is ``mask_noise(seed, L)[0]`` whatever the batch, so every model sees the same masks and
+results do not depend on batch size or order (up to float rounding of the matmul blocking).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .masking import check_mask_ratio, mask_noise
+from .metrics import masked_mean, patch_mse, psnr
+from .model import MaskedAutoencoderViT
+from .packed import COMPUTE_DTYPES, PackedWeights, pack_weights, packed_forward
+from .preprocess import ImageError, ImageLike, preprocess
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class EvalRecord:
+    """One model on one image at one mask ratio and seed."""
+
+    model: str  # the name given in ``models``
+    image: int  # index into ``images``
+    mask_ratio: float
+    seed: int
+    masked_patches: int  # removed patches, L - int(L * (1 - mask_ratio))
+    loss: float  # official loss: MSE per removed patch in the (normalised, maybe norm-pix) target space
+    mse: float  # MSE over the removed patches in [0, 1] RGB (prediction de-normalised and clipped)
+    psnr: float  # dB, from ``mse``, capped (see mae_core.metrics)
+
+
+@dataclass(frozen=True)
+class _Item:
+    image: int
+    mask_ratio: float
+    seed: int
+
+
+def select_device(device: torch.device | str | None = None) -> torch.device:
+    """The device to run on: the one asked for (checked), else CUDA, then Apple MPS, then the CPU."""
+    if device is None:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:N', 'mps' or None (auto)") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for but CUDA is not available here; use 'cpu' or None")
+    if chosen.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device {device!r} was asked for but MPS is not available here; use 'cpu' or None")
+    return chosen
+
+
+def evaluate(
+    models: Mapping[str, MaskedAutoencoderViT],
+    images: Sequence[ImageLike] | torch.Tensor,
+    mask_ratios: Iterable[float],
+    seeds: Iterable[int],
+    *,
+    batch_size: int = 64,
+    dtype: str = "float32",
+    device: torch.device | str | None = None,
+    crop: bool = False,
+    progress: Progress | None = None,
+) -> list[EvalRecord]:
+    """All records, ordered by model (as given), image, mask ratio, seed. See :func:`iter_evaluate`."""
+    records: list[EvalRecord] = []
+    for batch in iter_evaluate(
+        models,
+        images,
+        mask_ratios,
+        seeds,
+        batch_size=batch_size,
+        dtype=dtype,
+        device=device,
+        crop=crop,
+        progress=progress,
+    ):
+        records.extend(batch)
+    return records
+
+
+def iter_evaluate(
+    models: Mapping[str, MaskedAutoencoderViT],
+    images: Sequence[ImageLike] | torch.Tensor,
+    mask_ratios: Iterable[float],
+    seeds: Iterable[int],
+    *,
+    batch_size: int = 64,
+    dtype: str = "float32",
+    device: torch.device | str | None = None,
+    crop: bool = False,
+    progress: Progress | None = None,
+) -> Iterator[list[EvalRecord]]:
+    """Yield one list of records per computed batch (at most ``batch_size`` records, one model per batch).
+
+    ``images``: paths, PIL images or HxWx3 arrays (preprocessed at each model's ``img_size``, squashed or
+    centre-cropped with ``crop``), or an ImageNet-normalised tensor [N, 3, H, W] at the models' size.
+    ``dtype``: "float32" (exact) or "bfloat16" (matmuls in bfloat16, weights cast once per model, the caller's
+    model untouched). ``progress(done, total)`` is called after each batch with counts of records.
+    All arguments are validated here, when this is called, before any work starts (not at the first ``next``).
+    """
+    _check_models(models)
+    if not isinstance(images, torch.Tensor):
+        if isinstance(images, (str, bytes)) or not isinstance(images, Sequence):
+            raise ValueError(
+                f"images must be a sequence of images or a tensor [N, 3, H, W], got {type(images).__name__}"
+            )
+    if len(images) == 0:
+        raise ValueError("images is empty; give at least one image")
+    ratios = _check_ratios(mask_ratios, models)
+    seed_list = _check_seeds(seeds)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not isinstance(dtype, str) or dtype not in COMPUTE_DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; accepted: {', '.join(repr(d) for d in COMPUTE_DTYPES)}")
+    if progress is not None and not callable(progress):
+        raise ValueError(f"progress must be a callable progress(done, total) or None, got {progress!r}")
+    if isinstance(images, torch.Tensor):
+        _check_tensor_images(images, models)
+    target_device = select_device(device)
+    items = [_Item(i, r, s) for i in range(len(images)) for r in ratios for s in seed_list]
+    return _run(models, images, items, seed_list, int(batch_size), COMPUTE_DTYPES[dtype], target_device, crop, progress)
+
+
+def _run(
+    models: Mapping[str, MaskedAutoencoderViT],
+    images: Sequence[ImageLike] | torch.Tensor,
+    items: list[_Item],
+    seed_list: list[int],
+    batch_size: int,
+    compute_dtype: torch.dtype,
+    target_device: torch.device,
+    crop: bool,
+    progress: Progress | None,
+) -> Iterator[list[EvalRecord]]:
+    total = len(models) * len(items)
+    done = 0
+    for name, model in models.items():
+        num_patches = model.config.num_patches
+        noise = {s: mask_noise(s, num_patches)[0] for s in seed_list}  # [L] each, independent of batching
+        with torch.inference_mode():
+            weights = pack_weights(model, target_device, compute_dtype)
+        for start in range(0, len(items), batch_size):
+            chunk = items[start : start + batch_size]
+            with torch.inference_mode():
+                batch = _evaluate_chunk(name, model, weights, images, chunk, noise, crop, target_device)
+            done += len(batch)
+            if progress is not None:
+                progress(done, total)
+            yield batch
+        del weights
+
+
+def _evaluate_chunk(
+    name: str,
+    model: MaskedAutoencoderViT,
+    weights: PackedWeights,
+    images: Sequence[ImageLike] | torch.Tensor,
+    chunk: list[_Item],
+    noise: dict[int, torch.Tensor],
+    crop: bool,
+    device: torch.device,
+) -> list[EvalRecord]:
+    distinct = sorted({item.image for item in chunk})
+    position = {image: k for k, image in enumerate(distinct)}
+    imgs = _load_images(images, distinct, model.config.img_size, crop).to(device)  # [M, 3, H, W]
+    image_index = [position[item.image] for item in chunk]
+    out = packed_forward(
+        weights,
+        imgs,
+        image_index,
+        [item.mask_ratio for item in chunk],
+        torch.stack([noise[item.seed] for item in chunk]),
+    )
+    per_item = imgs[torch.as_tensor(image_index, device=device)]  # [N, 3, H, W]
+    loss = model.forward_loss(per_item, out.pred, out.mask)  # [N], the model's own (norm-pix aware) objective
+    mse = masked_mean(patch_mse(out.pred, model.patchify(per_item)), out.mask)  # [N], [0, 1] RGB
+    peak = psnr(mse)
+    masked = out.mask.sum(dim=1)
+    return [
+        EvalRecord(
+            model=name,
+            image=item.image,
+            mask_ratio=item.mask_ratio,
+            seed=item.seed,
+            masked_patches=int(masked[k]),
+            loss=float(loss[k]),
+            mse=float(mse[k]),
+            psnr=float(peak[k]),
+        )
+        for k, item in enumerate(chunk)
+    ]
+
+
+def _load_images(
+    images: Sequence[ImageLike] | torch.Tensor, which: list[int], img_size: int, crop: bool
+) -> torch.Tensor:
+    """[len(which), 3, img_size, img_size] float32 normalised; errors name the offending index."""
+    if isinstance(images, torch.Tensor):
+        return images[which].float()
+    tensors = []
+    for i in which:
+        try:
+            tensors.append(preprocess(images[i], img_size, crop=crop))
+        except ImageError as err:
+            raise ImageError(f"images[{i}]: {err}") from err
+    return torch.stack(tensors)
+
+
+def _check_models(models: Mapping[str, MaskedAutoencoderViT]) -> None:
+    if not isinstance(models, Mapping):
+        raise ValueError(f"models must map names to MaskedAutoencoderViT models, got {type(models).__name__}")
+    if not models:
+        raise ValueError("models is empty; give at least one {name: model}")
+    for name, model in models.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"model names must be non-empty strings, got {name!r}")
+        if not isinstance(model, MaskedAutoencoderViT):
+            raise ValueError(f"models[{name!r}] must be a MaskedAutoencoderViT, got {type(model).__name__}")
+
+
+def _as_list(values: Iterable, what: str) -> list:
+    """A non-empty list from a list/tuple/range/1-D array; a bare string or number is refused."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ValueError(f"{what} must be a non-empty sequence, got {values!r}")
+    values = list(values)
+    if not values:
+        raise ValueError(f"{what} is empty; give at least one value")
+    return values
+
+
+def _check_ratios(mask_ratios: Iterable[float], models: Mapping[str, MaskedAutoencoderViT]) -> list[float]:
+    ratios = _as_list(mask_ratios, "mask_ratios")
+    for model in models.values():
+        for ratio in ratios:
+            check_mask_ratio(ratio, model.config.num_patches)  # raises ValueError naming the ratio
+    return [float(r) for r in ratios]
+
+
+def _check_seeds(seeds: Iterable[int]) -> list[int]:
+    seeds = _as_list(seeds, "seeds")
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+            raise ValueError(f"seeds must be integers, got {seed!r} ({type(seed).__name__})")
+        if not 0 <= int(seed) < 2**63:
+            raise ValueError(f"seeds must lie in [0, 2**63), got {seed}")
+    return [int(s) for s in seeds]
+
+
+def _check_tensor_images(images: torch.Tensor, models: Mapping[str, MaskedAutoencoderViT]) -> None:
+    if images.dim() != 4 or images.shape[1] != 3:
+        raise ValueError(f"an image tensor must be normalised [N, 3, H, W], got shape {list(images.shape)}")
+    if not images.is_floating_point():
+        raise ValueError(f"an image tensor must be floating point and ImageNet-normalised, got {images.dtype}")
+    for name, model in models.items():
+        size = model.config.img_size
+        if tuple(images.shape[2:]) != (size, size):
+            raise ValueError(
+                f"image tensor is {images.shape[2]}x{images.shape[3]} but model {name!r} takes {size}x{size}; "
+                "pass images as paths/PIL/arrays to have them resized per model"
+            )

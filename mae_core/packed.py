@@ -1,0 +1,202 @@
+"""The packed forward pass: many (image, mask ratio, seed) items of one model in ONE pass.
+
+Sequences of different mask ratios have different lengths (1 + len_keep tokens), so a plain batch can only hold one
+ratio. Here the encoder's tokens of ALL items are concatenated into one packed ``[T, D]`` matrix: the token-wise
+layers (LayerNorm, qkv, projection, MLP) are then one large matmul each, and only attention is split, into one
+``scaled_dot_product_attention`` call per group of equal-length sequences (items of the same ratio). Every decoder
+sequence has length L + 1, so the decoder is an ordinary uniform batch.
+
+Numerically this is the model's own forward (same ops, same order per token); only the matmul blocking differs, so
+float32 results agree with :meth:`MaskedAutoencoderViT.forward` to float rounding. With a bfloat16 compute dtype the
+matmul weights are cast once (in :func:`pack_weights`) and activations are cast at each matmul, while LayerNorms,
+the residual stream, tokens, position embeddings and the loss stay float32 - what autocast does, made explicit so it
+behaves the same on every device. On a CPU in bfloat16, linears go through oneDNN's fused linear (the bias and the
+GELU applied inside the matmul instead of as separate passes over [T, 4D]); float32 keeps ``F.linear``, the op
+the model itself uses.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .masking import check_mask_ratio
+from .model import LAYER_NORM_EPS, MAEConfig, MaskedAutoencoderViT
+
+COMPUTE_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class PackedWeights:
+    """A model's parameters by official name, on one device, matmul weights in ``compute_dtype`` (cast once)."""
+
+    config: MAEConfig
+    tensors: dict[str, torch.Tensor]
+    compute_dtype: torch.dtype
+    fused_linear: bool = False  # oneDNN linear with bias/GELU fused (CPU bfloat16 only, see _fused_linear_works)
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        return self.tensors[name]
+
+
+@dataclass(frozen=True)
+class PackedOutput:
+    """Predictions for N items (N sequences, whatever their ratios)."""
+
+    pred: torch.Tensor  # [N, L, p*p*C] float32, normalised pixel-target space
+    mask: torch.Tensor  # [N, L] float32, 0 keep, 1 remove
+
+
+def _is_matmul_parameter(name: str, state_dict: dict[str, torch.Tensor]) -> bool:
+    # Linear weights are 2-D and the patch-embedding conv is 4-D; they and their biases run in the compute dtype.
+    # LayerNorms, cls/mask tokens and position embeddings stay float32 (cheap, and where bfloat16 would cost
+    # accuracy for no speed).
+    if name.endswith(".bias"):
+        name = name[: -len(".bias")] + ".weight"
+    return name.endswith(".weight") and state_dict[name].dim() in (2, 4)
+
+
+def pack_weights(model: MaskedAutoencoderViT, device: torch.device, compute_dtype: torch.dtype) -> PackedWeights:
+    """Detached views of ``model``'s parameters (copies only where the device or dtype changes); the model is
+    left untouched."""
+    state_dict = model.state_dict()
+    tensors = {}
+    for name, tensor in state_dict.items():
+        dtype = compute_dtype if _is_matmul_parameter(name, state_dict) else torch.float32
+        tensors[name] = tensor.detach().to(device=device, dtype=dtype)
+    fused = device.type == "cpu" and compute_dtype == torch.bfloat16 and _fused_linear_works()
+    return PackedWeights(config=model.config, tensors=tensors, compute_dtype=compute_dtype, fused_linear=fused)
+
+
+@functools.cache
+def _fused_linear_works() -> bool:
+    """Whether this torch build has oneDNN's fused CPU linear (a private op, so probe it rather than trust it)."""
+    op = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
+    if op is None or not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        x = torch.ones(2, 4, dtype=torch.bfloat16)
+        w = torch.ones(3, 4, dtype=torch.bfloat16)
+        b = torch.zeros(3, dtype=torch.bfloat16)
+        out = op(x, w, b, "gelu", [], "none")
+    except (RuntimeError, TypeError):
+        return False
+    return bool(torch.allclose(out.float(), F.gelu(torch.full((2, 3), 4.0)), rtol=1e-2))
+
+
+def _linear(x: torch.Tensor, weights: PackedWeights, prefix: str, gelu: bool = False) -> torch.Tensor:
+    """[T, in] -> [T, out] in the compute dtype, optionally followed by the exact (erf) GELU."""
+    weight, bias = weights[f"{prefix}.weight"], weights[f"{prefix}.bias"]
+    x = x.to(weight.dtype)
+    if weights.fused_linear:
+        # bias and GELU inside oneDNN's matmul: addmm would first copy the bias over the whole [T, out] output
+        return torch.ops.mkldnn._linear_pointwise(
+            x, weight, bias, "gelu" if gelu else "none", [], "none" if gelu else ""
+        )
+    out = F.linear(x, weight, bias)
+    return F.gelu(out) if gelu else out
+
+
+def _layer_norm(x: torch.Tensor, weights: PackedWeights, prefix: str) -> torch.Tensor:
+    weight = weights[f"{prefix}.weight"]
+    return F.layer_norm(x.float(), weight.shape, weight, weights[f"{prefix}.bias"], LAYER_NORM_EPS)
+
+
+def _attention(qkv: torch.Tensor, groups: Sequence[tuple[int, int]], num_heads: int, dim: int) -> torch.Tensor:
+    """Packed qkv [T, 3D] -> attention output [T, D]; ``groups`` are (sequences, length) runs of equal length."""
+    out = torch.empty(qkv.shape[0], dim, dtype=qkv.dtype, device=qkv.device)
+    head_dim = dim // num_heads
+    start = 0
+    for count, length in groups:
+        stop = start + count * length
+        q, k, v = qkv[start:stop].view(count, length, 3, num_heads, head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        heads = F.scaled_dot_product_attention(q, k, v)  # [count, H, length, hd]
+        out[start:stop].view(count, length, num_heads, head_dim).copy_(heads.transpose(1, 2))  # one strided copy
+        start = stop
+    return out
+
+
+def _block(
+    x: torch.Tensor, weights: PackedWeights, prefix: str, groups: Sequence[tuple[int, int]], num_heads: int
+) -> torch.Tensor:
+    """One pre-norm ViT block on packed tokens x [T, D] float32 (timm's ``Block``: attention then MLP)."""
+    # x is this pass's own float32 residual stream, so it is updated in place; bfloat16 outputs are cast first
+    # (one vectorised cast then a float32 add beats a mixed-dtype add)
+    dim = x.shape[1]
+    qkv = _linear(_layer_norm(x, weights, f"{prefix}.norm1"), weights, f"{prefix}.attn.qkv")  # [T, 3D]
+    x.add_(_linear(_attention(qkv, groups, num_heads, dim), weights, f"{prefix}.attn.proj").float())
+    hidden = _linear(_layer_norm(x, weights, f"{prefix}.norm2"), weights, f"{prefix}.mlp.fc1", gelu=True)  # [T, 4D]
+    return x.add_(_linear(hidden, weights, f"{prefix}.mlp.fc2").float())
+
+
+def packed_forward(
+    weights: PackedWeights,
+    imgs: torch.Tensor,
+    image_index: Sequence[int],
+    mask_ratios: Sequence[float],
+    noise: torch.Tensor,
+) -> PackedOutput:
+    """Predict N items at once. ``imgs`` [M, C, H, W] normalised (each distinct image once), item ``i`` is image
+    ``image_index[i]`` masked at ``mask_ratios[i]`` with noise row ``noise[i]`` ([N, L]); outputs in item order."""
+    config = weights.config
+    n, length = len(image_index), config.num_patches
+    if len(mask_ratios) != n or tuple(noise.shape) != (n, length):
+        raise ValueError(
+            f"need one mask ratio and one noise row per item: {n} items, {len(mask_ratios)} ratios, "
+            f"noise of shape {list(noise.shape)} (expected [{n}, {length}])"
+        )
+    device = imgs.device
+    keeps = [check_mask_ratio(r, length) for r in mask_ratios]
+    index = torch.as_tensor(list(image_index), dtype=torch.long, device=device)
+    ids_shuffle = torch.argsort(noise.to(device), dim=1)  # [N, L] ascending noise: the first len_keep are kept
+
+    # patch embedding of each distinct image once: [M, L, D]
+    conv = weights["patch_embed.proj.weight"]
+    tokens = F.conv2d(imgs.to(conv.dtype), conv, weights["patch_embed.proj.bias"], stride=config.patch_size)
+    tokens = tokens.flatten(2).transpose(1, 2).float() + weights["pos_embed"][:, 1:, :]
+    cls = weights["cls_token"] + weights["pos_embed"][:, :1, :]  # [1, 1, D]
+
+    # items grouped by len_keep (longest first), each group packed as [count * (1 + keep), D]
+    group_items: dict[int, list[int]] = {}
+    for item, keep in enumerate(keeps):
+        group_items.setdefault(keep, []).append(item)
+    order = sorted(group_items, reverse=True)
+    pieces, groups = [], []
+    for keep in order:
+        items = torch.as_tensor(group_items[keep], dtype=torch.long, device=device)
+        ids_keep = ids_shuffle[items, :keep]  # [count, keep]
+        kept = torch.gather(tokens[index[items]], 1, ids_keep.unsqueeze(-1).expand(-1, -1, tokens.shape[2]))
+        pieces.append(torch.cat([cls.expand(len(items), -1, -1), kept], dim=1).flatten(0, 1))
+        groups.append((len(items), keep + 1))
+    x = torch.cat(pieces, dim=0)  # [T, D], T = sum over items of (1 + len_keep)
+
+    for i in range(config.depth):
+        x = _block(x, weights, f"blocks.{i}", groups, config.num_heads)
+    latent = _linear(_layer_norm(x, weights, "norm"), weights, "decoder_embed").float()  # [T, Dd]
+
+    # decoder input in item order: mask token everywhere, the encoded tokens scattered back to their patches
+    width = config.decoder_embed_dim
+    decoder_in = torch.empty(n, length + 1, width, dtype=torch.float32, device=device)
+    mask = torch.ones(n, length, dtype=torch.float32, device=device)
+    start = 0
+    for keep, (count, seq) in zip(order, groups):
+        items = torch.as_tensor(group_items[keep], dtype=torch.long, device=device)
+        encoded = latent[start : start + count * seq].view(count, seq, width)
+        start += count * seq
+        ids_keep = ids_shuffle[items, :keep]
+        patches = weights["mask_token"].expand(count, length, width).clone()
+        patches.scatter_(1, ids_keep.unsqueeze(-1).expand(-1, -1, width), encoded[:, 1:, :])
+        decoder_in[items] = torch.cat([encoded[:, :1, :], patches], dim=1)
+        mask[items] = mask[items].scatter(1, ids_keep, 0.0)
+    x = (decoder_in + weights["decoder_pos_embed"]).flatten(0, 1)  # [N * (L + 1), Dd]
+
+    decoder_groups = [(n, length + 1)]
+    for i in range(config.decoder_depth):
+        x = _block(x, weights, f"decoder_blocks.{i}", decoder_groups, config.decoder_num_heads)
+    pred = _linear(_layer_norm(x, weights, "decoder_norm"), weights, "decoder_pred").float()
+    pred = pred.view(n, length + 1, config.patch_dim)[:, 1:, :]  # [N, L, p*p*C], cls dropped
+    return PackedOutput(pred=pred, mask=mask)

@@ -1,0 +1,210 @@
+"""The batched engine: the packed fast path against the plain forward, batch-size/order independence, bfloat16,
+image inputs, progress, and input validation."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from mae_core.engine import EvalRecord, evaluate, iter_evaluate, select_device
+from mae_core.masking import mask_noise, noise_for_seeds
+from mae_core.model import MAEConfig
+from mae_core.packed import pack_weights, packed_forward
+from mae_core.preprocess import ImageError, preprocess
+from mae_core.reconstruct import reconstruct
+from tests.conftest import TINY_CONFIG, make_image, make_model
+
+CPU = torch.device("cpu")
+RATIOS = [0.25, 0.5, 0.75, 0.9]
+SEEDS = [0, 3, 11]
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {"a": make_model(seed=0), "b": make_model(seed=1)}
+
+
+@pytest.fixture(scope="module")
+def images():
+    return torch.stack([preprocess(make_image(seed=k), 32) for k in range(3)])  # [3, 3, 32, 32]
+
+
+def _key(record: EvalRecord) -> tuple:
+    return (record.model, record.image, record.mask_ratio, record.seed)
+
+
+def _assert_same_records(left: list[EvalRecord], right: list[EvalRecord], rtol: float = 1e-5) -> None:
+    right_by_key = {_key(r): r for r in right}
+    assert len(left) == len(right) == len(right_by_key)
+    for record in left:
+        other = right_by_key[_key(record)]
+        assert record.masked_patches == other.masked_patches
+        for field in ("loss", "mse", "psnr"):
+            assert getattr(record, field) == pytest.approx(getattr(other, field), rel=rtol), (_key(record), field)
+
+
+@pytest.mark.parametrize("dtype, atol", [(torch.float32, 1e-5), (torch.bfloat16, 0.1)])
+def test_packed_forward_matches_plain_forward(dtype, atol):
+    model = make_model(MAEConfig(**{**TINY_CONFIG.to_dict(), "depth": 3}), seed=5)
+    torch.manual_seed(0)
+    imgs = torch.randn(2, 3, 32, 32)
+    image_index = [0, 1, 1, 0, 1, 0, 0]
+    ratios = [0.25, 0.9, 0.5, 0.5, 0.25, 0.75, 0.9]  # mixed ratios and unequal group sizes in one pass
+    seeds = [0, 1, 2, 3, 4, 5, 6]
+    with torch.inference_mode():
+        out = packed_forward(pack_weights(model, CPU, dtype), imgs, image_index, ratios, noise_for_seeds(seeds, 16))
+        for item, (image, ratio, seed) in enumerate(zip(image_index, ratios, seeds)):
+            plain = model(imgs[image : image + 1], ratio, mask_noise(seed, 16))
+            assert torch.equal(out.mask[item], plain.mask[0])
+            torch.testing.assert_close(out.pred[item], plain.pred[0], atol=atol, rtol=0)
+
+
+def test_fused_cpu_linear_agrees_with_unfused():
+    model = make_model(seed=2)
+    torch.manual_seed(1)
+    imgs = torch.randn(1, 3, 32, 32)
+    args = (imgs, [0, 0, 0], [0.25, 0.5, 0.75], noise_for_seeds([0, 1, 2], 16))
+    fused = pack_weights(model, CPU, torch.bfloat16)
+    if not fused.fused_linear:
+        pytest.skip("this torch build has no oneDNN fused linear")
+    plain = dataclasses.replace(fused, fused_linear=False)
+    with torch.inference_mode():
+        a, b = packed_forward(fused, *args), packed_forward(plain, *args)
+    torch.testing.assert_close(a.pred, b.pred, atol=0.05, rtol=0)
+    assert not pack_weights(model, CPU, torch.float32).fused_linear  # float32 keeps the model's own F.linear
+
+
+def test_records_match_the_models_own_forward(models, images):
+    records = evaluate(models, images, RATIOS, SEEDS, device="cpu")
+    assert len(records) == 2 * 3 * len(RATIOS) * len(SEEDS)
+    # ordered by model, image, ratio, seed
+    assert [_key(r) for r in records] == [
+        (m, i, r, s) for m in ("a", "b") for i in range(3) for r in RATIOS for s in SEEDS
+    ]
+    for record in records[::5]:
+        model = models[record.model]
+        x = images[record.image : record.image + 1]
+        with torch.inference_mode():
+            plain = model(x, record.mask_ratio, mask_noise(record.seed, 16))
+        assert record.masked_patches == int(plain.mask.sum()) == 16 - int(16 * (1 - record.mask_ratio))
+        assert record.loss == pytest.approx(float(plain.loss[0]), rel=1e-5)
+
+
+def test_pixel_metrics_agree_with_reconstruct(models):
+    image = make_image(width=50, height=37, seed=4)
+    (record,) = evaluate({"a": models["a"]}, [image], [0.75], [2], crop=True)
+    single = reconstruct(models["a"], image, 0.75, 2, crop=True)
+    assert record.mse == pytest.approx(single.metrics.mse, rel=1e-5)
+    assert record.psnr == pytest.approx(single.metrics.psnr, rel=1e-5)
+    assert record.loss == pytest.approx(single.metrics.loss, rel=1e-5)
+    assert record.masked_patches == single.metrics.masked_patches == 12
+
+
+def test_independent_of_batch_size_and_order(models, images):
+    reference = evaluate(models, images, RATIOS, SEEDS, batch_size=64)
+    for batch_size in (1, 5):
+        _assert_same_records(evaluate(models, images, RATIOS, SEEDS, batch_size=batch_size), reference)
+    # images, ratios, seeds and models in another order: same numbers for the same (model, image, ratio, seed)
+    flipped = evaluate({"b": models["b"], "a": models["a"]}, images.flip(0), RATIOS[::-1], SEEDS[::-1], batch_size=7)
+    flipped = [dataclasses.replace(r, image=2 - r.image) for r in flipped]
+    _assert_same_records(flipped, reference)
+
+
+def test_models_differ_but_masks_are_shared(models, images):
+    records = evaluate(models, images[:1], [0.5], [0, 1])
+    a, b = records[:2], records[2:]
+    assert [r.masked_patches for r in a] == [r.masked_patches for r in b]
+    assert a[0].loss != pytest.approx(b[0].loss, rel=1e-3)
+
+
+def test_bfloat16_close_to_float32_and_model_untouched(models, images):
+    model = models["a"]
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fp32 = evaluate({"a": model}, images, RATIOS, SEEDS)
+    bf16 = evaluate({"a": model}, images, RATIOS, SEEDS, dtype="bfloat16")
+    _assert_same_records(bf16, fp32, rtol=0.02)
+    assert any(x.loss != y.loss for x, y in zip(bf16, fp32))  # it did run in another precision
+    after = model.state_dict()
+    assert all(after[k].dtype == torch.float32 and torch.equal(after[k], v) for k, v in before.items())
+
+
+def test_image_likes_are_preprocessed_per_model(tmp_path):
+    small = make_model(seed=0)
+    large = make_model(MAEConfig(**{**TINY_CONFIG.to_dict(), "img_size": 48}), seed=0)
+    pil = make_image(seed=1)
+    path = tmp_path / "img.png"
+    pil.save(path)
+    array = np.asarray(pil)
+    records = evaluate({"small": small, "large": large}, [path, pil, array], [0.5], [0])
+    by_key = {(r.model, r.image): r for r in records}
+    assert by_key[("small", 0)].loss == by_key[("small", 1)].loss == by_key[("small", 2)].loss
+    assert by_key[("large", 0)].masked_patches == 18  # 36 patches at 48 px
+    tensor = preprocess(pil, 32).unsqueeze(0)
+    (from_tensor,) = evaluate({"small": small}, tensor, [0.5], [0])
+    assert from_tensor.loss == pytest.approx(by_key[("small", 0)].loss, rel=1e-6)
+
+
+def test_iter_evaluate_batches_and_progress(models, images):
+    calls = []
+    batches = list(
+        iter_evaluate(models, images, [0.5, 0.75], [0, 1], batch_size=5, progress=lambda d, t: calls.append((d, t)))
+    )
+    total = 2 * 3 * 2 * 2
+    assert [len(b) for b in batches] == [5, 5, 2, 5, 5, 2]
+    assert all(len({r.model for r in b}) == 1 for b in batches)
+    assert calls[-1] == (total, total)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"mask_ratios": [0.5, 1.5]}, "1.5"),
+        ({"mask_ratios": [0.0]}, "0.0"),
+        ({"mask_ratios": [float("nan")]}, "nan"),
+        ({"mask_ratios": [0.97]}, "keeps no patch"),
+        ({"mask_ratios": []}, "mask_ratios"),
+        ({"seeds": []}, "seeds"),
+        ({"seeds": [1.5]}, "1.5"),
+        ({"seeds": [True]}, "True"),
+        ({"seeds": [-2]}, "-2"),
+        ({"models": {}}, "models is empty"),
+        ({"models": {"x": torch.nn.Linear(2, 2)}}, "MaskedAutoencoderViT"),
+        ({"images": []}, "images is empty"),
+        ({"images": torch.zeros(1, 3, 48, 48)}, "48x48"),
+        ({"images": torch.zeros(3, 32, 32)}, r"\[N, 3, H, W\]"),
+        ({"dtype": "float16"}, "float16"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"device": "banana"}, "banana"),
+        ({"progress": 3}, "progress"),
+    ],
+)
+def test_validation(models, images, kwargs, match):
+    arguments = {"models": {"a": models["a"]}, "images": images, "mask_ratios": [0.5], "seeds": [0]} | kwargs
+    models_, images_, ratios_, seeds_ = (arguments.pop(k) for k in ("models", "images", "mask_ratios", "seeds"))
+    with pytest.raises(ValueError, match=match):
+        evaluate(models_, images_, ratios_, seeds_, **arguments)
+
+
+def test_iter_evaluate_validates_when_called(models, images):
+    with pytest.raises(ValueError, match="bfloat8"):
+        iter_evaluate({"a": models["a"]}, images, [0.5], [0], dtype="bfloat8")  # no next() needed
+
+
+def test_unreadable_image_names_its_index(models, tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not a png")
+    with pytest.raises(ImageError, match=r"images\[1\]"):
+        evaluate({"a": models["a"]}, [make_image(), bad], [0.5], [0])
+
+
+def test_select_device():
+    assert select_device("cpu") == CPU
+    assert select_device(None).type in {"cpu", "cuda", "mps"}
+    if not torch.cuda.is_available():
+        assert select_device(None) == CPU or select_device(None).type == "mps"
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            select_device("cuda")
