@@ -1,0 +1,74 @@
+"""The bundled tiny pair has really learned: held-out photos (examples/, never trained on), ratio 0.75, seeds 0..4."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import pytest
+from safetensors import safe_open
+
+from experiments.train import HeldoutScores, example_images, heldout_scores
+from mae_core.loading import load_model
+
+BUNDLED = Path(__file__).resolve().parent.parent / "mae_core" / "bundled"
+SEEDS = [0, 1, 2, 3, 4]
+
+
+@pytest.fixture(scope="module")
+def scores() -> dict[str, HeldoutScores]:
+    images = example_images()
+    assert len(images) >= 4
+    return {
+        name: heldout_scores(load_model(name, offline=True), images, SEEDS, 0.75) for name in ("tiny-pixel", "tiny-gan")
+    }
+
+
+def test_pixel_model_beats_the_mean_colour_fill(scores):
+    pixel = scores["tiny-pixel"]
+    assert pixel.mse <= 0.8 * pixel.mean_fill_mse
+
+
+def test_gan_model_has_more_texture_at_a_similar_error(scores):
+    pixel, gan = scores["tiny-pixel"], scores["tiny-gan"]
+    assert gan.gradient > pixel.gradient
+    assert gan.mse <= 1.5 * pixel.mse
+    assert gan.mean_fill_mse == pytest.approx(pixel.mean_fill_mse)  # same images, same masks
+
+
+def test_bundled_files_match_their_sums_and_metadata():
+    lines = (BUNDLED / "SHA256SUMS").read_text().splitlines()
+    assert sorted(line.split("  ")[1] for line in lines) == ["tiny-gan.safetensors", "tiny-pixel.safetensors"]
+    total = 0
+    for line in lines:
+        digest, name = line.split("  ")
+        data = (BUNDLED / name).read_bytes()
+        total += len(data)
+        assert hashlib.sha256(data).hexdigest() == digest, name
+        with safe_open(str(BUNDLED / name), framework="pt") as handle:
+            meta = handle.metadata()
+            assert meta["format"] == "mae_core"
+            assert meta["loss_type"] == name.removeprefix("tiny-").removesuffix(".safetensors")
+            config = json.loads(meta["mae_config"])
+            assert (config["img_size"], config["patch_size"]) == (224, 16)
+            params = sum(math.prod(handle.get_slice(k).get_shape()) for k in handle.keys())
+            assert params <= 6_000_000
+    assert total < 20_000_000
+
+
+def test_heldout_scores_are_zero_for_a_perfect_reconstruction(monkeypatch):
+    """The metric itself: a model whose prediction is the exact target scores MSE 0; the baseline does not."""
+    model = load_model("tiny-pixel", offline=True)
+    original = model.forward
+
+    def oracle(imgs, mask_ratio=0.75, noise=None):
+        out = original(imgs, mask_ratio, noise)
+        out.pred = model.patchify(imgs)
+        return out
+
+    monkeypatch.setattr(model, "forward", oracle)
+    result = heldout_scores(model, example_images()[:1], [0], 0.75)
+    assert result.mse == pytest.approx(0.0, abs=1e-10)
+    assert result.mean_fill_mse > 1e-3 and result.gradient > 0
