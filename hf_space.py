@@ -1,0 +1,79 @@
+"""What changes when the app runs on a Hugging Face Space: detection, a background prefetch, ZeroGPU.
+
+Nothing here blocks: the prefetch runs in a daemon thread and only records a note for the UI, so the first page
+appears at once even while a 1.3 GB checkpoint downloads. ZeroGPU's ``spaces.GPU`` decorator is applied only where
+the ``spaces`` package is importable; elsewhere handlers stay plain functions.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+Handler = TypeVar("Handler", bound=Callable)
+
+
+def on_space(environ: Mapping[str, str] | None = None) -> bool:
+    """True on a Hugging Face Space (the platform sets ``SPACE_ID`` to ``owner/name``)."""
+    return bool((os.environ if environ is None else environ).get("SPACE_ID"))
+
+
+class Prefetch:
+    """A download running in a background thread; :meth:`note` says how it stands, in words for the UI."""
+
+    def __init__(self, label: str, fetch: Callable[[], object]) -> None:
+        self.label = label
+        self._fetch = fetch
+        self._state = "running"
+        self._error = ""
+        self._lock = threading.Lock()
+        self.thread = threading.Thread(target=self._run, name=f"prefetch-{label}", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self._fetch()
+        except Exception as err:  # any failure becomes a note; the app keeps serving the other checkpoints
+            with self._lock:
+                self._state, self._error = "failed", f"{type(err).__name__}: {err}"
+        else:
+            with self._lock:
+                self._state = "done"
+
+    @property
+    def state(self) -> str:
+        """``running``, ``done`` or ``failed``."""
+        with self._lock:
+            return self._state
+
+    def note(self) -> str:
+        with self._lock:
+            state, error = self._state, self._error
+        if state == "running":
+            return f"Fetching {self.label} in the background; it appears in the checkpoint list once cached."
+        if state == "done":
+            return f"{self.label} is cached."
+        return f"Could not fetch {self.label} ({error}); the other checkpoints still work."
+
+
+def start_prefetch(label: str, fetch: Callable[[], object]) -> Prefetch:
+    """Start ``fetch()`` in a daemon thread and return its :class:`Prefetch` at once."""
+    prefetch = Prefetch(label, fetch)
+    prefetch.thread.start()
+    return prefetch
+
+
+def zerogpu_available() -> bool:
+    """Whether the ``spaces`` package (ZeroGPU) can be imported; it is only installed on Spaces."""
+    return importlib.util.find_spec("spaces") is not None
+
+
+def gpu_handler(duration: int = 60) -> Callable[[Handler], Handler]:
+    """Decorator: ``spaces.GPU(duration=...)`` where ZeroGPU is available, the function unchanged elsewhere."""
+    if not zerogpu_available():
+        return lambda handler: handler
+    import spaces
+
+    return spaces.GPU(duration=duration)

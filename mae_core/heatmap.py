@@ -1,0 +1,77 @@
+"""Rendering a per-patch error grid as an RGB picture aligned with the reconstruction panels.
+
+Only the removed patches carry the loss, so visible patches are drawn flat grey instead of coloured: a viewer sees
+where the model had to guess and how badly. Two heatmaps meant to be compared must share ``vmax`` (see
+:func:`shared_vmax`); otherwise each one stretches its own colours and the rows cannot be read against each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+VISIBLE_GREY = 128  # uint8 grey of the patches the encoder saw (no loss there)
+DEFAULT_COLORMAP = "magma"
+
+
+def shared_vmax(errors: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> float:
+    """The largest error over the removed patches of all grids (> 0), the top of a colour scale they share.
+
+    ``errors[i]`` and ``masks[i]`` are [gh, gw]; mask 1 = removed. Returns a tiny positive value when every removed
+    patch is exact, so callers can divide by it.
+    """
+    if len(errors) != len(masks):
+        raise ValueError(f"got {len(errors)} error grids but {len(masks)} masks; pass one mask per grid")
+    top = 0.0
+    for error, mask in zip(errors, masks):
+        removed = np.asarray(error, dtype=np.float64)[np.asarray(mask) > 0.5]
+        if removed.size:
+            top = max(top, float(np.nanmax(removed)))
+    return top if top > 0.0 else 1e-12
+
+
+def error_heatmap(
+    patch_error: np.ndarray,
+    mask: np.ndarray,
+    size: int | tuple[int, int],
+    *,
+    vmax: float | None = None,
+    colormap: str = DEFAULT_COLORMAP,
+) -> np.ndarray:
+    """[gh, gw] per-patch error + [gh, gw] mask (1 = removed) -> [H, W, 3] uint8 heatmap.
+
+    ``size`` is the output side (int) or (H, W); it must be a multiple of the grid so each patch becomes an exact
+    block, the same blocks as in the reconstruction panels. Colours run from 0 to ``vmax`` (default: this grid's own
+    largest removed-patch error); visible patches are grey.
+    """
+    error = np.asarray(patch_error, dtype=np.float64)
+    mask = np.asarray(mask)
+    if error.ndim != 2:
+        raise ValueError(f"patch_error must be a [gh, gw] grid, got shape {list(error.shape)}")
+    if mask.shape != error.shape:
+        raise ValueError(f"mask shape {list(mask.shape)} does not match patch_error shape {list(error.shape)}")
+    height, width = (size, size) if isinstance(size, int) else size
+    grid_h, grid_w = error.shape
+    if height <= 0 or width <= 0 or height % grid_h or width % grid_w:
+        raise ValueError(f"size {height}x{width} must be a positive multiple of the {grid_h}x{grid_w} patch grid")
+    if vmax is None:
+        vmax = shared_vmax([error], [mask])
+    if not np.isfinite(vmax) or vmax <= 0:
+        raise ValueError(f"vmax must be a positive finite number, got {vmax!r}")
+
+    scaled = np.clip(np.nan_to_num(error / vmax, nan=1.0), 0.0, 1.0)  # [gh, gw] in [0, 1]
+    colours = _colormap(colormap)(scaled)[..., :3]  # [gh, gw, 3] floats in [0, 1]
+    cells = np.round(colours * 255).astype(np.uint8)
+    cells[mask <= 0.5] = VISIBLE_GREY
+    # nearest-neighbour upscaling: [gh, gw, 3] -> [H, W, 3], one solid block per patch
+    return np.repeat(np.repeat(cells, height // grid_h, axis=0), width // grid_w, axis=1)
+
+
+def _colormap(name: str):
+    # matplotlib is imported here, not at module import: the app's first page should not wait for it
+    from matplotlib import colormaps
+
+    if name not in colormaps:
+        raise ValueError(f"unknown colormap {name!r}; use a matplotlib name such as 'magma' or 'viridis'")
+    return colormaps[name]

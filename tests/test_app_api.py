@@ -1,0 +1,198 @@
+"""The launched app on localhost, driven by gradio_client: /compare, /sweep, parallel clients, bad files."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+import app as mae_app
+from mae_core.loading import CheckpointNotFoundError, load_model, save_checkpoint
+from mae_core.model_cache import ModelCache
+from tests.conftest import make_image, make_model
+
+NAMES = ("tiny-a", "tiny-b")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url.rstrip("/") + "/gradio_api/info", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the app at {url} did not answer /gradio_api/info within {timeout} s")
+        time.sleep(0.2)
+
+
+@contextmanager
+def serve(app: mae_app.MAEApp) -> Iterator[tuple[gr.Blocks, str]]:
+    """The app as ``python app.py`` serves it (same queue and upload settings), on a free local port."""
+    demo = mae_app.build_demo(app)
+    demo.queue(default_concurrency_limit=mae_app.CONCURRENCY, max_size=mae_app.QUEUE_SIZE)
+    options = {**mae_app.launch_options(), "server_name": "127.0.0.1", "server_port": free_port()}
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **options)
+    try:
+        wait_until_up(url)
+        yield demo, url
+    finally:
+        demo.close()
+
+
+def tiny_app(folder: Path) -> mae_app.MAEApp:
+    """The app over two random tiny checkpoints (32 px, 4x4 patch grid) saved as project files."""
+    paths = {
+        name: save_checkpoint(make_model(seed=i), folder / f"{name}.safetensors", loss_type=loss_type)
+        for i, (name, loss_type) in enumerate(zip(NAMES, ("pixel", "gan")))
+    }
+
+    def load(name: str):
+        if name not in paths:
+            raise CheckpointNotFoundError(f"unknown checkpoint {name!r}")
+        return load_model(paths[name])
+
+    return mae_app.MAEApp(
+        ModelCache(load),
+        choices=lambda: list(paths),
+        default_pair=lambda: (*NAMES, "tiny test pair"),
+        run_root=folder / "runs",
+    )
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[tuple[mae_app.MAEApp, str]]:
+    app = tiny_app(tmp_path_factory.mktemp("app"))
+    with serve(app) as (_, url):
+        yield app, url
+
+
+@pytest.fixture(scope="module")
+def picture(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("images") / "picture.png"
+    make_image(48, 40).save(path)
+    return str(path)
+
+
+def table_frame(value: dict) -> pd.DataFrame:
+    return pd.DataFrame(value["data"], columns=value["headers"])
+
+
+def test_named_endpoints_are_compare_and_sweep(server):
+    _, url = server
+    endpoints = Client(url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert set(endpoints) == {"/compare", "/sweep"}
+    assert len(endpoints["/compare"]["parameters"]) == 6
+    assert len(endpoints["/compare"]["returns"]) == 12
+
+
+def test_compare_returns_png_panels_and_the_metrics_table(server, picture):
+    _, url = server
+    result = Client(url, verbose=False).predict(handle_file(picture), *NAMES, 0.5, 4, False, api_name="/compare")
+    assert len(result) == 12
+    panels, table, note = result[:10], table_frame(result[10]), result[11]
+    for path in panels:
+        with Image.open(path) as img:
+            assert img.format == "PNG" and img.size == (32, 32)
+    assert list(table["checkpoint"]) == list(NAMES)
+    assert list(table["masked_patches"]) == [8, 8]
+    assert "same mask" in note
+
+
+def test_eight_parallel_clients_each_get_their_own_answer(server, picture):
+    app, url = server
+    jobs = [(0.25 + 0.25 * (i % 3), 100 + i) for i in range(8)]
+    expected = {job: app.compare(picture, *NAMES, *job, False)[10] for job in jobs}
+    answers: dict[tuple[float, int], pd.DataFrame] = {}
+    failures: list[BaseException] = []
+
+    def call(job: tuple[float, int]) -> None:
+        try:
+            client = Client(url, verbose=False)
+            result = client.predict(handle_file(picture), *NAMES, *job, False, api_name="/compare")
+            answers[job] = table_frame(result[10])
+        except BaseException as err:  # reported below, with the job that failed
+            failures.append(err)
+
+    threads = [threading.Thread(target=call, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not failures, failures
+    assert set(answers) == set(jobs)
+    for job in jobs:
+        got, want = answers[job], expected[job]
+        assert list(got["masked_patches"]) == list(want["masked_patches"])
+        for column in ("loss", "mse", "psnr_db"):
+            assert list(got[column]) == pytest.approx(list(want[column]), abs=1e-6), (job, column)
+    # the eight requests differ, so a mix-up between clients could not go unseen
+    assert len({tuple(expected[job]["loss"]) for job in jobs}) == 8
+
+
+def test_sweep_returns_table_csv_and_run_id(server, picture):
+    app, url = server
+    plot, table, csv_path, note = Client(url, verbose=False).predict(
+        handle_file(picture), [], *NAMES, 0.25, 0.75, 0.25, 2, 0, "loss", False, api_name="/sweep"
+    )
+    summary = table_frame(table)
+    assert len(summary) == 6 and set(summary["checkpoint"]) == set(NAMES)
+    rows = pd.read_csv(csv_path)
+    assert len(rows) == 2 * 3 * 2
+    run_id = rows["run_id"].iloc[0]
+    assert run_id in note
+    assert (Path(app.run_root) / run_id / "manifest.json").is_file()
+    assert plot is not None
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory) -> dict[str, str]:
+    folder = tmp_path_factory.mktemp("bad")
+    text = folder / "notes.png"
+    text.write_text("not a picture at all")
+    truncated = folder / "cut.jpg"
+    buffer = folder / "whole.jpg"
+    make_image(64, 64).save(buffer, "JPEG")
+    truncated.write_bytes(buffer.read_bytes()[:300])
+    # 1-bit PNGs: a few KB on disk, but their headers claim huge pixel counts
+    huge = folder / "huge.png"
+    Image.new("1", (9000, 9000)).save(huge)  # 81 M pixels: over the app's 64 M limit
+    bomb = folder / "bomb.png"
+    Image.new("1", (20000, 10000)).save(bomb)  # 200 M pixels: Pillow itself calls it a decompression bomb
+    return {"text": str(text), "truncated": str(truncated), "huge": str(huge), "bomb": str(bomb)}
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("text", "not an image"),
+        ("truncated", "truncated or corrupt"),
+        ("huge", "over the limit"),
+        ("bomb", "decompression bomb"),
+    ],
+)
+def test_bad_files_get_a_readable_message(server, bad_files, kind, message):
+    _, url = server
+    client = Client(url, verbose=False)
+    with pytest.raises(AppError, match=message):
+        client.predict(handle_file(bad_files[kind]), *NAMES, 0.5, 0, False, api_name="/compare")

@@ -1,0 +1,72 @@
+"""A real browser (headless Debian Chromium via Playwright) uploads an image and runs Compare on the launched app."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import app as mae_app
+from tests.conftest import make_image
+from tests.test_app_api import serve
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PANELS = [f"#{row}-{i}" for row in ("top", "bottom") for i in range(len(mae_app.PANEL_LABELS))]
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+
+
+@pytest.fixture
+def isolated_caches(tmp_path, monkeypatch):
+    """Empty model caches, so the page's default pair is the bundled tiny one whatever this machine has cached."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("MAE_OFFLINE", "1")
+    monkeypatch.delenv("MAE_CHECKPOINTS_FILE", raising=False)
+
+
+def test_upload_and_compare_in_chromium(tmp_path, isolated_caches):
+    from playwright.sync_api import expect, sync_playwright
+
+    picture = tmp_path / "upload.png"
+    make_image(96, 80, seed=3).save(picture)
+    screenshot = tmp_path / "compare.png"
+    with serve(mae_app.default_app(run_root=tmp_path / "runs")) as (_, url), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1300})
+            page.goto(url)
+            # the page load fills in the default pair: the bundled tiny models, as no ViT-L is cached here
+            expect(page.locator("#pair-note")).to_contain_text("tiny-pixel (top) vs tiny-gan (bottom)", timeout=30_000)
+            page.locator("#input-image input[type=file]").set_input_files(str(picture))
+            expect(page.locator("#input-image img")).to_be_visible(timeout=30_000)
+            page.locator("#run-compare").click()
+            # the last panel, or an error toast: fail at once with the app's message instead of timing out
+            page.wait_for_selector(f"{PANELS[-1]} img, .toast-body.error", timeout=90_000)
+            errors = page.locator(".toast-body.error")
+            assert errors.count() == 0, errors.first.inner_text()
+            for panel in PANELS:
+                expect(page.locator(f"{panel} img")).to_be_visible(timeout=60_000)
+            expect(page.locator("#metrics")).to_contain_text("tiny-gan", timeout=30_000)
+            expect(page.locator("#compare-note")).to_contain_text("same mask")
+            # every panel image decoded in the browser, at the model's size
+            for panel in PANELS:
+                width = page.locator(f"{panel} img").evaluate("img => img.complete ? img.naturalWidth : 0")
+                assert width > 0, panel
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+    assert screenshot.stat().st_size > 10_000
+    if os.environ.get("MAE_SCREENSHOT_DIR"):  # for a human to look at
+        Path(os.environ["MAE_SCREENSHOT_DIR"], screenshot.name).write_bytes(screenshot.read_bytes())
