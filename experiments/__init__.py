@@ -1,0 +1,32 @@
+"""experiments: the tracking backend for mask-ratio studies.
+
+A crash-safe, concurrent-safe run store (``store``), image collection (``images``), sweeps (``sweep``, and
+``distributed`` under torchrun), analysis (``analysis``) and the training recipe of the bundled pair (``train``,
+imported lazily: ``python -m experiments train``).
+"""
+
+from .analysis import paired_difference, plot_metric, summarize, write_report
+from .images import expand_images, read_images
+from .store import COLUMNS, LossRow, Run, RunBusyError, RunStore, list_runs, load_runs
+from .sweep import SweepConfig, SweepResult, parse_ratios, parse_seeds, run_sweep
+
+__all__ = [
+    "COLUMNS",
+    "LossRow",
+    "Run",
+    "RunBusyError",
+    "RunStore",
+    "SweepConfig",
+    "SweepResult",
+    "expand_images",
+    "list_runs",
+    "load_runs",
+    "paired_difference",
+    "parse_ratios",
+    "parse_seeds",
+    "plot_metric",
+    "read_images",
+    "run_sweep",
+    "summarize",
+    "write_report",
+]

@@ -1,6 +1,33 @@
-"""mae_core: an exact, reproducible, batched engine for Masked Autoencoders (He et al., 2021)."""
+"""mae_core: an exact, reproducible, batched engine for Masked Autoencoders (He et al., 2021).
 
+The model and its steps (``model``, ``masking``, ``patches``, ``pos_embed``), inputs and outputs (``preprocess``,
+``metrics``, ``reconstruct``), the batched study engine (``engine``, ``packed``) and checkpoints (``registry``,
+``convert``, ``loading``). ``python -m mae_core`` lists, downloads and verifies checkpoints.
+"""
+
+from .convert import (
+    CheckpointError,
+    EncoderOnlyError,
+    StateDictMismatchError,
+    UnknownArchitectureError,
+    infer_config,
+    transformers_to_official,
+)
+from .engine import EvalRecord, evaluate, iter_evaluate, select_device
+from .heatmap import error_heatmap, shared_vmax
+from .loading import (
+    CheckpointInfo,
+    CheckpointNotFoundError,
+    CorruptCheckpointError,
+    HashMismatchError,
+    NormPixWarning,
+    UnsafeCheckpointError,
+    download,
+    load_model,
+    save_checkpoint,
+)
 from .masking import check_mask_ratio, mask_noise, noise_for_seeds, num_kept, random_masking
+from .metrics import Metrics
 from .model import (
     PRESETS,
     MAEConfig,
@@ -11,28 +38,51 @@ from .model import (
     mae_vit_huge_patch14,
     mae_vit_large_patch16,
 )
-from .metrics import Metrics
+from .model_cache import ModelCache
 from .patches import patchify, unpatchify
+from .pos_embed import sincos_2d
 from .preprocess import IMAGENET_MEAN, IMAGENET_STD, ImageError, ImageLike, load_image, preprocess
 from .reconstruct import Reconstruction, reconstruct
-from .pos_embed import sincos_2d
+from .registry import CheckpointEntry, CheckpointStatus, DefaultPair, Source, checkpoint_status, default_pair, registry
 
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "PRESETS",
+    "CheckpointEntry",
+    "CheckpointError",
+    "CheckpointInfo",
+    "CheckpointNotFoundError",
+    "CheckpointStatus",
+    "CorruptCheckpointError",
+    "DefaultPair",
+    "EncoderOnlyError",
+    "EvalRecord",
+    "HashMismatchError",
     "ImageError",
     "ImageLike",
-    "Metrics",
-    "Reconstruction",
-    "load_image",
-    "preprocess",
-    "reconstruct",
-    "PRESETS",
     "MAEConfig",
     "MAEOutput",
     "MaskedAutoencoderViT",
+    "Metrics",
+    "ModelCache",
+    "NormPixWarning",
+    "Reconstruction",
+    "Source",
+    "StateDictMismatchError",
+    "UnknownArchitectureError",
+    "UnsafeCheckpointError",
     "build_model",
     "check_mask_ratio",
+    "checkpoint_status",
+    "default_pair",
+    "download",
+    "error_heatmap",
+    "evaluate",
+    "infer_config",
+    "iter_evaluate",
+    "load_image",
+    "load_model",
     "mae_vit_base_patch16",
     "mae_vit_huge_patch14",
     "mae_vit_large_patch16",
@@ -40,7 +90,14 @@ __all__ = [
     "noise_for_seeds",
     "num_kept",
     "patchify",
+    "preprocess",
     "random_masking",
+    "reconstruct",
+    "registry",
+    "save_checkpoint",
+    "select_device",
+    "shared_vmax",
     "sincos_2d",
+    "transformers_to_official",
     "unpatchify",
 ]

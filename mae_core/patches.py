@@ -17,7 +17,9 @@ def patchify(imgs: torch.Tensor, patch_size: int) -> torch.Tensor:
     return x.reshape(n, gh * gw, p * p * c)
 
 
-def unpatchify(x: torch.Tensor, patch_size: int, grid: tuple[int, int] | None = None, channels: int = 3) -> torch.Tensor:
+def unpatchify(
+    x: torch.Tensor, patch_size: int, grid: tuple[int, int] | None = None, channels: int = 3
+) -> torch.Tensor:
     """[N, L, p*p*C] -> [N, C, H, W]; the inverse of :func:`patchify`. ``grid`` defaults to a square (h, w)."""
     n, length, _ = x.shape
     p = patch_size

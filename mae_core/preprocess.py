@@ -12,7 +12,6 @@ import io
 import os
 import warnings
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import torch
@@ -24,7 +23,7 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225])
 MAX_IMAGE_PIXELS = 64_000_000  # 8000 x 8000; larger headers are refused before decoding (decompression bombs)
 MAX_IMAGE_BYTES = 64 * 1024 * 1024
 
-ImageLike = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
+ImageLike = str | os.PathLike | bytes | Image.Image | np.ndarray
 
 
 class ImageError(ValueError):

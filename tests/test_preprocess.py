@@ -100,7 +100,11 @@ def test_centre_crop_keeps_aspect():
 
 @pytest.mark.parametrize(
     ("payload", "reason"),
-    [(b"", "empty"), (b"not an image at all", "not an image"), (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "corrupt|not an image")],
+    [
+        (b"", "empty"),
+        (b"not an image at all", "not an image"),
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "corrupt|not an image"),
+    ],
 )
 def test_bad_files_raise_image_error(tmp_path, payload, reason):
     path = tmp_path / "bad.png"
