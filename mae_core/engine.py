@@ -17,7 +17,7 @@ import torch
 from .masking import check_mask_ratio, mask_noise
 from .metrics import masked_mean, patch_mse, psnr
 from .model import MaskedAutoencoderViT
-from .packed import COMPUTE_DTYPES, PackedWeights, pack_weights, packed_forward
+from .packed import COMPUTE_DTYPES, PackedWeights, cached_pack_weights, packed_forward
 from .preprocess import ImageError, ImageLike, preprocess
 
 Progress = Callable[[int, int], None]
@@ -109,8 +109,8 @@ def iter_evaluate(
 
     ``images``: paths, PIL images or HxWx3 arrays (preprocessed at each model's ``img_size``, squashed or
     centre-cropped with ``crop``), or an ImageNet-normalised tensor [N, 3, H, W] at the models' size.
-    ``dtype``: "float32" (exact) or "bfloat16" (matmuls in bfloat16, weights cast once per model, the caller's
-    model untouched). ``progress(done, total)`` is called after each batch with counts of records.
+    ``dtype``: "float32" (exact) or "bfloat16" (matmuls in bfloat16, weights cast once per model and cached while
+    it lives, the caller's model untouched). ``progress(done, total)`` is called after each batch (counts of records).
     All arguments are validated here, when this is called, before any work starts (not at the first ``next``).
     """
     _check_models(models)
@@ -153,7 +153,7 @@ def _run(
         num_patches = model.config.num_patches
         noise = {s: mask_noise(s, num_patches)[0] for s in seed_list}  # [L] each, independent of batching
         with torch.inference_mode():
-            weights = pack_weights(model, target_device, compute_dtype)
+            weights = cached_pack_weights(model, target_device, compute_dtype)
         for start in range(0, len(items), batch_size):
             chunk = items[start : start + batch_size]
             with torch.inference_mode():
@@ -162,7 +162,6 @@ def _run(
             if progress is not None:
                 progress(done, total)
             yield batch
-        del weights
 
 
 def _evaluate_chunk(

@@ -12,7 +12,7 @@ import torch
 from mae_core.engine import EvalRecord, evaluate, iter_evaluate, select_device
 from mae_core.masking import mask_noise, noise_for_seeds
 from mae_core.model import MAEConfig
-from mae_core.packed import pack_weights, packed_forward
+from mae_core.packed import cached_pack_weights, pack_weights, packed_forward
 from mae_core.preprocess import ImageError, preprocess
 from mae_core.reconstruct import reconstruct
 from tests.conftest import TINY_CONFIG, make_image, make_model
@@ -129,6 +129,23 @@ def test_bfloat16_close_to_float32_and_model_untouched(models, images):
     assert any(x.loss != y.loss for x, y in zip(bf16, fp32))  # it did run in another precision
     after = model.state_dict()
     assert all(after[k].dtype == torch.float32 and torch.equal(after[k], v) for k, v in before.items())
+
+
+def test_cast_weights_are_reused_until_the_model_changes(images):
+    model = make_model(seed=5)
+    first = cached_pack_weights(model, CPU, torch.bfloat16)
+    assert cached_pack_weights(model, CPU, torch.bfloat16) is first  # a second study casts nothing
+    assert cached_pack_weights(model, CPU, torch.float32) is not first
+    before = evaluate({"m": model}, images, [0.5], [0], dtype="bfloat16")
+    with torch.no_grad():
+        model.decoder_pred.bias.add_(1.0)  # an in-place update (training, a new checkpoint) invalidates the cast
+    assert cached_pack_weights(model, CPU, torch.bfloat16) is not first
+    after = evaluate({"m": model}, images, [0.5], [0], dtype="bfloat16")
+    assert all(a.loss != b.loss for a, b in zip(after, before))
+    model.load_state_dict(make_model(seed=6).state_dict())  # copied in place as well
+    reloaded = evaluate({"m": model}, images, [0.5], [0], dtype="bfloat16")
+    expected = evaluate({"m": make_model(seed=6)}, images, [0.5], [0], dtype="bfloat16")
+    _assert_same_records(reloaded, expected, rtol=1e-6)
 
 
 def test_image_likes_are_preprocessed_per_model(tmp_path):
