@@ -9,6 +9,7 @@ with ``load_state_dict(assign=True)``, converting dtype tensor by tensor, so no 
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import hashlib
 import json
@@ -348,8 +349,11 @@ def _read_safetensors(path: Path) -> RawCheckpoint:
 
 def _read_pickle(path: Path, *, mmap: bool) -> RawCheckpoint:
     try:
-        # weights_only: tensors and plain containers only; anything else is refused BEFORE it could run
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+        # weights_only: tensors and plain containers only; anything else is refused BEFORE it could run. The one
+        # class allowed besides: argparse.Namespace, the "args" that the official training script saves beside the
+        # weights (its unpickling only sets attributes, it runs no code)
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as exc:
         reason = _reason(str(exc))
         if "GLOBAL" in reason:

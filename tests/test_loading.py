@@ -248,6 +248,18 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path, writer):
     assert not marker.exists()
 
 
+def test_training_checkpoint_with_args_namespace_loads(tmp_path):
+    """The official training script saves ``args`` (an argparse.Namespace) beside the weights: allowed, inert."""
+    import argparse
+
+    reference = make_model(PRESET_WIDTH_CONFIG, seed=2)
+    path = tmp_path / "checkpoint-799.pth"
+    torch.save({"model": official_state(reference), "epoch": 799, "args": argparse.Namespace(mask_ratio=0.75)}, path)
+    loaded = load_model(path)
+    for name, tensor in reference.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name
+
+
 def test_float16_storage_loads_back_as_float32(tmp_path):
     model = make_model()
     path = save_checkpoint(model, tmp_path / "half.safetensors", loss_type="gan", dtype=torch.float16)
