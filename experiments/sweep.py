@@ -16,6 +16,7 @@ from typing import Any
 
 from experiments.images import ImageFailure, ImageItem, LoadedImage, expand_images, read_images
 from experiments.store import LossRow, Run, RunStore, format_ratio, neutralize, utc_now
+from mae_core.masking import mask_ratio_value
 
 DTYPES = ("float32", "bfloat16")
 Progress = Callable[[int, int], None]
@@ -73,13 +74,7 @@ def _as_tuple(value: Any) -> tuple:
 
 
 def _check_ratio(value: Any) -> float:
-    try:
-        ratio = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"mask ratio must be a number in (0, 1), got {value!r}") from None
-    if not math.isfinite(ratio) or not 0.0 < ratio < 1.0:
-        raise ValueError(f"mask ratio must lie strictly between 0 and 1, got {value!r}")
-    return float(format_ratio(ratio))  # 0.1 * 3 -> 0.3: the same cell as the user's "0.3"
+    return float(format_ratio(mask_ratio_value(value)))  # 0.1 * 3 -> 0.3: the same cell as the user's "0.3"
 
 
 def _check_seed(value: Any) -> int:

@@ -19,14 +19,20 @@ def num_kept(num_patches: int, mask_ratio: float) -> int:
     return int(num_patches * (1 - mask_ratio))
 
 
-def check_mask_ratio(mask_ratio: float, num_patches: int) -> int:
-    """Validate a user's mask ratio; return ``len_keep``. Raise ``ValueError`` naming the value otherwise."""
+def mask_ratio_value(mask_ratio: object) -> float:
+    """A user's mask ratio as a float strictly inside (0, 1); ``ValueError`` naming the value otherwise."""
     try:
         ratio = float(mask_ratio)
     except (TypeError, ValueError):
         raise ValueError(f"mask_ratio must be a number in (0, 1), got {mask_ratio!r}") from None
     if not math.isfinite(ratio) or not 0.0 < ratio < 1.0:
         raise ValueError(f"mask_ratio must lie strictly between 0 and 1, got {mask_ratio!r}")
+    return ratio
+
+
+def check_mask_ratio(mask_ratio: float, num_patches: int) -> int:
+    """Validate a user's mask ratio for ``num_patches``; return ``len_keep``. ``ValueError`` naming the value."""
+    ratio = mask_ratio_value(mask_ratio)
     len_keep = num_kept(num_patches, ratio)
     if len_keep < 1:
         raise ValueError(
