@@ -1,5 +1,6 @@
-"""Real downloads over HTTP from a server on 127.0.0.1: the URL path of the loader and ``python -m mae_core download``
-(torch.hub's downloader into ``$TORCH_HOME/hub/checkpoints``, sha256 checked, nothing left behind on failure)."""
+"""Real downloads over HTTP from servers on 127.0.0.1: the URL path of the loader and ``python -m mae_core download``
+(torch.hub's downloader into ``$TORCH_HOME/hub/checkpoints``, sha256 checked, nothing left behind on failure), and
+the Hub path through huggingface_hub's own client against a loopback ``HF_ENDPOINT`` (into the HF cache)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import torch
 
 from mae_core.loading import CheckpointNotFoundError, HashMismatchError, load_model
 from tests.conftest import make_model
-from tests.fake_caches import PRESET_WIDTH_CONFIG, official_state
+from tests.fake_caches import PRESET_WIDTH_CONFIG, official_state, tiny_transformers_model
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -112,3 +113,92 @@ def test_wrong_sha256_is_refused_and_leaves_nothing_in_the_cache(published):
 def test_missing_file_on_the_server_names_the_failure(published):
     with pytest.raises(CheckpointNotFoundError, match="nothing.pth"):
         load_model("gone", offline=False)
+
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+class _FakeHubHandler(http.server.BaseHTTPRequestHandler):
+    """Answers ``/{org}/{name}/resolve/{revision}/{file}`` like the Hub: commit and etag headers, then the bytes."""
+
+    files: dict[str, bytes] = {}  # "org/name/file" -> content, set per test
+    requests: list[str] = []
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def _answer(self, with_body: bool) -> None:
+        self.requests.append(f"{self.command} {self.path}")
+        parts = self.path.split("?")[0].strip("/").split("/")
+        key = "/".join(parts[:2] + parts[4:]) if len(parts) >= 5 and parts[2] == "resolve" else ""
+        data = self.files.get(key)
+        if data is None:
+            self.send_response(404)
+            self.send_header("X-Error-Code", "EntryNotFound")
+            self.send_header("X-Error-Message", f"{key} does not exist")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("X-Repo-Commit", COMMIT)
+        self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if with_body:
+            self.wfile.write(data)
+
+    def do_HEAD(self) -> None:  # noqa: N802 (http.server's naming)
+        self._answer(with_body=False)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._answer(with_body=True)
+
+
+def test_hub_download_from_an_hf_endpoint_into_the_hf_cache(tmp_path, monkeypatch):
+    """``download hf://org/repo`` through huggingface_hub's own client (HF_ENDPOINT on loopback): the transformers
+    weights and their config.json land in the HF cache, then load offline and match transformers' forward."""
+    hf_model = tiny_transformers_model(seed=4)
+    saved = tmp_path / "saved"
+    hf_model.save_pretrained(saved)
+    _FakeHubHandler.files = {
+        f"fake-org/fake-mae/{name}": (saved / name).read_bytes() for name in ("model.safetensors", "config.json")
+    }
+    _FakeHubHandler.requests = []
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeHubHandler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": f"http://127.0.0.1:{httpd.server_address[1]}",  # read by huggingface_hub at import
+        "HF_HUB_CACHE": str(tmp_path / "hf"),
+        "TORCH_HOME": str(tmp_path / "torch"),
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "PYTHONPATH": str(REPO),
+    }
+    for key in ("MAE_OFFLINE", "HF_HUB_OFFLINE", "MAE_CHECKPOINTS_FILE"):
+        env.pop(key, None)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "mae_core", "download", "hf://fake-org/fake-mae"],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert result.returncode == 0, result.stderr
+    assert any("model.safetensors" in r for r in _FakeHubHandler.requests)
+    assert any("config.json" in r for r in _FakeHubHandler.requests)
+    snapshot = tmp_path / "hf" / "models--fake-org--fake-mae" / "snapshots" / COMMIT
+    assert (snapshot / "model.safetensors").is_file() and (snapshot / "config.json").is_file()
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    model = load_model("hf://fake-org/fake-mae", offline=True)
+    x = torch.randn(2, 3, 32, 32)
+    noise = torch.rand(2, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ours = model(x, 0.75, noise)
+        theirs = hf_model(pixel_values=x, noise=noise)
+    assert torch.allclose(ours.pred, theirs.logits, atol=1e-5)
