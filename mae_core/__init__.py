@@ -43,7 +43,7 @@ from .patches import patchify, unpatchify
 from .pos_embed import sincos_2d
 from .preprocess import IMAGENET_MEAN, IMAGENET_STD, ImageError, ImageLike, load_image, preprocess
 from .reconstruct import Reconstruction, reconstruct
-from .registry import CheckpointEntry, CheckpointStatus, DefaultPair, Source, checkpoint_status, default_pair, registry
+from .registry import CheckpointEntry, CheckpointStatus, DefaultPair, Source, checkpoint_status, default_pair
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -93,7 +93,6 @@ __all__ = [
     "preprocess",
     "random_masking",
     "reconstruct",
-    "registry",
     "save_checkpoint",
     "select_device",
     "shared_vmax",
