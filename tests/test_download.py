@@ -76,18 +76,22 @@ def published(server, tmp_path, monkeypatch):
     return {"reference": reference, "env": env, "cache": tmp_path / "torch" / "hub" / "checkpoints" / path.name}
 
 
-def test_cli_download_fetches_into_the_torch_hub_cache_then_loads_offline(published):
-    env = {**os.environ, **published["env"], "PYTHONPATH": str(REPO)}
-    env.pop("MAE_OFFLINE", None)
-    env.pop("HF_HUB_OFFLINE", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "mae_core", "download", "served"],
+def _download_cli(name: str, **env: str) -> subprocess.CompletedProcess:
+    """``python -m mae_core download NAME`` in a fresh interpreter, online, with ``env`` on top of ours."""
+    unset = ("MAE_OFFLINE", "HF_HUB_OFFLINE", "MAE_CHECKPOINTS_FILE")
+    env = {**{k: v for k, v in os.environ.items() if k not in unset}, **env, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "mae_core", "download", name],
         env=env,
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_cli_download_fetches_into_the_torch_hub_cache_then_loads_offline(published):
+    result = _download_cli("served", **published["env"])
     assert result.returncode == 0, result.stderr
     assert published["cache"].is_file()
     assert "torch hub cache" in result.stdout
@@ -166,24 +170,13 @@ def test_hub_download_from_an_hf_endpoint_into_the_hf_cache(tmp_path, monkeypatc
     _FakeHubHandler.requests = []
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeHubHandler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    env = {
-        **os.environ,
-        "HF_ENDPOINT": f"http://127.0.0.1:{httpd.server_address[1]}",  # read by huggingface_hub at import
-        "HF_HUB_CACHE": str(tmp_path / "hf"),
-        "TORCH_HOME": str(tmp_path / "torch"),
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "PYTHONPATH": str(REPO),
-    }
-    for key in ("MAE_OFFLINE", "HF_HUB_OFFLINE", "MAE_CHECKPOINTS_FILE"):
-        env.pop(key, None)
     try:
-        result = subprocess.run(
-            [sys.executable, "-m", "mae_core", "download", "hf://fake-org/fake-mae"],
-            env=env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=120,
+        result = _download_cli(
+            "hf://fake-org/fake-mae",
+            HF_ENDPOINT=f"http://127.0.0.1:{httpd.server_address[1]}",  # read by huggingface_hub at import
+            HF_HUB_CACHE=str(tmp_path / "hf"),
+            TORCH_HOME=str(tmp_path / "torch"),
+            HF_HUB_DISABLE_TELEMETRY="1",
         )
     finally:
         httpd.shutdown()
