@@ -472,7 +472,7 @@ RUN_COLUMNS = ("run_id", "status", "created", "checkpoints", "images", "mask_rat
 
 
 def ratio_grid(low: float, high: float, step: float) -> tuple[float, ...]:
-    """Mask ratios from ``low`` to ``high`` inclusive every ``step``, rounded to 6 digits (0.1 * 3 is 0.3)."""
+    """Mask ratios from ``low`` to ``high`` inclusive every ``step`` (the CLI's ``low:high:step``), as gr.Error."""
     try:
         low, high, step = float(low), float(high), float(step)
     except (TypeError, ValueError):
@@ -481,8 +481,9 @@ def ratio_grid(low: float, high: float, step: float) -> tuple[float, ...]:
         raise gr.Error(f"need 0 < first ratio <= last ratio < 1, got {low} and {high}")
     if step <= 0:
         raise gr.Error(f"the ratio step must be positive, got {step}")
-    count = int(np.floor((high - low) / step + 1e-9)) + 1
-    return tuple(round(low + i * step, 6) for i in range(count))
+    from experiments.sweep import ratio_range
+
+    return ratio_range(low, high, step)
 
 
 def seed_list(first: float, count: float) -> tuple[int, ...]:

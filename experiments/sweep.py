@@ -101,11 +101,16 @@ def parse_ratios(text: str) -> tuple[float, ...]:
             start, stop, step = (float(p) for p in parts)
         except ValueError:
             raise ValueError(f"mask ratios {text!r}: start, stop and step must be numbers") from None
-        if not step > 0 or stop < start:
-            raise ValueError(f"mask ratios {text!r}: need step > 0 and stop >= start")
-        count = int(math.floor((stop - start) / step + 1e-9)) + 1
-        return tuple(_check_ratio(round(start + i * step, 10)) for i in range(count))
+        return ratio_range(start, stop, step)
     return tuple(_check_ratio(p) for p in _split(text, "mask ratios"))
+
+
+def ratio_range(start: float, stop: float, step: float) -> tuple[float, ...]:
+    """Mask ratios from ``start`` to ``stop`` inclusive every ``step``; ``0.1 * 3`` comes out as 0.3."""
+    if not step > 0 or stop < start:
+        raise ValueError(f"mask ratios {start:g}:{stop:g}:{step:g}: need step > 0 and stop >= start")
+    count = int(math.floor((stop - start) / step + 1e-9)) + 1
+    return tuple(_check_ratio(round(start + i * step, 10)) for i in range(count))
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
