@@ -16,7 +16,7 @@ from typing import Any
 
 from experiments.images import ImageFailure, ImageItem, LoadedImage, expand_images, read_images
 from experiments.store import LossRow, Run, RunStore, format_ratio, neutralize, utc_now
-from mae_core.masking import mask_ratio_value
+from mae_core.masking import check_seed, mask_ratio_value
 
 DTYPES = ("float32", "bfloat16")
 Progress = Callable[[int, int], None]
@@ -78,6 +78,7 @@ def _check_ratio(value: Any) -> float:
 
 
 def _check_seed(value: Any) -> int:
+    """A seed from the command line or a config: text and whole floats are read as integers first."""
     if isinstance(value, bool) or not isinstance(value, int):
         try:
             if isinstance(value, float) and not value.is_integer():
@@ -85,9 +86,7 @@ def _check_seed(value: Any) -> int:
             value = int(str(value).strip()) if not isinstance(value, float) else int(value)
         except (TypeError, ValueError):
             raise ValueError(f"seed must be an integer, got {value!r}") from None
-    if not 0 <= value < 2**63:
-        raise ValueError(f"seed must lie in [0, 2**63), got {value}")
-    return value
+    return check_seed(value)
 
 
 def parse_ratios(text: str) -> tuple[float, ...]:

@@ -26,7 +26,7 @@ from .loading import (
     load_model,
     save_checkpoint,
 )
-from .masking import check_mask_ratio, mask_noise, noise_for_seeds, num_kept, random_masking
+from .masking import check_mask_ratio, check_seed, mask_noise, noise_for_seeds, num_kept, random_masking
 from .metrics import Metrics
 from .model import (
     PRESETS,
@@ -74,6 +74,7 @@ __all__ = [
     "UnsafeCheckpointError",
     "build_model",
     "check_mask_ratio",
+    "check_seed",
     "checkpoint_status",
     "default_pair",
     "download",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .masking import check_mask_ratio, mask_noise
+from .masking import check_mask_ratio, check_seed, mask_noise
 from .metrics import masked_mean, patch_mse, psnr
 from .model import MaskedAutoencoderViT
 from .packed import COMPUTE_DTYPES, PackedWeights, cached_pack_weights, packed_forward
@@ -251,13 +251,7 @@ def _check_ratios(mask_ratios: Iterable[float], models: Mapping[str, MaskedAutoe
 
 
 def _check_seeds(seeds: Iterable[int]) -> list[int]:
-    seeds = _as_list(seeds, "seeds")
-    for seed in seeds:
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-            raise ValueError(f"seeds must be integers, got {seed!r} ({type(seed).__name__})")
-        if not 0 <= int(seed) < 2**63:
-            raise ValueError(f"seeds must lie in [0, 2**63), got {seed}")
-    return [int(s) for s in seeds]
+    return [check_seed(s) for s in _as_list(seeds, "seeds")]
 
 
 def _check_tensor_images(images: torch.Tensor, models: Mapping[str, MaskedAutoencoderViT]) -> None:

@@ -8,6 +8,7 @@ every patch kept at ratio 0.9 is also kept at ratio 0.5.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -44,17 +45,22 @@ def check_mask_ratio(mask_ratio: float, num_patches: int) -> int:
     return len_keep
 
 
+def check_seed(seed: object) -> int:
+    """A user's seed as an int in [0, 2**63) (what ``torch.Generator.manual_seed`` takes); ``ValueError`` otherwise."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ValueError(f"seed must be an integer, got {seed!r} ({type(seed).__name__})")
+    if not 0 <= seed < 2**63:
+        raise ValueError(f"seed must lie in [0, 2**63), got {seed}")
+    return int(seed)
+
+
 def mask_noise(seed: int, num_patches: int, batch: int = 1) -> torch.Tensor:
     """[batch, num_patches] float32 uniform noise on the CPU from a generator seeded with ``seed``.
 
     Row 0 equals the official demo's ``torch.manual_seed(seed); torch.rand(1, L)``, so seed ``s`` reproduces the
     demo's mask exactly, on any device (move the noise, not the generator).
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
-    if not 0 <= seed < 2**63:
-        raise ValueError(f"seed must lie in [0, 2**63), got {seed}")
-    generator = torch.Generator(device="cpu").manual_seed(seed)
+    generator = torch.Generator(device="cpu").manual_seed(check_seed(seed))
     return torch.rand(batch, num_patches, generator=generator)
 
 
