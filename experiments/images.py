@@ -125,11 +125,9 @@ def _read_list(path: Path) -> Iterable[ImageItem]:
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
+    """Hex sha256 of an image file (not memoised, unlike checkpoints': a folder may hold millions of images)."""
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def read_image(item: ImageItem) -> LoadedImage:
