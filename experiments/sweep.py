@@ -188,7 +188,7 @@ def checkpoint_record(name: str, model: Any) -> dict[str, Any]:
 
 
 def load_checkpoints(
-    names: Sequence[str], models: Mapping[str, Any] | None, *, device: str | None, dtype: str
+    names: Sequence[str], models: Mapping[str, Any] | None, *, device: str | None
 ) -> list[LoadedCheckpoint]:
     """The sweep's models: those passed in ``models`` as they are, the others through ``load_model``."""
     loaded = []
@@ -198,15 +198,10 @@ def load_checkpoints(
         else:
             from mae_core.loading import load_model  # heavy imports only when a checkpoint must be read
 
-            model = load_model(name, device=device, dtype=_torch_dtype("float32"))
+            # float32 weights whatever the sweep's dtype: the engine casts them once for bfloat16
+            model = load_model(name, device=device)
         loaded.append(LoadedCheckpoint(name=name, model=model, record=checkpoint_record(name, model)))
     return loaded
-
-
-def _torch_dtype(name: str):
-    import torch
-
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16}[name]
 
 
 # ---- planning ----
@@ -428,7 +423,7 @@ def open_session(
         run = None
         hashes = {}
     device = device or _pick_device(config.device)
-    checkpoints = load_checkpoints(config.checkpoints, models, device=device, dtype=config.dtype)
+    checkpoints = load_checkpoints(config.checkpoints, models, device=device)
     _check_ratios_fit(config, checkpoints)  # before a run folder exists: a bad ratio leaves no failed run behind
     records = [c.record for c in checkpoints]
     images = [{"name": i.name, "path": i.path, "sha256": hashes.get(i.name)} for i in items]
@@ -448,8 +443,9 @@ def open_session(
         else:
             run = store.open(run_id)
     elif create:
-        _check_same_checkpoints(run.read_manifest().get("checkpoints", []), records)
-        resumed = list(run.read_manifest().get("resumed", [])) + [utc_now()]
+        manifest = run.read_manifest()
+        _check_same_checkpoints(manifest.get("checkpoints", []), records)
+        resumed = list(manifest.get("resumed", [])) + [utc_now()]
         run.update_manifest(status="running", ended=None, resumed=resumed, device=device)
     return SweepSession(
         run=run, config=config, items=items, checkpoints=checkpoints, device=device, known_hashes=hashes
