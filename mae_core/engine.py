@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .masking import check_mask_ratio, check_seed, mask_noise
+from .masking import check_mask_ratio, check_seed, mask_hash, mask_noise
 from .metrics import masked_mean, patch_mse, psnr
 from .model import MaskedAutoencoderViT
 from .packed import COMPUTE_DTYPES, PackedWeights, cached_pack_weights, packed_forward
@@ -32,6 +32,8 @@ class EvalRecord:
     mask_ratio: float
     seed: int
     masked_patches: int  # removed patches, L - int(L * (1 - mask_ratio))
+    mask: str  # the masking strategy that ordered the patches ("random": the official per-seed noise)
+    mask_hash: str  # masking.mask_hash of the removed-patch bitmap: equal across models iff the same mask
     loss: float  # official loss: MSE per removed patch in the (normalised, maybe norm-pix) target space
     mse: float  # MSE over the removed patches in [0, 1] RGB (prediction de-normalised and clipped)
     psnr: float  # dB, from ``mse``, capped (see mae_core.metrics)
@@ -197,6 +199,8 @@ def _evaluate_chunk(
             mask_ratio=item.mask_ratio,
             seed=item.seed,
             masked_patches=int(masked[k]),
+            mask="random",
+            mask_hash=mask_hash(out.mask[k]),
             loss=float(loss[k]),
             mse=float(mse[k]),
             psnr=float(peak[k]),

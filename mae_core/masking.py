@@ -7,11 +7,13 @@ every patch kept at ratio 0.9 is also kept at ratio 0.5.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
@@ -62,6 +64,15 @@ def mask_noise(seed: int, num_patches: int, batch: int = 1) -> torch.Tensor:
     """
     generator = torch.Generator(device="cpu").manual_seed(check_seed(seed))
     return torch.rand(batch, num_patches, generator=generator)
+
+
+def mask_hash(mask: torch.Tensor) -> str:
+    """A short content hash of one removed-patch bitmap ``[L]`` (1 = removed): equal hashes mean the same patches
+    were removed, so a paired comparison can prove both checkpoints saw the identical mask. 16 hex characters of the
+    sha256 of the patch count and the bitmap packed into bytes."""
+    bits = mask.detach().reshape(-1).to("cpu", torch.bool).numpy()
+    digest = hashlib.sha256(len(bits).to_bytes(4, "little") + np.packbits(bits).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def noise_for_seeds(seeds: Sequence[int], num_patches: int) -> torch.Tensor:

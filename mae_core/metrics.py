@@ -13,6 +13,7 @@ import torch
 
 from .preprocess import IMAGENET_MEAN, IMAGENET_STD
 
+METRIC_NAMES = ("loss", "mse", "psnr")  # per-image metrics, in the order tables show them
 PSNR_CAP_DB = 100.0  # an exact reconstruction reports 100 dB instead of infinity (keeps CSV/JSON finite)
 
 

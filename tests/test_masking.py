@@ -97,3 +97,18 @@ def test_masked_count_matches_official_examples():
         out = random_masking(x, ratio, mask_noise(0, 196))
         assert int(out.mask.sum()) == masked
         assert math.isclose(masked / 196, ratio, abs_tol=0.01)
+
+
+def test_mask_hash_identifies_the_removed_set():
+    from mae_core.masking import mask_hash
+
+    a = torch.zeros(16)
+    a[[1, 5, 9]] = 1
+    same = torch.zeros(16, dtype=torch.bool)
+    same[[1, 5, 9]] = True
+    other = a.clone()
+    other[2] = 1
+    assert mask_hash(a) == mask_hash(same) == mask_hash(a.view(4, 4))  # dtype and shape do not matter
+    assert mask_hash(a) != mask_hash(other)
+    assert mask_hash(torch.zeros(16)) != mask_hash(torch.zeros(24))  # the patch count is part of the identity
+    assert len(mask_hash(a)) == 16
