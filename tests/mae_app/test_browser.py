@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-import app as mae_app
+from mae_app import default_app
+from mae_app.tabs.compare import PANEL_LABELS
 from tests.conftest import make_image
-from tests.test_app_api import serve
+from tests.mae_app.helpers import serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -22,7 +23,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-PANELS = [f"#{row}-{i}" for row in ("top", "bottom") for i in range(len(mae_app.PANEL_LABELS))]
+PANELS = [f"#{row}-{i}" for row in ("top", "bottom") for i in range(len(PANEL_LABELS))]
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
 
@@ -42,7 +43,7 @@ def test_upload_and_compare_in_chromium(tmp_path, isolated_caches):
     picture = tmp_path / "upload.png"
     make_image(96, 80, seed=3).save(picture)
     screenshot = tmp_path / "compare.png"
-    with serve(mae_app.default_app(run_root=tmp_path / "runs")) as (_, url), sync_playwright() as p:
+    with serve(default_app(run_root=tmp_path / "runs")) as (_, url), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1300})

@@ -3,20 +3,20 @@
 Gradio 6.31 saves an array output by truncating and rewriting ``<cache>/<content hash>/image.png`` even when that
 file exists, so two users who get the same panel at the same moment (an example image's "original" panel) can make
 the server send a half-written file. Files written here are content-addressed and appear atomically (temporary
-name, then rename), and an existing file is never rewritten (only touched); a gradio component handed one of these
-paths inside its cache folder serves it as it is.
+name, then rename: :func:`mae_core.files.atomic_write_bytes`), and an existing file is never rewritten (only
+touched); a gradio component handed one of these paths inside its cache folder serves it as it is.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from mae_core.files import atomic_write_bytes, bytes_sha256
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -33,8 +33,7 @@ def save_png(image: np.ndarray, folder: str | os.PathLike, name: str = "image") 
     """Save ``image`` as ``<folder>/<sha256 of the PNG>/<name>.png`` and return the path; identical images share
     one file, written once and never truncated."""
     data = png_bytes(image)
-    target_dir = Path(folder) / hashlib.sha256(data).hexdigest()[:40]
-    target = target_dir / f"{name}.png"
+    target = Path(folder) / bytes_sha256(data)[:40] / f"{name}.png"
     if target.is_file():
         try:
             # a server's cache cleaner ages files by their change time: a file handed out again must look new
@@ -42,13 +41,6 @@ def save_png(image: np.ndarray, folder: str | os.PathLike, name: str = "image") 
         except OSError:
             pass
         return target
-    target_dir.mkdir(parents=True, exist_ok=True)
-    fd, staging = tempfile.mkstemp(dir=target_dir, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(staging, target)  # atomic: readers see no file or the whole file
-    except BaseException:
-        Path(staging).unlink(missing_ok=True)
-        raise
-    return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # not durable: a served cache file lost in a power cut is simply computed again
+    return atomic_write_bytes(target, data, durable=False)

@@ -2,60 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import gradio as gr
 import numpy as np
 import pandas as pd
 import pytest
-from gradio.data_classes import ImageData
 from matplotlib.figure import Figure
 from PIL import Image
 
-import app as mae_app
+from mae_app.handlers import MAEApp
+from mae_app.inputs import SEED_LIMIT
 from mae_core.heatmap import VISIBLE_GREY
-from mae_core.loading import CheckpointNotFoundError, load_model, save_checkpoint
-from mae_core.model_cache import ModelCache
-from tests.conftest import make_image, make_model
-
-NAMES = ("tiny-a", "tiny-b")
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoints(tmp_path_factory) -> dict[str, Path]:
-    """Two different random tiny models (32 px, 8 px patches: a 4x4 grid) saved as project checkpoints."""
-    folder = tmp_path_factory.mktemp("checkpoints")
-    return {
-        name: save_checkpoint(make_model(seed=i), folder / f"{name}.safetensors", loss_type=loss_type)
-        for i, (name, loss_type) in enumerate(zip(NAMES, ("pixel", "gan")))
-    }
-
-
-def make_app(root: Path, checkpoints: dict[str, Path], download=None) -> mae_app.MAEApp:
-    def load(name: str):
-        if name not in checkpoints:
-            raise CheckpointNotFoundError(f"unknown checkpoint {name!r}; known: {', '.join(checkpoints)}")
-        return load_model(checkpoints[name])
-
-    return mae_app.MAEApp(
-        ModelCache(load),
-        choices=lambda: list(checkpoints),
-        default_pair=lambda: (*NAMES, "tiny test pair"),
-        run_root=root,
-        download=download,
-    )
-
-
-@pytest.fixture
-def tiny_app(tmp_path, tiny_checkpoints) -> mae_app.MAEApp:
-    return make_app(tmp_path / "runs", tiny_checkpoints)
-
-
-@pytest.fixture
-def image_file(tmp_path) -> str:
-    path = tmp_path / "picture.png"
-    make_image(48, 40).save(path)
-    return str(path)
+from tests.conftest import make_image
+from tests.mae_app.helpers import NAMES, make_app
 
 
 # ---- Compare ----
@@ -127,9 +85,9 @@ def test_compare_turns_bad_input_into_a_message(tiny_app, image_file, tmp_path, 
 
 
 def test_new_seed_draws_valid_varying_seeds():
-    seeds = {mae_app.MAEApp.new_seed() for _ in range(20)}
+    seeds = {MAEApp.new_seed() for _ in range(20)}
     assert len(seeds) > 1
-    assert all(isinstance(s, int) and 0 <= s < mae_app.SEED_LIMIT for s in seeds)
+    assert all(isinstance(s, int) and 0 <= s < SEED_LIMIT for s in seeds)
 
 
 def test_on_load_offers_the_choices_and_names_the_pair(tiny_app):
@@ -139,46 +97,6 @@ def test_on_load_offers_the_choices_and_names_the_pair(tiny_app):
     assert bottom["value"] == "tiny-b"
     assert "tiny-a (top) vs tiny-b (bottom)" in note and "tiny test pair" in note
     assert "fetching vit-large-gan" in note
-
-
-def test_checked_image_refuses_a_non_image_with_a_friendly_error(tmp_path):
-    component = mae_app.checked_image(type="filepath")
-    bogus = tmp_path / "fake.jpg"
-    bogus.write_bytes(b"GIF89a broken")
-    with pytest.raises(gr.Error, match="not an image"):
-        component.preprocess(ImageData(path=str(bogus), orig_name="fake.jpg"))
-    good = tmp_path / "good.png"
-    make_image().save(good)
-    assert component.preprocess(ImageData(path=str(good), orig_name="good.png")) == str(good)
-
-
-def test_checked_image_refuses_a_decompression_bomb(tmp_path, monkeypatch):
-    bomb = tmp_path / "bomb.png"
-    Image.new("L", (200, 200)).save(bomb)  # tiny file; Pillow's limit lowered below its pixel count
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
-    component = mae_app.checked_image(type="filepath")
-    with pytest.raises(gr.Error, match="decompression bomb"):
-        component.preprocess(ImageData(path=str(bomb), orig_name="bomb.png"))
-
-
-# ---- UI inputs -> engine arguments ----
-def test_ratio_grid_includes_both_ends_and_rounds():
-    assert mae_app.ratio_grid(0.1, 0.9, 0.2) == (0.1, 0.3, 0.5, 0.7, 0.9)
-    assert mae_app.ratio_grid(0.3, 0.3, 0.1) == (0.3,)
-    assert 0.3 in mae_app.ratio_grid(0.1, 0.3, 0.1)  # not 0.30000000000000004
-
-
-@pytest.mark.parametrize(("low", "high", "step"), [(0.0, 0.5, 0.1), (0.6, 0.5, 0.1), (0.1, 1.0, 0.1), (0.1, 0.5, 0)])
-def test_ratio_grid_rejects_bad_ranges(low, high, step):
-    with pytest.raises(gr.Error):
-        mae_app.ratio_grid(low, high, step)
-
-
-def test_seed_list():
-    assert mae_app.seed_list(5, 3) == (5, 6, 7)
-    for first, count in ((0, 0), (0, 2.5), (-1, 2), (0, None)):
-        with pytest.raises(gr.Error):
-            mae_app.seed_list(first, count)
 
 
 # ---- Sweep and Runs ----
@@ -301,36 +219,3 @@ def test_download_failure_is_a_message(empty_caches, tmp_path, tiny_checkpoints)
 
     with pytest.raises(gr.Error, match="cannot reach the server for vit-base-pixel"):
         make_app(tmp_path / "runs", tiny_checkpoints, download=refuse).download_checkpoint("vit-base-pixel")
-
-
-# ---- start-up ----
-def test_launch_options_read_host_and_port_from_the_environment(monkeypatch, tmp_path):
-    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
-    monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
-    monkeypatch.setenv("MAE_RUNS_DIR", str(tmp_path / "store"))
-    options = mae_app.launch_options()
-    assert (options["server_name"], options["server_port"]) == ("127.0.0.1", 7860)
-    assert options["max_file_size"] == mae_app.MAX_UPLOAD_BYTES
-    assert options["allowed_paths"] == [str((tmp_path / "store").resolve())]
-    monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
-    monkeypatch.setenv("GRADIO_SERVER_PORT", "8123")
-    assert (mae_app.launch_options()["server_name"], mae_app.launch_options()["server_port"]) == ("0.0.0.0", 8123)
-
-
-def test_the_built_app_sends_no_analytics(tiny_app):
-    # app.py sets GRADIO_ANALYTICS_ENABLED=False before importing gradio (unless the user set it)
-    demo = mae_app.build_demo(tiny_app)
-    assert demo.analytics_enabled is False
-    names = {d["api_name"] for d in demo.config["dependencies"] if d.get("api_visibility") == "public"}
-    assert names == {"compare", "sweep"}
-
-
-def test_space_prefetch_runs_only_on_a_space_and_shows_a_note(tiny_app, monkeypatch):
-    fetched = []
-    monkeypatch.delenv("SPACE_ID", raising=False)
-    assert mae_app.start_space_prefetch(tiny_app, fetched.append) is None
-    monkeypatch.setenv("SPACE_ID", "someone/mae-inspect")
-    prefetch = mae_app.start_space_prefetch(tiny_app, fetched.append)
-    prefetch.thread.join(10)
-    assert fetched == ["vit-large-gan"]
-    assert "vit-large-gan is cached" in tiny_app.on_load()[2]

@@ -2,87 +2,25 @@
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import gradio as gr
 import pandas as pd
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-import app as mae_app
-from mae_core.loading import CheckpointNotFoundError, load_model, save_checkpoint
-from mae_core.model_cache import ModelCache
-from tests.conftest import make_image, make_model
-
-NAMES = ("tiny-a", "tiny-b")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url.rstrip("/") + "/gradio_api/info", timeout=5) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the app at {url} did not answer /gradio_api/info within {timeout} s")
-        time.sleep(0.2)
-
-
-@contextmanager
-def serve(app: mae_app.MAEApp) -> Iterator[tuple[gr.Blocks, str]]:
-    """The app as ``python app.py`` serves it (same queue and upload settings), on a free local port."""
-    demo = mae_app.build_demo(app)
-    demo.queue(default_concurrency_limit=mae_app.CONCURRENCY, max_size=mae_app.QUEUE_SIZE)
-    options = {**mae_app.launch_options(), "server_name": "127.0.0.1", "server_port": free_port()}
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **options)
-    try:
-        wait_until_up(url)
-        yield demo, url
-    finally:
-        demo.close()
-
-
-def tiny_app(folder: Path) -> mae_app.MAEApp:
-    """The app over two random tiny checkpoints (32 px, 4x4 patch grid) saved as project files."""
-    paths = {
-        name: save_checkpoint(make_model(seed=i), folder / f"{name}.safetensors", loss_type=loss_type)
-        for i, (name, loss_type) in enumerate(zip(NAMES, ("pixel", "gan")))
-    }
-
-    def load(name: str):
-        if name not in paths:
-            raise CheckpointNotFoundError(f"unknown checkpoint {name!r}")
-        return load_model(paths[name])
-
-    return mae_app.MAEApp(
-        ModelCache(load),
-        choices=lambda: list(paths),
-        default_pair=lambda: (*NAMES, "tiny test pair"),
-        run_root=folder / "runs",
-    )
+from mae_app import MAEApp
+from tests.conftest import make_image
+from tests.mae_app.helpers import NAMES, make_app, save_tiny_checkpoints, serve
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[tuple[mae_app.MAEApp, str]]:
-    app = tiny_app(tmp_path_factory.mktemp("app"))
+def server(tmp_path_factory) -> Iterator[tuple[MAEApp, str]]:
+    folder = tmp_path_factory.mktemp("app")
+    app = make_app(folder / "runs", save_tiny_checkpoints(folder))
     with serve(app) as (_, url):
         yield app, url
 

@@ -74,6 +74,6 @@ def gpu_handler(duration: int = 60) -> Callable[[Handler], Handler]:
     """Decorator: ``spaces.GPU(duration=...)`` where ZeroGPU is available, the function unchanged elsewhere."""
     if not zerogpu_available():
         return lambda handler: handler
-    import spaces
+    import spaces  # here, not at the top: the package exists only on Spaces (an optional dependency)
 
     return spaces.GPU(duration=duration)

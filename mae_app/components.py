@@ -1,0 +1,58 @@
+"""Gradio components the app configures beyond their defaults: a checked image input and the result panels."""
+
+from __future__ import annotations
+
+import gradio as gr
+from PIL import Image, UnidentifiedImageError
+
+from mae_core.preprocess import ImageError, load_image
+
+PANEL_HEIGHT = 220  # CSS pixels; small models' 32-64 px panels are scaled up, blocky on purpose (see PANEL_CSS)
+PANEL_CLASS = "mae-panel"
+# panels are shown with hard pixel edges: a smoothed upscale would blur the patch boundaries the viewer compares
+PANEL_CSS = f".{PANEL_CLASS} img {{ width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }}"
+
+
+def checked_image(**kwargs) -> gr.Image:
+    """A ``gr.Image`` input whose upload step turns unreadable files into a friendly ``gr.Error``.
+
+    Gradio opens every uploaded image with Pillow before the handler runs; a text file or a decompression bomb
+    would otherwise fail there with a bare "Error". The instance's ``preprocess`` is wrapped rather than the class
+    subclassed: gradio writes a ``.pyi`` stub beside the source of every component subclass. (Gradio rebuilds a
+    component from its class when an event returns ``gr.update`` for it; no event here updates this input.)
+    """
+    component = gr.Image(**kwargs)
+    stock_preprocess = component.preprocess
+
+    def preprocess(payload):
+        try:
+            return stock_preprocess(payload)
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
+            raise gr.Error(_unreadable_reason(payload), title="Unusable image") from None
+
+    component.preprocess = preprocess
+    return component
+
+
+def _unreadable_reason(payload) -> str:
+    """Why Pillow could not open an upload, in the engine's words (it checks the header before decoding)."""
+    path = getattr(payload, "path", None)
+    if path:
+        try:
+            load_image(path)
+        except ImageError as err:
+            return str(err)
+    return "This file is not an image that can be read (PNG, JPEG, WebP, BMP, TIFF, GIF...)."
+
+
+def result_panel(label: str, elem_id: str) -> gr.Image:
+    """An output image shown at :data:`PANEL_HEIGHT`, pixelated, with download and fullscreen buttons."""
+    return gr.Image(
+        label=label,
+        format="png",
+        interactive=False,
+        height=PANEL_HEIGHT,
+        buttons=["download", "fullscreen"],
+        elem_id=elem_id,
+        elem_classes=[PANEL_CLASS],
+    )

@@ -1,0 +1,106 @@
+"""Results -> what the app shows: tables rounded for reading, notes in Markdown. Pure functions, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from mae_core.reconstruct import Reconstruction
+from mae_core.registry import CheckpointEntry, CheckpointStatus
+
+RUN_COLUMNS = ("run_id", "status", "created", "checkpoints", "images", "mask_ratios", "seeds", "errors")
+
+
+def metrics_table(names: Sequence[str], results: Sequence[Reconstruction], loss_types: Sequence[str]) -> pd.DataFrame:
+    """One row per checkpoint of a Compare: its loss type and metrics on the removed patches."""
+    rows = []
+    for name, result, loss_type in zip(names, results, loss_types):
+        m = result.metrics
+        rows.append(
+            {
+                "checkpoint": name,
+                "loss_type": loss_type,
+                "loss": round(m.loss, 5),
+                "mse": round(m.mse, 5),
+                "psnr_db": round(m.psnr, 2),
+                "masked_patches": m.masked_patches,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def compare_note(results: Sequence[Reconstruction], vmax: float) -> str:
+    """Whether both rows share one mask, and the heatmaps' common colour scale."""
+    first, second = results
+    removed = int(first.mask.sum())
+    if first.mask.shape == second.mask.shape and np.array_equal(first.mask, second.mask):
+        same = f"Both rows use the same mask: {removed} of {first.mask.size} patches removed (seed {first.seed})."
+    else:
+        same = (
+            f"The checkpoints have different patch grids ({first.mask.shape[0]}x{first.mask.shape[1]} and "
+            f"{second.mask.shape[0]}x{second.mask.shape[1]}), so their masks cannot be identical."
+        )
+    return f"{same} Heatmap colours run from 0 to {vmax:.4g} MSE in both rows; grey patches were visible."
+
+
+def rounded(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.round(6)
+
+
+def errors_text(errors: Sequence) -> str:
+    """A sweep's skipped images, on one line."""
+    parts = []
+    for err in errors:
+        if isinstance(err, dict):
+            parts.append(f"{err.get('image', '')}: {err.get('reason', err)}")
+        else:
+            parts.append(str(err))
+    return "; ".join(parts) or "no details"
+
+
+def runs_table(manifests: Sequence[Mapping]) -> pd.DataFrame:
+    """One row per run manifest, in the given order."""
+    return pd.DataFrame([run_row(m) for m in manifests], columns=list(RUN_COLUMNS))
+
+
+def run_row(manifest: Mapping) -> dict:
+    config = manifest.get("config") or {}
+    return {
+        "run_id": manifest.get("run_id"),
+        "status": manifest.get("status"),
+        "created": manifest.get("created"),
+        "checkpoints": ", ".join(config.get("checkpoints") or ()),
+        "images": len(config.get("images") or ()),
+        "mask_ratios": ", ".join(f"{r:g}" for r in config.get("ratios") or ()),
+        "seeds": len(config.get("seeds") or ()),
+        "errors": len(manifest.get("errors") or ()),
+    }
+
+
+def checkpoint_row(entry: CheckpointEntry, status: CheckpointStatus, loaded: bool) -> dict:
+    """A registry entry with where its file is (or would go) and whether the app holds it in memory."""
+    return {
+        "name": entry.name,
+        "status": status.state,
+        "loss_type": entry.loss_type,
+        "architecture": entry.architecture,
+        "where": str(status.path) if status.path else status.where,
+        "size_mb": round(status.size / 1e6, 1) if status.size else None,
+        "loaded": loaded,
+        "licence": entry.licence,
+        "description": entry.description,
+    }
+
+
+def checkpoints_note(missing: Sequence[str], offline: bool) -> str:
+    if offline:
+        return (
+            "**Offline** (`HF_HUB_OFFLINE` or `MAE_OFFLINE` is set): nothing is downloaded. Fetch missing files "
+            "on a connected machine with `python -m mae_core download NAME` and copy the caches over, or point "
+            "an entry at a local file with `MAE_CHECKPOINTS_FILE`."
+        )
+    if not missing:
+        return "Every checkpoint is on disk."
+    return f"Not on disk: {', '.join(missing)}. Downloads go to the Hugging Face or torch hub cache."

@@ -1,0 +1,103 @@
+"""UI values -> engine arguments: every check turns bad input into a ``gr.Error`` message box, never a traceback.
+
+The rules themselves live in the engine (``mae_core.masking`` for seeds and mask ratios, ``experiments.sweep`` for
+ratio grids, ``experiments.analysis`` for metric names); this module only converts the browser's numbers and wraps
+their ``ValueError`` in the app's message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import gradio as gr
+from PIL import Image
+
+from experiments.analysis import check_metric
+from experiments.images import LIST_SUFFIXES
+from experiments.sweep import ratio_range
+from mae_core.masking import check_seed, mask_ratio_value
+from mae_core.preprocess import ImageError, load_image
+
+# Seeds the app DRAWS stay below 2**31 so they are exact in JSON and in the browser's numbers; seeds a user TYPES
+# are checked by mae_core.masking.check_seed (any integer in [0, 2**63)). Two different rules, on purpose.
+SEED_LIMIT = 2**31
+MAX_SWEEP_CELLS = 2000  # images x ratios x seeds x checkpoints one UI sweep may ask for
+MAX_SEEDS = 1000  # seeds one UI sweep may ask for
+
+
+def user_error(err: Exception) -> gr.Error:
+    """An exception raised by the engine for bad input, as a message box in the browser."""
+    return gr.Error(str(err), title="Cannot do that")
+
+
+def whole_seed(seed: float | None) -> int:
+    """A seed from a ``gr.Number`` (a whole float or an int) as the int ``check_seed`` accepts, else ``gr.Error``."""
+    try:
+        value = int(seed) if seed is not None and float(seed).is_integer() else None
+    except (TypeError, ValueError, OverflowError):
+        value = None
+    if value is None:
+        raise gr.Error(f"the seed must be a whole number >= 0, got {seed!r}")
+    try:
+        return check_seed(value)
+    except ValueError as err:
+        raise gr.Error(f"the seed must be a whole number >= 0: {err}") from None
+
+
+def seed_list(first: float, count: float) -> tuple[int, ...]:
+    """``count`` consecutive seeds starting at ``first``."""
+    start = whole_seed(first)
+    if count is None or not float(count).is_integer() or not 1 <= count <= MAX_SEEDS:
+        raise gr.Error(f"the number of seeds must be a whole number from 1 to {MAX_SEEDS}, got {count!r}")
+    return tuple(whole_seed(seed) for seed in range(start, start + int(count)))
+
+
+def ratio_grid(low: float, high: float, step: float) -> tuple[float, ...]:
+    """Mask ratios from ``low`` to ``high`` inclusive every ``step`` (the CLI's ``low:high:step``), as gr.Error."""
+    try:
+        return ratio_range(mask_ratio_value(low), mask_ratio_value(high), float(step))
+    except (TypeError, ValueError) as err:
+        raise gr.Error(f"mask ratios {low!r} to {high!r} every {step!r}: {err}") from None
+
+
+def metric_name(metric: str) -> str:
+    try:
+        return check_metric(metric)
+    except ValueError as err:
+        raise user_error(err) from None
+
+
+def distinct_checkpoints(names: Sequence[str]) -> list[str]:
+    """The chosen checkpoints, each once (the same one in both rows is a one-checkpoint study)."""
+    if not all(names):
+        raise gr.Error("Choose a checkpoint for both rows.")
+    return list(dict.fromkeys(names))
+
+
+def read_image(path: str | None) -> Image.Image:
+    if not path:
+        raise gr.Error("Upload, paste or take a picture first (or click one of the examples).")
+    try:
+        return load_image(path)
+    except ImageError as err:
+        raise gr.Error(str(err), title="Unusable image") from None
+
+
+def sweep_images(image: str | None, batch: Sequence[str] | None) -> list[str]:
+    """The uploaded batch, else the Compare image; uploaded lists of paths are refused."""
+    images = [str(p) for p in (batch or []) if p] or ([image] if image else [])
+    if not images:
+        raise gr.Error("Upload images for the sweep, or put one in the Compare tab.")
+    lists = [Path(p).name for p in images if Path(p).suffix.lower() in LIST_SUFFIXES]
+    if lists:  # a path list would make the server read files of its own choosing
+        raise gr.Error(f"Upload the images themselves, not lists of paths: {', '.join(lists)}")
+    return images
+
+
+def check_sweep_size(cells: int) -> None:
+    if cells > MAX_SWEEP_CELLS:
+        raise gr.Error(
+            f"This sweep asks for {cells} reconstructions; the app runs at most {MAX_SWEEP_CELLS}. "
+            "Use fewer ratios, seeds or images, or run `python -m experiments sweep` from a terminal."
+        )

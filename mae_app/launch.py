@@ -1,0 +1,80 @@
+"""Start-up: the app over the real registry, the server's options from the environment, a Space's prefetch.
+
+``python app.py`` (the repository root's entry point, which Hugging Face Spaces run) calls :func:`main`. The server
+listens on 127.0.0.1:7860; ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` change that.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import torch
+
+from experiments.store import resolve_root
+from mae_core import ModelCache, download, load_model, select_device
+from mae_core.preprocess import MAX_IMAGE_BYTES
+from mae_core.registry import default_pair, registry
+
+from . import space
+from .components import PANEL_CSS
+from .handlers import MAEApp
+from .layout import build_demo
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+CONCURRENCY = 2  # events computed at once; more would only split the same CPU cores
+QUEUE_SIZE = 64  # waiting events beyond this are refused with a "queue full" message
+MAX_UPLOAD_BYTES = MAX_IMAGE_BYTES
+SPACE_PREFETCH = "vit-large-gan"  # fetched at start-up on a Space (the pixel model comes via preload_from_hub)
+
+
+def default_app(run_root: str | os.PathLike | None = None) -> MAEApp:
+    """The app over the real registry: models load on first use, on the best device, in float32."""
+    device = select_device()
+
+    def load(name: str):
+        return load_model(name, device=device, dtype=torch.float32)
+
+    def pair() -> tuple[str, str, str]:
+        chosen = default_pair()
+        return chosen.pixel, chosen.gan, chosen.note
+
+    return MAEApp(
+        ModelCache(load),
+        choices=lambda: list(registry()),
+        default_pair=pair,
+        run_root=run_root,
+        download=download,
+    )
+
+
+def launch_options() -> dict:
+    """``demo.launch`` keywords: host and port from the environment, upload cap, the run store served for CSVs."""
+    return {
+        "server_name": os.environ.get("GRADIO_SERVER_NAME") or DEFAULT_HOST,
+        "server_port": int(os.environ.get("GRADIO_SERVER_PORT") or DEFAULT_PORT),
+        "max_file_size": MAX_UPLOAD_BYTES,
+        "allowed_paths": [str(resolve_root().resolve())],
+        "css": PANEL_CSS,
+    }
+
+
+def start_space_prefetch(app: MAEApp, download: Callable[[str], object]) -> space.Prefetch | None:
+    """On a Hugging Face Space, fetch the GAN checkpoint into the torch hub cache in the background and show how
+    that goes in the page's status line. Elsewhere, nothing (downloads are the user's choice)."""
+    if not space.on_space():
+        return None
+    # the GAN weights exist only as a URL, so preload_from_hub cannot fetch them at build time
+    prefetch = space.start_prefetch(SPACE_PREFETCH, lambda: download(SPACE_PREFETCH))
+    app.notes.append(prefetch.note)
+    return prefetch
+
+
+def main() -> None:
+    """Build the app over the real registry and serve it until interrupted."""
+    app = default_app()
+    start_space_prefetch(app, download)
+    demo = build_demo(app)
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    demo.launch(**launch_options())

@@ -1,0 +1,40 @@
+"""The whole page: a title, the status line and the four tabs, wired to an :class:`MAEApp`'s handlers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from . import space
+from .handlers import MAEApp
+from .tabs import checkpoints, compare, runs, sweep
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+# served files (panels, CSVs, uploads) older than two hours are removed every hour
+DELETE_CACHE = (3600, 7200)
+
+
+def build_demo(app: MAEApp) -> gr.Blocks:
+    """The UI: a status line, then the Compare, Sweep, Runs and Checkpoints tabs, wired to ``app``'s handlers."""
+    gpu = space.gpu_handler()
+    with gr.Blocks(title="MAE Inspect", delete_cache=DELETE_CACHE) as demo:
+        gr.Markdown(
+            "# MAE Inspect\nMask an image, then see what a pixel-loss and a GAN-loss Masked Autoencoder rebuild "
+            "from exactly the same visible patches."
+        )
+        pair_note = gr.Markdown(elem_id="pair-note")
+        compare_tab = compare.build(list(app.choices()), EXAMPLES_DIR)
+        sweep_tab = sweep.build()
+        runs_tab = runs.build()
+        checkpoints_tab = checkpoints.build()
+
+        demo.load(app.on_load, outputs=[compare_tab.first, compare_tab.second, pair_note], api_visibility="private")
+        demo.load(app.checkpoints, outputs=checkpoints_tab.outputs, api_visibility="private")
+        demo.load(app.list_runs, outputs=[runs_tab.table, runs_tab.picked], api_visibility="private")
+
+        compare.wire(compare_tab, gpu(app.compare), app.new_seed)
+        sweep.wire(sweep_tab, compare_tab, runs_tab, gpu(app.sweep), app.list_runs)
+        runs.wire(runs_tab, app.list_runs, app.show_runs)
+        checkpoints.wire(checkpoints_tab, app.checkpoints, app.download_checkpoint)
+    return demo

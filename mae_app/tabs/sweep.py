@@ -1,0 +1,69 @@
+"""The Sweep tab: every mask ratio x seed for both checkpoints on a batch of images, saved to the run store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gradio as gr
+
+from mae_core.metrics import METRIC_NAMES
+
+from .compare import CompareTab
+from .runs import RunsTab
+
+
+@dataclass(frozen=True)
+class SweepTab:
+    batch: gr.File
+    ratio_min: gr.Number
+    ratio_max: gr.Number
+    ratio_step: gr.Number
+    num_seeds: gr.Number
+    first_seed: gr.Number
+    metric: gr.Dropdown
+    run: gr.Button
+    note: gr.Markdown
+    plot: gr.Plot
+    table: gr.Dataframe
+    csv: gr.File
+
+
+def build() -> SweepTab:
+    with gr.Tab("Sweep"):
+        gr.Markdown(
+            "Every mask ratio x seed, for both checkpoints above, on the uploaded batch (or the Compare image). "
+            "The study is saved to the run store."
+        )
+        with gr.Row():
+            batch = gr.File(file_count="multiple", file_types=["image"], label="Images (optional batch)")
+            with gr.Column():
+                with gr.Row():
+                    ratio_min = gr.Number(0.1, label="First ratio", minimum=0.01, maximum=0.99)
+                    ratio_max = gr.Number(0.9, label="Last ratio", minimum=0.01, maximum=0.99)
+                    ratio_step = gr.Number(0.1, label="Step", minimum=0.01, maximum=0.98)
+                with gr.Row():
+                    num_seeds = gr.Number(3, precision=0, minimum=1, maximum=1000, label="Seeds")
+                    first_seed = gr.Number(0, precision=0, minimum=0, label="First seed")
+                    metric = gr.Dropdown(list(METRIC_NAMES), value="loss", label="Metric")
+                run = gr.Button("Run sweep", variant="primary")
+        note = gr.Markdown()
+        plot = gr.Plot(label="Metric vs mask ratio (mean, 95% band)")
+        table = gr.Dataframe(label="Per checkpoint and ratio", interactive=False)
+        csv = gr.File(label="losses.csv")
+    return SweepTab(batch, ratio_min, ratio_max, ratio_step, num_seeds, first_seed, metric, run, note, plot, table, csv)
+
+
+def wire(tab: SweepTab, compare: CompareTab, runs: RunsTab, sweep: Callable, list_runs: Callable) -> None:
+    """The Run button is the named ``/sweep`` endpoint (images and checkpoints from the Compare tab); a finished
+    sweep refreshes the Runs tab."""
+    inputs = [compare.image, tab.batch, compare.first, compare.second, tab.ratio_min, tab.ratio_max, tab.ratio_step]
+    inputs += [tab.num_seeds, tab.first_seed, tab.metric, compare.crop]
+    tab.run.click(
+        sweep,
+        inputs,
+        [tab.plot, tab.table, tab.csv, tab.note],
+        api_name="sweep",
+        concurrency_id="long",  # one sweep or download at a time leaves a slot for Compare
+        concurrency_limit=1,
+    ).then(list_runs, outputs=[runs.table, runs.picked], api_visibility="private")

@@ -1,0 +1,28 @@
+"""Fixtures of the app's tests: two tiny random checkpoints, an app over them and a temporary run store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mae_app import MAEApp
+from tests.conftest import make_image
+from tests.mae_app.helpers import make_app, save_tiny_checkpoints
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoints(tmp_path_factory) -> dict[str, Path]:
+    return save_tiny_checkpoints(tmp_path_factory.mktemp("checkpoints"))
+
+
+@pytest.fixture
+def tiny_app(tmp_path, tiny_checkpoints) -> MAEApp:
+    return make_app(tmp_path / "runs", tiny_checkpoints)
+
+
+@pytest.fixture
+def image_file(tmp_path) -> str:
+    path = tmp_path / "picture.png"
+    make_image(48, 40).save(path)
+    return str(path)
