@@ -11,16 +11,21 @@ from __future__ import annotations
 import numbers
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict
 
 import torch
 
 from .masking import check_mask_ratio, check_seed, mask_hash, mask_noise
 from .metrics import masked_mean, patch_mse, psnr
 from .model import MaskedAutoencoderViT
-from .packed import COMPUTE_DTYPES, PackedWeights, cached_pack_weights, packed_forward
+from .packed import PackedWeights, cached_pack_weights, compute_dtype, packed_forward
 from .preprocess import ImageError, ImageLike, preprocess
 
+if TYPE_CHECKING:  # typing.Unpack is Python 3.12+
+    from typing_extensions import Unpack
+
 Progress = Callable[[int, int], None]
+DEFAULT_BATCH_SIZE = 64  # (image, ratio, seed) items per computed batch when the caller does not say
 
 
 @dataclass(frozen=True)
@@ -66,33 +71,33 @@ def select_device(device: torch.device | str | None = None) -> torch.device:
     return chosen
 
 
+def check_batch_size(batch_size: object) -> int:
+    """A user's batch size as a positive int; ``ValueError`` naming the value otherwise."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"batch size must be a positive integer, got {batch_size!r}")
+    return int(batch_size)
+
+
+class EvalOptions(TypedDict, total=False):
+    """The keyword options of :func:`evaluate`, documented (with their defaults) at :func:`iter_evaluate`."""
+
+    batch_size: int
+    dtype: str
+    device: torch.device | str | None
+    crop: bool
+    progress: Progress | None
+
+
 def evaluate(
     models: Mapping[str, MaskedAutoencoderViT],
     images: Sequence[ImageLike] | torch.Tensor,
     mask_ratios: Iterable[float],
     seeds: Iterable[int],
-    *,
-    batch_size: int = 64,
-    dtype: str = "float32",
-    device: torch.device | str | None = None,
-    crop: bool = False,
-    progress: Progress | None = None,
+    **options: Unpack[EvalOptions],
 ) -> list[EvalRecord]:
     """All records, ordered by model (as given), image, mask ratio, seed. See :func:`iter_evaluate`."""
-    records: list[EvalRecord] = []
-    for batch in iter_evaluate(
-        models,
-        images,
-        mask_ratios,
-        seeds,
-        batch_size=batch_size,
-        dtype=dtype,
-        device=device,
-        crop=crop,
-        progress=progress,
-    ):
-        records.extend(batch)
-    return records
+    batches = iter_evaluate(models, images, mask_ratios, seeds, **options)
+    return [record for batch in batches for record in batch]
 
 
 def iter_evaluate(
@@ -101,7 +106,7 @@ def iter_evaluate(
     mask_ratios: Iterable[float],
     seeds: Iterable[int],
     *,
-    batch_size: int = 64,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     dtype: str = "float32",
     device: torch.device | str | None = None,
     crop: bool = False,
@@ -125,17 +130,15 @@ def iter_evaluate(
         raise ValueError("images is empty; give at least one image")
     ratios = _check_ratios(mask_ratios, models)
     seed_list = _check_seeds(seeds)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if not isinstance(dtype, str) or dtype not in COMPUTE_DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; accepted: {', '.join(repr(d) for d in COMPUTE_DTYPES)}")
+    batch = check_batch_size(batch_size)
+    weights_dtype = compute_dtype(dtype)
     if progress is not None and not callable(progress):
         raise ValueError(f"progress must be a callable progress(done, total) or None, got {progress!r}")
     if isinstance(images, torch.Tensor):
         _check_tensor_images(images, models)
     target_device = select_device(device)
     items = [_Item(i, r, s) for i in range(len(images)) for r in ratios for s in seed_list]
-    return _run(models, images, items, seed_list, int(batch_size), COMPUTE_DTYPES[dtype], target_device, crop, progress)
+    return _run(models, images, items, seed_list, batch, weights_dtype, target_device, crop, progress)
 
 
 def _run(

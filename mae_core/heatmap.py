@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import torch
+
+from .patches import mask_to_pixels
 
 VISIBLE_GREY = 128  # uint8 grey of the patches the encoder saw (no loss there)
 DEFAULT_COLORMAP = "magma"
@@ -64,8 +67,10 @@ def error_heatmap(
     colours = _colormap(colormap)(scaled)[..., :3]  # [gh, gw, 3] floats in [0, 1]
     cells = np.round(colours * 255).astype(np.uint8)
     cells[mask <= 0.5] = VISIBLE_GREY
-    # nearest-neighbour upscaling: [gh, gw, 3] -> [H, W, 3], one solid block per patch
-    return np.repeat(np.repeat(cells, height // grid_h, axis=0), width // grid_w, axis=1)
+    # one solid block per patch, the colour channels as three rows of per-patch values: [3, L] -> [3, 1, H, W]
+    per_patch = torch.from_numpy(cells).permute(2, 0, 1).reshape(3, grid_h * grid_w)
+    blocks = mask_to_pixels(per_patch, (height // grid_h, width // grid_w), (grid_h, grid_w))
+    return blocks[:, 0].permute(1, 2, 0).contiguous().numpy()  # [H, W, 3]
 
 
 def _colormap(name: str):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .preprocess import IMAGENET_MEAN, IMAGENET_STD
+from .preprocess import denormalize
 
 METRIC_NAMES = ("loss", "mse", "psnr")  # per-image metrics, in the order tables show them
 PSNR_CAP_DB = 100.0  # an exact reconstruction reports 100 dB instead of infinity (keeps CSV/JSON finite)
@@ -29,11 +29,9 @@ class Metrics:
 
 def _denormalise_patches(patches: torch.Tensor, channels: int = 3) -> torch.Tensor:
     """[N, L, p*p*C] normalised -> same shape in [0, 1] units; channels are the fastest axis ((p, q, c) order)."""
-    mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32, device=patches.device)
-    std = torch.tensor(IMAGENET_STD, dtype=torch.float32, device=patches.device)
     n, length, dim = patches.shape
-    x = patches.float().reshape(n, length, dim // channels, channels)
-    return (x * std + mean).reshape(n, length, dim)
+    pixels = patches.float().reshape(n, length, dim // channels, channels)  # [N, L, p*p, C]
+    return denormalize(pixels, dim=-1).reshape(n, length, dim)
 
 
 def patch_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

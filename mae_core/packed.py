@@ -32,6 +32,14 @@ from .model import LAYER_NORM_EPS, MAEConfig, MaskedAutoencoderViT
 COMPUTE_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
+def compute_dtype(name: object) -> torch.dtype:
+    """The torch dtype of a compute dtype's name (``"float32"`` exact, ``"bfloat16"`` fast); ``ValueError`` naming
+    the value and the accepted names otherwise."""
+    if not isinstance(name, str) or name not in COMPUTE_DTYPES:
+        raise ValueError(f"unknown dtype {name!r}; accepted: {', '.join(repr(d) for d in COMPUTE_DTYPES)}")
+    return COMPUTE_DTYPES[name]
+
+
 @dataclass(frozen=True)
 class PackedWeights:
     """A model's parameters by official name, on one device, matmul weights in ``compute_dtype`` (cast once)."""

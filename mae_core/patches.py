@@ -23,12 +23,34 @@ def unpatchify(
     """[N, L, p*p*C] -> [N, C, H, W]; the inverse of :func:`patchify`. ``grid`` defaults to a square (h, w)."""
     n, length, _ = x.shape
     p = patch_size
-    if grid is None:
-        side = int(round(length**0.5))
-        if side * side != length:
-            raise ValueError(f"{length} patches do not form a square grid; pass grid=(rows, cols)")
-        grid = (side, side)
-    gh, gw = grid
+    gh, gw = _grid(length, grid)
     x = x.reshape(n, gh, gw, p, p, channels)
     x = torch.einsum("nhwpqc->nchpwq", x)
     return x.reshape(n, channels, gh * p, gw * p)
+
+
+def mask_to_pixels(
+    mask: torch.Tensor, patch_size: int | tuple[int, int], grid: tuple[int, int] | None = None
+) -> torch.Tensor:
+    """Per-patch values [N, L] (or one row [L]) -> [N, 1, H, W], each value over its patch's block of pixels.
+
+    With a mask (1 = removed) the result multiplies images [N, C, H, W] directly: ``imgs * (1 - pixels)`` blanks
+    the removed patches. ``patch_size`` may be (rows, cols) for blocks that are not square; ``grid`` defaults to a
+    square (h, w) as in :func:`unpatchify`. Dtype and device are the input's."""
+    values = mask.unsqueeze(0) if mask.dim() == 1 else mask
+    if values.dim() != 2:
+        raise ValueError(f"a patch mask must be [N, L] or [L], got shape {list(mask.shape)}")
+    block_h, block_w = (patch_size, patch_size) if isinstance(patch_size, int) else patch_size
+    grid_h, grid_w = _grid(values.shape[1], grid)
+    cells = values.reshape(values.shape[0], 1, grid_h, grid_w)
+    return cells.repeat_interleave(block_h, dim=2).repeat_interleave(block_w, dim=3)
+
+
+def _grid(length: int, grid: tuple[int, int] | None) -> tuple[int, int]:
+    """``grid``, else the square grid of ``length`` patches (``ValueError`` when there is none)."""
+    if grid is not None:
+        return grid
+    side = int(round(length**0.5))
+    if side * side != length:
+        raise ValueError(f"{length} patches do not form a square grid; pass grid=(rows, cols)")
+    return side, side

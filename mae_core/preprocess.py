@@ -140,19 +140,37 @@ def fit_image(image: Image.Image, img_size: int, crop: bool = False) -> Image.Im
 def preprocess(image: ImageLike, img_size: int = 224, crop: bool = False) -> torch.Tensor:
     """Image-like -> [3, img_size, img_size] float32, ImageNet-normalised (float64 maths, as the official demo)."""
     rgb = fit_image(load_image(image), img_size, crop)
-    arr = np.asarray(rgb, dtype=np.float64) / 255.0  # [H, W, 3]
-    arr = (arr - IMAGENET_MEAN) / IMAGENET_STD
-    return torch.from_numpy(arr).permute(2, 0, 1).float().contiguous()
+    unit = torch.from_numpy(np.asarray(rgb, dtype=np.float64) / 255.0).permute(2, 0, 1)  # [3, H, W] float64
+    return normalize(unit).float().contiguous()
 
 
-def to_unit_pixels(x: torch.Tensor) -> torch.Tensor:
-    """Normalised [..., 3, H, W] -> RGB in [0, 1] units (not clipped)."""
-    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(3, 1, 1)
+def normalize(x01: torch.Tensor, *, dim: int = -3) -> torch.Tensor:
+    """RGB in [0, 1] -> ImageNet-normalised, ``(x - mean) / std`` along the channel axis ``dim``.
+
+    ``dim=-3`` fits images ([3, H, W] and [N, 3, H, W]); ``dim=-1`` fits channels-last data such as patch pixels
+    reshaped to [..., p*p, 3]. The result keeps the input's dtype and device."""
+    mean, std = _channel_stats(x01, dim)
+    return (x01 - mean) / std
+
+
+def denormalize(x: torch.Tensor, *, dim: int = -3) -> torch.Tensor:
+    """ImageNet-normalised -> RGB in [0, 1] units (not clipped), ``x * std + mean``; the inverse of
+    :func:`normalize`, with the same ``dim`` convention, dtype and device."""
+    mean, std = _channel_stats(x, dim)
     return x * std + mean
+
+
+def _channel_stats(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ImageNet mean and std shaped to broadcast along axis ``dim`` (negative) of ``x``."""
+    if not -x.dim() <= dim < 0 or x.shape[dim] != len(IMAGENET_MEAN):
+        raise ValueError(f"need {len(IMAGENET_MEAN)} RGB channels on axis {dim}, got shape {list(x.shape)}")
+    shape = (len(IMAGENET_MEAN),) + (1,) * (-dim - 1)
+    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(shape)
+    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(shape)
+    return mean, std
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """Normalised [3, H, W] -> [H, W, 3] uint8, clipped and truncated as the official demo displays it."""
-    pixels = torch.clip(to_unit_pixels(x.float()) * 255, 0, 255).int()
+    pixels = torch.clip(denormalize(x.float()) * 255, 0, 255).int()
     return pixels.permute(1, 2, 0).to(torch.uint8).cpu().numpy()

@@ -10,6 +10,7 @@ import torch
 from .masking import mask_noise
 from .metrics import Metrics, masked_mean, patch_mse, psnr
 from .model import MaskedAutoencoderViT
+from .patches import mask_to_pixels
 from .preprocess import ImageLike, preprocess, to_uint8
 
 PANEL_TITLES = ("original", "masked", "reconstruction", "reconstruction + visible")
@@ -47,6 +48,7 @@ def reconstruct(
     """Mask ``image`` with the noise of ``seed`` and reconstruct it. Runs in float32 on the model's device."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     config = model.config
+    grid = config.grid_size
     x = preprocess(image, config.img_size, crop=crop).unsqueeze(0).to(device)  # [1, 3, H, W]
     noise = mask_noise(seed, config.num_patches)
     with torch.inference_mode():
@@ -55,10 +57,9 @@ def reconstruct(
         per_patch = patch_mse(out.pred, target)  # [1, L]
         mse = masked_mean(per_patch, out.mask)
         pred_img = model.unpatchify(out.pred.float())  # [1, 3, H, W]
-        mask_img = model.unpatchify(out.mask.unsqueeze(-1).expand(-1, -1, config.patch_dim))  # 1 = removed
+        mask_img = mask_to_pixels(out.mask, config.patch_size, (grid, grid))  # [1, 1, H, W]
         masked = x * (1 - mask_img)
         pasted = masked + pred_img * mask_img
-    grid = config.grid_size
     return Reconstruction(
         original=to_uint8(x[0]),
         masked=to_uint8(masked[0]),

@@ -200,7 +200,7 @@ def test_iter_evaluate_batches_and_progress(models, images):
         ({"images": torch.zeros(1, 3, 48, 48)}, "48x48"),
         ({"images": torch.zeros(3, 32, 32)}, r"\[N, 3, H, W\]"),
         ({"dtype": "float16"}, "float16"),
-        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": 0}, "batch size"),
         ({"device": "banana"}, "banana"),
         ({"progress": 3}, "progress"),
     ],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mae_core.patches import patchify, unpatchify
+from mae_core.patches import mask_to_pixels, patchify, unpatchify
 
 
 def test_patchify_shape_and_pixel_order():
@@ -36,3 +36,26 @@ def test_patchify_rejects_indivisible_size():
 def test_unpatchify_needs_grid_for_non_square():
     with pytest.raises(ValueError, match="square grid"):
         unpatchify(torch.zeros(1, 15, 192), 8)
+
+
+def test_mask_to_pixels_blanks_exactly_the_removed_patches():
+    torch.manual_seed(2)
+    imgs = torch.randn(2, 3, 24, 32)  # 3 x 4 grid of 8 px patches
+    mask = (torch.rand(2, 12) > 0.5).float()  # 1 = removed
+    pixels = mask_to_pixels(mask, 8, (3, 4))
+    assert pixels.shape == (2, 1, 24, 32) and pixels.dtype == mask.dtype
+    # the same as unpatchifying the mask spread over every value of its patch (the official demo's way)
+    spread = unpatchify(mask.unsqueeze(-1).expand(-1, -1, 8 * 8 * 3), 8, (3, 4))
+    assert torch.equal(imgs * (1 - pixels), imgs * (1 - spread))
+    assert torch.equal(mask_to_pixels(mask[1], 8, (3, 4)), pixels[1:])  # one row [L] -> [1, 1, H, W]
+
+
+def test_mask_to_pixels_blocks_and_errors():
+    square = mask_to_pixels(torch.tensor([[0, 1, 2, 3]]), 2)  # 2 x 2 grid by default
+    assert square[0, 0].tolist() == [[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]]
+    tall = mask_to_pixels(torch.tensor([5, 6]), (3, 1), (1, 2))  # blocks 3 rows by 1 column
+    assert tall[0, 0].tolist() == [[5, 6], [5, 6], [5, 6]]
+    with pytest.raises(ValueError, match="square grid"):
+        mask_to_pixels(torch.zeros(1, 15), 8)
+    with pytest.raises(ValueError, match=r"\[N, L\]"):
+        mask_to_pixels(torch.zeros(1, 2, 3), 8)

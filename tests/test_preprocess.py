@@ -13,10 +13,11 @@ from mae_core.preprocess import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     ImageError,
+    denormalize,
     load_image,
+    normalize,
     preprocess,
     to_uint8,
-    to_unit_pixels,
 )
 from tests.conftest import make_image
 
@@ -145,4 +146,29 @@ def test_missing_file_and_wrong_type():
 def test_unit_pixels_invert_normalisation(rgb_image):
     x = preprocess(rgb_image, 32)
     expected = torch.from_numpy(np.asarray(rgb_image.resize((32, 32)), dtype=np.float32) / 255).permute(2, 0, 1)
-    assert torch.allclose(to_unit_pixels(x), expected, atol=1e-6)
+    assert torch.allclose(denormalize(x), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_normalize_and_denormalize_are_inverse_on_images_and_batches(dtype):
+    unit = torch.rand(2, 3, 5, 4, generator=torch.Generator().manual_seed(0)).to(dtype)
+    x = normalize(unit)
+    assert x.dtype == dtype and x.shape == unit.shape
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    expected = (unit.double() - mean) / std
+    assert torch.allclose(x.double(), expected, atol=0.05 if dtype == torch.bfloat16 else 1e-6)
+    assert torch.equal(normalize(unit[1]), x[1])  # one image [3, H, W] is the batch's row
+    tolerance = 0.05 if dtype == torch.bfloat16 else 1e-6
+    assert torch.allclose(denormalize(x).double(), unit.double(), atol=tolerance)
+
+
+def test_channels_last_axis_and_wrong_channel_counts():
+    pixels = torch.rand(2, 7, 16, 3)  # [N, L, p*p, C]: patch pixels, channels fastest
+    mean, std = torch.tensor(IMAGENET_MEAN, dtype=torch.float32), torch.tensor(IMAGENET_STD, dtype=torch.float32)
+    assert torch.equal(denormalize(pixels, dim=-1), pixels * std + mean)
+    assert torch.equal(normalize(pixels, dim=-1), (pixels - mean) / std)
+    with pytest.raises(ValueError, match="3 RGB channels on axis -3"):
+        normalize(torch.zeros(1, 4, 8, 8))
+    with pytest.raises(ValueError, match="axis -1"):
+        denormalize(torch.zeros(2, 5), dim=-1)
