@@ -1,8 +1,8 @@
 """experiments: the tracking backend for mask-ratio studies.
 
 A crash-safe, concurrent-safe run store (``store``), image collection (``images``), sweeps (``sweep``, and
-``distributed`` under torchrun), analysis (``analysis``) and the training recipe of the bundled pair (``train``,
-imported lazily: ``python -m experiments train``).
+``distributed`` under torchrun) and analysis (``analysis``). The recipe that trains the bundled pair is not a study:
+it lives in ``recipes/tiny_pair``.
 """
 
 from .analysis import paired_difference, plot_metric, summarize, write_report

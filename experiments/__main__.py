@@ -1,4 +1,4 @@
-"""``python -m experiments sweep|report|runs|train``: a thin command line over the library.
+"""``python -m experiments sweep|report|runs``: a thin command line over the library.
 
 Exit codes: 0 all good, 1 fatal error, 2 usage error (one line on stderr, no traceback), 3 the sweep finished but
 some images could not be read (listed in the manifest's ``errors``), 130 interrupted (resume with ``--resume``).
@@ -27,7 +27,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m experiments", description="Mask-ratio studies of MAE checkpoints.")
-    commands = parser.add_subparsers(dest="command", metavar="{sweep,report,runs,train}", parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", metavar="{sweep,report,runs}", parser_class=_Parser)
 
     sweep = commands.add_parser("sweep", help="evaluate checkpoints x images x mask ratios x seeds into the store")
     sweep.add_argument("--images", nargs="+", metavar="PATH", help="image files, folders (recursive), .txt lists")
@@ -50,18 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
     runs = commands.add_parser("runs", help="list the runs of a store")
     runs.add_argument("--out", metavar="ROOT", help="run store root [$MAE_RUNS_DIR or ./runs]")
 
-    commands.add_parser("train", help="train the bundled tiny checkpoints (see experiments.train)", add_help=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["train"]:
-        return _train(argv[1:])
+        print("error: training moved out of the studies: python -m recipes.tiny_pair (see --help)", file=sys.stderr)
+        return EXIT_USAGE
     try:
         args = build_parser().parse_args(argv)
         if args.command is None:
-            raise UsageError("python -m experiments: choose a command: sweep, report, runs or train (see --help)")
+            raise UsageError("python -m experiments: choose a command: sweep, report or runs (see --help)")
         if args.command == "sweep":
             return _sweep(args)
         if args.command == "report":
@@ -265,16 +265,6 @@ def _runs(args: argparse.Namespace) -> int:
             f"  {names}"
         )
     return EXIT_OK
-
-
-def _train(argv: list[str]) -> int:
-    try:
-        from experiments.train import cli
-    except ImportError as err:
-        print(f"error: the training recipe is not available ({err})", file=sys.stderr)
-        return EXIT_FATAL
-    result = cli(argv)
-    return int(result or 0)
 
 
 if __name__ == "__main__":

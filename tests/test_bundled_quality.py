@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from safetensors import safe_open
 
-from experiments.train import HeldoutScores, example_images, heldout_scores
 from mae_core.loading import load_model
+from recipes.tiny_pair.heldout import HeldoutScores, example_images, heldout_scores
 
 BUNDLED = Path(__file__).resolve().parent.parent / "mae_core" / "bundled"
 SEEDS = [0, 1, 2, 3, 4]

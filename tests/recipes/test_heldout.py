@@ -1,0 +1,33 @@
+"""Held-out scores: the mean-colour baseline, the error and the texture energy on the removed region."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from recipes.tiny_pair.heldout import example_images, heldout_scores
+from tests.conftest import make_model
+
+
+def test_flat_images_have_a_perfect_mean_fill_and_no_baseline_texture():
+    model = make_model(seed=0)
+    flat = [Image.new("RGB", (40, 40), colour) for colour in ((200, 30, 30), (10, 120, 250))]
+    scores = heldout_scores(model, flat, [0, 1], 0.75)
+    assert scores.mean_fill_mse == pytest.approx(0.0, abs=1e-10)
+    assert scores.mse > 0 and scores.gradient > 0  # an untrained model paints noise, not the flat colour
+
+
+def test_scores_are_the_mean_over_seeds():
+    model = make_model(seed=0)
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)) for _ in range(2)]
+    both = heldout_scores(model, images, [0, 1])
+    singles = [heldout_scores(model, images, [seed]) for seed in (0, 1)]
+    assert both.mse == pytest.approx((singles[0].mse + singles[1].mse) / 2)
+    assert both.gradient == pytest.approx((singles[0].gradient + singles[1].gradient) / 2)
+
+
+def test_example_images_are_the_held_out_set():
+    images = example_images()
+    assert len(images) >= 4 and all(im.mode == "RGB" for im in images)
