@@ -13,6 +13,7 @@ from .convert import (
     infer_config,
     transformers_to_official,
 )
+from .drawn_mask import patches_from_painting
 from .engine import EvalRecord, evaluate, iter_evaluate, select_device
 from .heatmap import error_heatmap, shared_vmax
 from .loading import (
@@ -26,7 +27,18 @@ from .loading import (
     load_model,
     save_checkpoint,
 )
-from .masking import check_mask_ratio, check_seed, mask_noise, noise_for_seeds, num_kept, random_masking
+from .mask_strategies import MASK_STRATEGIES
+from .masking import (
+    check_mask_ratio,
+    check_seed,
+    mask_from_patches,
+    mask_noise,
+    mask_ratio_for_count,
+    noise_for_seeds,
+    num_kept,
+    num_removed,
+    random_masking,
+)
 from .metrics import Metrics
 from .model import (
     PRESETS,
@@ -48,6 +60,7 @@ from .registry import CheckpointEntry, CheckpointStatus, DefaultPair, Source, ch
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "MASK_STRATEGIES",
     "PRESETS",
     "CheckpointEntry",
     "CheckpointError",
@@ -87,10 +100,14 @@ __all__ = [
     "mae_vit_base_patch16",
     "mae_vit_huge_patch14",
     "mae_vit_large_patch16",
+    "mask_from_patches",
     "mask_noise",
+    "mask_ratio_for_count",
     "noise_for_seeds",
     "num_kept",
+    "num_removed",
     "patchify",
+    "patches_from_painting",
     "preprocess",
     "random_masking",
     "reconstruct",

@@ -1,8 +1,9 @@
-"""Per-sample random masking with the randomness passed in, never drawn from hidden global state.
+"""Per-sample masking with the randomness passed in, never drawn from hidden global state.
 
 Convention (as in the official code): in ``mask`` 0 is keep, 1 is remove. Patch ``i`` is kept when its noise value
 is among the ``len_keep`` smallest of its row. Because of that, one noise vector gives NESTED masks across ratios:
-every patch kept at ratio 0.9 is also kept at ratio 0.5.
+every patch kept at ratio 0.9 is also kept at ratio 0.5. Every strategy is such a noise vector - a removal order
+(:mod:`mae_core.mask_strategies`) - and so is a hand-drawn mask (:func:`mask_from_patches`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from .mask_strategies import (
+    MASK_STRATEGIES,
+    block_removal_order,
+    grid_removal_order,
+    grid_side,
+    lattice_keep_rank,
+    order_to_noise,
+)
 
 
 def num_kept(num_patches: int, mask_ratio: float) -> int:
@@ -56,14 +66,92 @@ def check_seed(seed: object) -> int:
     return int(seed)
 
 
-def mask_noise(seed: int, num_patches: int, batch: int = 1) -> torch.Tensor:
-    """[batch, num_patches] float32 uniform noise on the CPU from a generator seeded with ``seed``.
+def num_removed(num_patches: int, mask_ratio: float) -> int:
+    """Patches removed at ``mask_ratio``: the official ``L - int(L * (1 - mask_ratio))`` (196 @ 0.75 -> 147)."""
+    return num_patches - num_kept(num_patches, mask_ratio)
 
-    Row 0 equals the official demo's ``torch.manual_seed(seed); torch.rand(1, L)``, so seed ``s`` reproduces the
-    demo's mask exactly, on any device (move the noise, not the generator).
+
+def check_strategy(strategy: object) -> str:
+    """A strategy name from :data:`MASK_STRATEGIES`; ``ValueError`` naming the value and the accepted ones otherwise."""
+    if strategy == "custom":
+        raise ValueError("a custom mask is drawn, not seeded: build its noise with mask_from_patches(removed, L)")
+    if not isinstance(strategy, str) or strategy not in MASK_STRATEGIES:
+        raise ValueError(f"unknown mask strategy {strategy!r}; accepted: {', '.join(MASK_STRATEGIES)}")
+    return strategy
+
+
+def mask_noise(seed: int, num_patches: int, batch: int = 1, strategy: str = "random") -> torch.Tensor:
+    """[batch, num_patches] float32 noise on the CPU from a generator seeded with ``seed``; rows are successive draws.
+
+    ``random``: uniform noise. Row 0 equals the official demo's ``torch.manual_seed(seed); torch.rand(1, L)``, so
+    seed ``s`` reproduces the demo's mask exactly, on any device (move the noise, not the generator).
+    ``block`` / ``grid``: the removal orders of :mod:`mae_core.mask_strategies` (the patch grid must be square).
     """
+    strategy = check_strategy(strategy)
     generator = torch.Generator(device="cpu").manual_seed(check_seed(seed))
-    return torch.rand(batch, num_patches, generator=generator)
+    if strategy == "random":
+        return torch.rand(batch, num_patches, generator=generator)
+    side = grid_side(num_patches)
+    removal_order = block_removal_order if strategy == "block" else grid_removal_order
+    return torch.stack([order_to_noise(removal_order(side, generator)) for _ in range(batch)])
+
+
+def mask_from_patches(removed: object, num_patches: int) -> torch.Tensor:
+    """[1, num_patches] noise that removes exactly the patches ``removed`` at ``mask_ratio_for_count(m, L)``.
+
+    ``removed``: patch indices (row-major, any iterable of ints) or a boolean grid ([g, g] or [L], True = removed).
+    At least one patch must be removed and one kept. The noise is a full removal order: the drawn patches first,
+    then the others, each group in the lattice order of :func:`mask_strategies.lattice_keep_rank`. So the engine's
+    ratio argument decides how much of that order is removed: the ratio of ``m`` drawn patches gives exactly the
+    drawn mask; a larger ratio also removes kept patches, spread evenly; a smaller one keeps some drawn patches.
+    """
+    side = grid_side(num_patches)
+    drawn = removed_bitmap(removed, num_patches)
+    count = int(drawn.sum())
+    if count == 0:
+        raise ValueError("the drawn mask removes no patch; paint over at least one patch")
+    if count == num_patches:
+        raise ValueError(f"the drawn mask removes all {num_patches} patches; leave at least one patch visible")
+    keep_rank = lattice_keep_rank(side).reshape(-1)
+    removal_order = np.lexsort((-keep_rank, ~drawn))  # drawn first, then by rank, highest (removed first) first
+    return order_to_noise(removal_order).unsqueeze(0)
+
+
+def removed_bitmap(removed: object, num_patches: int) -> np.ndarray:
+    """[num_patches] bool, True = removed, from patch indices or a boolean grid; ``ValueError`` naming the problem."""
+    if isinstance(removed, (set, frozenset)):
+        removed = sorted(removed)
+    if isinstance(removed, torch.Tensor):
+        removed = removed.detach().cpu().numpy()
+    values = np.asarray(removed)
+    if values.dtype == bool:
+        if values.size != num_patches or values.ndim not in (1, 2):
+            raise ValueError(
+                f"a boolean patch grid must have {num_patches} entries ([g, g] or [L]), got shape {list(values.shape)}"
+            )
+        return values.reshape(-1).copy()
+    if values.size == 0:
+        return np.zeros(num_patches, dtype=bool)
+    if values.ndim != 1 or not np.issubdtype(values.dtype, np.integer):
+        raise ValueError(f"removed patches must be integer indices or a boolean grid, got {removed!r}")
+    if values.min() < 0 or values.max() >= num_patches:
+        raise ValueError(f"patch indices must lie in [0, {num_patches - 1}], got {sorted(set(values.tolist()))}")
+    bitmap = np.zeros(num_patches, dtype=bool)
+    bitmap[values] = True
+    return bitmap
+
+
+def mask_ratio_for_count(masked_patches: int, num_patches: int) -> float:
+    """The ratio, as close to ``masked_patches / num_patches`` as floats allow, that removes exactly
+    ``masked_patches`` by the official count (``num_removed``); a drawn mask's ratio."""
+    if not 0 < masked_patches < num_patches:
+        raise ValueError(f"masked_patches must lie in [1, {num_patches - 1}], got {masked_patches!r}")
+    ratio = masked_patches / num_patches
+    while num_removed(num_patches, ratio) > masked_patches:  # L * (1 - r) fell just under an integer: a step down
+        ratio = math.nextafter(ratio, 0.0)
+    while num_removed(num_patches, ratio) < masked_patches:
+        ratio = math.nextafter(ratio, 1.0)
+    return ratio
 
 
 def mask_hash(mask: torch.Tensor) -> str:
@@ -75,9 +163,10 @@ def mask_hash(mask: torch.Tensor) -> str:
     return digest.hexdigest()[:16]
 
 
-def noise_for_seeds(seeds: Sequence[int], num_patches: int) -> torch.Tensor:
-    """[len(seeds), num_patches]: row ``i`` is ``mask_noise(seeds[i], L)[0]``, whatever the batch around it."""
-    return torch.cat([mask_noise(int(s), num_patches) for s in seeds], dim=0)
+def noise_for_seeds(seeds: Sequence[int], num_patches: int, strategy: str = "random") -> torch.Tensor:
+    """[len(seeds), num_patches]: row ``i`` is ``mask_noise(seeds[i], L, strategy=strategy)[0]``, whatever the
+    batch around it."""
+    return torch.cat([mask_noise(int(s), num_patches, strategy=strategy) for s in seeds], dim=0)
 
 
 @dataclass(frozen=True)

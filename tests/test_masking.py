@@ -1,13 +1,28 @@
-"""Masking: noise reproducing the official demo, the keep count, nested masks, and bad ratios."""
+"""Masking: noise reproducing the official demo, the keep count, nested masks, bad ratios, every strategy's
+counts and nesting, and drawn (custom) masks."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from mae_core.masking import check_mask_ratio, mask_noise, noise_for_seeds, num_kept, random_masking
+from mae_core.mask_strategies import MASK_STRATEGIES
+from mae_core.masking import (
+    check_mask_ratio,
+    check_strategy,
+    mask_from_patches,
+    mask_hash,
+    mask_noise,
+    mask_ratio_for_count,
+    noise_for_seeds,
+    num_kept,
+    num_removed,
+    random_masking,
+    removed_bitmap,
+)
 
 
 @pytest.mark.parametrize("seed", [0, 2, 1234])
@@ -100,8 +115,6 @@ def test_masked_count_matches_official_examples():
 
 
 def test_mask_hash_identifies_the_removed_set():
-    from mae_core.masking import mask_hash
-
     a = torch.zeros(16)
     a[[1, 5, 9]] = 1
     same = torch.zeros(16, dtype=torch.bool)
@@ -112,3 +125,180 @@ def test_mask_hash_identifies_the_removed_set():
     assert mask_hash(a) != mask_hash(other)
     assert mask_hash(torch.zeros(16)) != mask_hash(torch.zeros(24))  # the patch count is part of the identity
     assert len(mask_hash(a)) == 16
+
+
+# --- strategies: every one is a removal order written as noise ---
+
+RATIOS = [round(0.05 * k, 2) for k in range(1, 20)]  # 0.05 .. 0.95
+GRID_SIZES = (4, 8, 14, 16)  # 16, 64, 196 (ViT-B/L), 256 (ViT-H) patches
+
+
+def _removed(noise: torch.Tensor, ratio: float) -> torch.Tensor:
+    """[L] bool removed set of one noise row at ``ratio``."""
+    length = noise.shape[-1]
+    return random_masking(torch.zeros(1, length, 1), ratio, noise.reshape(1, length)).mask[0].bool()
+
+
+# Hashes of the random masks of the code before strategies existed: ``random`` must stay bit for bit.
+GOLDEN_RANDOM = {
+    (16, 0): ["a7d6f5d4a8d4a899", "f74b51e01a0e497f", "0aebb02ed7883781", "86ce05dad6902125"],
+    (16, 2): ["89a1ad2b64d5fb10", "26bcae82c47ff585", "b23fafbca20b9175", "81eb1f759b6b02c9"],
+    (196, 0): ["b8ce466948e69c04", "16a36a917c06cd72", "fb7a151593be1e10", "fb9988a56fb28aba"],
+    (196, 2): ["1603b440c9915f3f", "62f9f6aa397ebbf3", "507ccd2ba300dc40", "81ef4256f84dc3d6"],
+    (196, 1234): ["c9cc832b5e66e443", "12131a279f663344", "36822693364bee4e", "6f6472686e748fe3"],
+    (256, 2): ["88c6756f7053a0a6", "d6ac51c8f77422c8", "67ff00e88b9d50fb", "ea3422800ca85ccf"],
+}
+
+
+@pytest.mark.parametrize("length, seed", sorted(GOLDEN_RANDOM))
+def test_random_strategy_is_unchanged_against_golden_masks(length, seed):
+    for strategy_args in ({}, {"strategy": "random"}):
+        noise = mask_noise(seed, length, **strategy_args)
+        hashes = [mask_hash(_removed(noise, r)) for r in (0.25, 0.5, 0.75, 0.9)]
+        assert hashes == GOLDEN_RANDOM[(length, seed)]
+
+
+def test_random_batch_noise_is_unchanged():
+    import hashlib
+
+    noise = mask_noise(2, 196, batch=3, strategy="random")
+    assert noise.dtype == torch.float32
+    digest = hashlib.sha256(noise.numpy().tobytes()).hexdigest()
+    assert digest == "36a3e6e362129eae640c1324edaa04bc46daf909aee20def14fffad513a6b10d"
+
+
+@pytest.mark.parametrize("strategy", MASK_STRATEGIES)
+@pytest.mark.parametrize("side", GRID_SIZES)
+def test_removed_count_is_official_at_every_ratio(strategy, side):
+    length = side * side
+    for seed in (0, 1, 7):
+        noise = mask_noise(seed, length, strategy=strategy)
+        assert noise.shape == (1, length) and noise.dtype == torch.float32
+        for ratio in RATIOS:
+            if num_kept(length, ratio) < 1:
+                continue  # 0.95 of 16 keeps nothing: refused for every strategy alike
+            assert int(_removed(noise, ratio).sum()) == length - int(length * (1 - ratio)), (seed, ratio)
+
+
+@pytest.mark.parametrize("strategy", MASK_STRATEGIES)
+def test_every_strategy_nests_across_ratios(strategy):
+    for side in (4, 14):
+        for seed in range(5):
+            noise = mask_noise(seed, side * side, strategy=strategy)
+            removed = [_removed(noise, r) for r in RATIOS if num_kept(side * side, r) >= 1]
+            for smaller, larger in zip(removed, removed[1:]):
+                assert torch.all(larger[smaller]), (side, seed)  # everything removed before stays removed
+
+
+@pytest.mark.parametrize("strategy", ["block", "grid"])
+def test_strategy_masks_do_not_depend_on_batch_position_or_size(strategy):
+    seeds = [3, 0, 3, 9]
+    rows = noise_for_seeds(seeds, 196, strategy=strategy)
+    assert rows.shape == (4, 196)
+    for k, seed in enumerate(seeds):
+        assert torch.equal(rows[k], mask_noise(seed, 196, strategy=strategy)[0])
+    assert torch.equal(noise_for_seeds([9], 196, strategy=strategy)[0], rows[3])
+    batch = mask_noise(3, 196, batch=3, strategy=strategy)  # rows are successive draws of one generator
+    assert torch.equal(batch[0], rows[0])
+
+
+def test_block_masks_are_seeded_and_vary_with_the_seed():
+    hashes = {mask_hash(_removed(mask_noise(s, 196, strategy="block"), 0.5)) for s in range(10)}
+    assert len(hashes) == 10
+    assert torch.equal(mask_noise(4, 196, strategy="block"), mask_noise(4, 196, strategy="block"))
+
+
+def test_strategies_leave_global_generator_alone():
+    with torch.random.fork_rng():
+        torch.manual_seed(7)
+        mask_noise(3, 196, strategy="block")
+        mask_noise(3, 196, strategy="grid")
+        after = torch.rand(1)
+        torch.manual_seed(7)
+        assert torch.equal(after, torch.rand(1))
+
+
+@pytest.mark.parametrize("strategy", [None, "", "Block", "custom", "checkerboard", 3])
+def test_unknown_strategies_are_refused_by_name(strategy):
+    with pytest.raises(ValueError) as info:
+        mask_noise(0, 196, strategy=strategy)
+    message = str(info.value)
+    assert ("mask_from_patches" in message) if strategy == "custom" else (repr(strategy) in message)
+    assert check_strategy("grid") == "grid"
+
+
+@pytest.mark.parametrize("strategy", ["block", "grid"])
+def test_spatial_strategies_need_a_square_grid(strategy):
+    with pytest.raises(ValueError, match="square"):
+        mask_noise(0, 50, strategy=strategy)
+
+
+# --- custom (drawn) masks ---
+
+
+def test_mask_from_patches_removes_exactly_the_drawn_patches():
+    drawn = {0, 1, 14, 15, 100, 195}
+    noise = mask_from_patches(drawn, 196)
+    assert noise.shape == (1, 196)
+    ratio = mask_ratio_for_count(len(drawn), 196)
+    assert math.isclose(ratio, 6 / 196, rel_tol=1e-12)
+    removed = _removed(noise, ratio)
+    assert set(torch.nonzero(removed).flatten().tolist()) == drawn
+
+
+def test_mask_from_patches_takes_indices_or_boolean_grids_alike():
+    grid = np.zeros((14, 14), dtype=bool)
+    grid[3:6, 4:9] = True
+    indices = np.flatnonzero(grid)
+    as_list = mask_from_patches(indices.tolist(), 196)
+    assert torch.equal(as_list, mask_from_patches(grid, 196))
+    assert torch.equal(as_list, mask_from_patches(grid.reshape(-1), 196))
+    assert torch.equal(as_list, mask_from_patches(torch.from_numpy(grid), 196))
+    assert torch.equal(as_list, mask_from_patches(set(indices.tolist()), 196))
+    assert torch.equal(as_list, mask_from_patches(tuple(int(i) for i in indices), 196))
+
+
+def test_custom_noise_at_other_ratios_extends_or_shrinks_the_drawn_set():
+    drawn = set(range(20, 60))
+    noise = mask_from_patches(drawn, 196)
+    exact = _removed(noise, mask_ratio_for_count(40, 196))
+    larger = _removed(noise, 0.5)
+    smaller = _removed(noise, 0.1)
+    assert int(larger.sum()) == 98 and torch.all(larger[exact])
+    assert int(smaller.sum()) == num_removed(196, 0.1) and torch.all(exact[smaller])
+
+
+@pytest.mark.parametrize("length", [16, 49, 196, 256])
+def test_mask_ratio_for_count_is_exact_for_every_count(length):
+    for count in range(1, length):
+        ratio = mask_ratio_for_count(count, length)
+        assert num_removed(length, ratio) == count
+        assert abs(ratio - count / length) < 1e-12
+
+
+@pytest.mark.parametrize(
+    "removed, match",
+    [
+        ([], "removes no patch"),
+        (np.zeros((14, 14), dtype=bool), "removes no patch"),
+        (list(range(196)), "all 196 patches"),
+        ([3, 196], r"\[0, 195\]"),
+        ([-1], r"\[0, 195\]"),
+        ([1.5, 2.0], "integer indices or a boolean grid"),
+        ("12", "integer indices or a boolean grid"),
+        (np.zeros((10, 10), dtype=bool), "196 entries"),
+    ],
+)
+def test_bad_drawn_masks_say_what_is_wrong(removed, match):
+    with pytest.raises(ValueError, match=match):
+        mask_from_patches(removed, 196)
+
+
+def test_removed_bitmap_ignores_duplicate_indices():
+    assert int(removed_bitmap([5, 5, 7], 16).sum()) == 2
+
+
+@pytest.mark.parametrize("count", [0, 16, -1])
+def test_mask_ratio_for_count_refuses_empty_or_full_masks(count):
+    with pytest.raises(ValueError, match="masked_patches"):
+        mask_ratio_for_count(count, 16)
