@@ -7,8 +7,8 @@ Two phases, mirroring the official visualisation checkpoints:
 2. ``gan``: the result is fine-tuned with ``pixel loss + gan_weight * adversarial loss`` against a small patch
    discriminator (``discriminator``), which judges the image with the reconstruction pasted into the removed patches.
 
-Modules: ``config`` (what determines a run), ``data`` (packaged photos, seeded crops), ``pixels`` (normalisation,
-composites), ``optim`` (initialisation, schedule, AdamW groups), ``discriminator``, ``history`` (loss rows, CSV,
+Modules: ``config`` (what determines a run), ``data`` (packaged photos, seeded crops), ``pixels`` (the composite
+image), ``optim`` (initialisation, schedule, AdamW groups), ``discriminator``, ``history`` (loss rows, CSV,
 curve), ``trainer`` (the run as a state object), ``export`` (the float16 bundled form), ``heldout`` (scores on
 ``examples/``), ``cli``. Randomness: crops and flips from a ``numpy`` Generator, masks from a ``torch.Generator``,
 weights under a forked, seeded global RNG. Same seed, same thread count -> same losses; a checkpoint every

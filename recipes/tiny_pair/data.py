@@ -14,7 +14,7 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from PIL import Image
 
-from recipes.tiny_pair.pixels import normalize
+from mae_core.preprocess import normalize
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ from PIL import Image
 
 from mae_core.masking import mask_noise
 from mae_core.model import MaskedAutoencoderViT
-from recipes.tiny_pair.pixels import normalize, pixel_mask, reconstruction, to_unit
+from mae_core.patches import mask_to_pixels
+from mae_core.preprocess import denormalize, normalize
+from recipes.tiny_pair.pixels import reconstruction
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 
@@ -57,8 +59,8 @@ def _seed_scores(
     noise = mask_noise(seed, model.num_patches).expand(len(units), -1)  # one mask per seed, as the app's
     with torch.no_grad():
         out = model(normalize(units), mask_ratio, noise)
-    recon = to_unit(reconstruction(model, out.pred))  # [I, 3, S, S]
-    removed_px = pixel_mask(out.mask, model.config.patch_size, model.config.grid_size)  # [I, 1, S, S]
+    recon = denormalize(reconstruction(model, out.pred)).clamp(0.0, 1.0)  # [I, 3, S, S]
+    removed_px = mask_to_pixels(out.mask, model.config.patch_size)  # [I, 1, S, S]
     removed = removed_px.sum(dim=(1, 2, 3)) * 3  # values per image in the removed region
     mse = (((recon - units) ** 2) * removed_px).sum(dim=(1, 2, 3)) / removed
     visible_mean = (units * (1 - removed_px)).sum(dim=(2, 3), keepdim=True) / (1 - removed_px).sum(
