@@ -7,13 +7,21 @@ some images could not be read (listed in the manifest's ``errors``), 130 interru
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+from experiments.analysis import write_report
+from experiments.distributed import run_distributed_sweep, world_size
+from experiments.progress import ProgressBar
+from experiments.store import Run, RunBusyError, RunStore, load_runs
+from experiments.sweep import DEFAULT_BATCH_SIZE, SweepConfig, SweepResult, parse_ratios, parse_seeds, run_sweep
+from mae_core.metrics import METRIC_NAMES
+from mae_core.packed import COMPUTE_DTYPES
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_IMAGES_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-DEFAULT_BATCH_SIZE = 16
 
 
 class UsageError(Exception):
@@ -36,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--seeds", help="a range 0-4, a comma list, or both: 0-2,7 [0]")
     sweep.add_argument("--out", metavar="ROOT", help="run store root [$MAE_RUNS_DIR or ./runs]")
     sweep.add_argument("--batch-size", type=int, metavar="N", help=f"cells per forward pass [{DEFAULT_BATCH_SIZE}]")
-    sweep.add_argument("--dtype", choices=("float32", "bfloat16"), help="compute dtype [float32]")
+    sweep.add_argument("--dtype", choices=tuple(COMPUTE_DTYPES), help="compute dtype [float32]")
     sweep.add_argument("--device", default=None, metavar="D", help="cpu, cuda, cuda:N, mps [auto]")
     sweep.add_argument("--crop", action="store_true", help="centre-crop to a square instead of squashing")
     sweep.add_argument("--resume", metavar="RUN_ID", help="continue this run: only its missing cells are computed")
@@ -45,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="summary tables, paired difference and plot of runs")
     report.add_argument("run_ids", nargs="+", metavar="RUN_ID")
     report.add_argument("--out", metavar="ROOT", help="run store root [$MAE_RUNS_DIR or ./runs]")
-    report.add_argument("--metric", default="loss", choices=("loss", "mse", "psnr"), help="[loss]")
+    report.add_argument("--metric", default="loss", choices=METRIC_NAMES, help="[loss]")
 
     runs = commands.add_parser("runs", help="list the runs of a store")
     runs.add_argument("--out", metavar="ROOT", help="run store root [$MAE_RUNS_DIR or ./runs]")
@@ -73,11 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from experiments.distributed import world_size
-
     config = _sweep_config(args)
     if world_size() > 1:
-        from experiments.distributed import run_distributed_sweep
 
         def distributed() -> int:
             code = run_distributed_sweep(
@@ -90,9 +95,7 @@ def _sweep(args: argparse.Namespace) -> int:
     return _guarded(lambda: _run_local(config, args))
 
 
-def _sweep_config(args: argparse.Namespace):
-    from experiments.sweep import SweepConfig, parse_ratios, parse_seeds
-
+def _sweep_config(args: argparse.Namespace) -> SweepConfig:
     try:
         if args.resume:
             return _resumed_config(args)
@@ -100,27 +103,22 @@ def _sweep_config(args: argparse.Namespace):
             raise UsageError("sweep: --images is required (files, folders or a .txt list)")
         if not args.checkpoints:
             raise UsageError("sweep: --checkpoints is required (registry names, local files or hf:// ids)")
-        return SweepConfig(
-            images=tuple(args.images),
-            checkpoints=tuple(args.checkpoints),
-            ratios=parse_ratios(args.ratios or "0.75"),
-            seeds=parse_seeds(args.seeds or "0"),
-            batch_size=DEFAULT_BATCH_SIZE if args.batch_size is None else args.batch_size,
-            dtype=args.dtype or "float32",
-            device=args.device,
-            crop=args.crop,
-        )
+        given = {"device": args.device, "crop": args.crop}  # what is not given keeps SweepConfig's default
+        if args.ratios:
+            given["ratios"] = parse_ratios(args.ratios)
+        if args.seeds:
+            given["seeds"] = parse_seeds(args.seeds)
+        if args.batch_size is not None:
+            given["batch_size"] = args.batch_size
+        if args.dtype:
+            given["dtype"] = args.dtype
+        return SweepConfig(images=tuple(args.images), checkpoints=tuple(args.checkpoints), **given)
     except ValueError as err:
         raise UsageError(f"sweep: {err}") from None
 
 
-def _resumed_config(args: argparse.Namespace):
+def _resumed_config(args: argparse.Namespace) -> SweepConfig:
     """The run's recorded config; only how to compute (batch size, device) may change, never what."""
-    import dataclasses
-
-    from experiments.store import RunStore
-    from experiments.sweep import SweepConfig
-
     fixed = {
         "--images": args.images,
         "--checkpoints": args.checkpoints,
@@ -143,13 +141,11 @@ def _resumed_config(args: argparse.Namespace):
     return dataclasses.replace(recorded, **changes)
 
 
-def _run_local(config, args: argparse.Namespace) -> int:
-    from experiments.sweep import run_sweep
-
-    bar = _ProgressBar(enabled=not args.no_progress)
+def _run_local(config: SweepConfig, args: argparse.Namespace) -> int:
+    bar = ProgressBar(enabled=not args.no_progress)
     started = []
 
-    def on_start(run) -> None:
+    def on_start(run: Run) -> None:
         started.append(run)
         print(f"run {run.run_id} -> {run.path}", flush=True)
 
@@ -172,7 +168,7 @@ def _run_local(config, args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _print_result(result) -> None:
+def _print_result(result: SweepResult) -> None:
     for error in result.errors:
         print(f"skipped {error['image']}: {error['reason']}", file=sys.stderr)
     print(
@@ -187,33 +183,8 @@ def _print_result(result) -> None:
         )
 
 
-class _ProgressBar:
-    """``progress(done, total)`` -> a tqdm bar with ETA on stderr."""
-
-    def __init__(self, enabled: bool = True, desc: str = "cells") -> None:
-        self.enabled = enabled
-        self.desc = desc
-        self.bar = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc=self.desc, unit="cell", dynamic_ncols=True, file=sys.stderr)
-        self.bar.total = total
-        self.bar.update(done - self.bar.n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _guarded(action) -> int:
+def _guarded(action: Callable[[], int]) -> int:
     """Run ``action``: user errors as one line (exit 2), SIGTERM/Ctrl-C as an interruption (130), crashes as 1."""
-    from experiments.store import RunBusyError
-
     previous = signal.getsignal(signal.SIGTERM)
 
     def _terminate(signum, frame):
@@ -237,9 +208,6 @@ def _guarded(action) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     def action() -> int:
-        from experiments.analysis import write_report
-        from experiments.store import RunStore, load_runs
-
         df = load_runs(args.run_ids, root=args.out)
         folder = RunStore(args.out).open(args.run_ids[0]).path / "report"
         report = write_report(df, folder, args.metric)
@@ -252,8 +220,6 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from experiments.store import RunStore
-
     store = RunStore(args.out)
     manifests = store.list_runs()
     if not manifests:

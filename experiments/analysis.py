@@ -19,7 +19,8 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-METRICS = ("loss", "mse", "psnr")
+from mae_core.metrics import METRIC_NAMES
+
 METRIC_LABELS = {
     "loss": "loss (normalised pixels, removed patches)",
     "mse": "MSE ([0, 1] RGB, removed patches)",
@@ -31,8 +32,8 @@ PAIR_COLUMNS = ("image_sha256", "mask_ratio", "seed", "masked_patches")
 
 
 def check_metric(metric: str) -> str:
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
+    if metric not in METRIC_NAMES:
+        raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRIC_NAMES)}")
     return metric
 
 

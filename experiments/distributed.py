@@ -21,6 +21,7 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+from experiments.progress import ProgressBar
 from experiments.store import RunStore
 from experiments.sweep import SweepConfig, SweepResult, open_session
 
@@ -121,7 +122,7 @@ def _sweep(
         outcome = {"status": "finished", "errors": [], "hashes": {}, "written": 0, "fatal": None}
         progress = None
         try:
-            progress = _RankProgress(env) if show_progress and env.rank == 0 else None
+            progress = ProgressBar(f"rank 0/{env.world_size} cells") if show_progress and env.rank == 0 else None
             part = session.execute(
                 mine, target=session.run.shard_path(env.rank), progress=progress, finish=False, status_on_error=False
             )
@@ -172,23 +173,3 @@ def _conclude(session, env: DistEnv, outcomes: list[dict]) -> SweepResult:
             print(f"skipped {error['image']}: {error['reason']}", file=sys.stderr)
         print(f"run {result.run_id}: {status}, {rows} rows in {session.run.losses_path}", flush=True)
     return result
-
-
-class _RankProgress:
-    """Rank 0's tqdm bar over its own shard (the others advance at the same pace)."""
-
-    def __init__(self, env: DistEnv) -> None:
-        self.env = env
-        self.bar = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc=f"rank 0/{self.env.world_size} cells", unit="cell", file=sys.stderr)
-        self.bar.total = total
-        self.bar.update(done - self.bar.n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()

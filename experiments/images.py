@@ -8,7 +8,6 @@ members, the line for list entries): it is the ``image`` column of the run store
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from mae_core.files import file_sha256
 from mae_core.preprocess import ImageError, load_image
 
 IMAGE_SUFFIXES = frozenset(
@@ -122,12 +122,6 @@ def _read_list(path: Path) -> Iterable[ImageItem]:
         if entry and not entry.startswith("#"):
             # lists do not nest: an entry ending in .txt is an (unreadable) image, not another list
             yield from _expand_one(entry, allow_list=False, base=path.parent)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of an image file (not memoised, unlike checkpoints': a folder may hold millions of images)."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def read_image(item: ImageItem) -> LoadedImage:

@@ -28,7 +28,6 @@ import platform
 import socket
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +38,8 @@ from typing import Any
 
 import pandas as pd
 from filelock import FileLock, Timeout
+
+from mae_core.files import atomic_write_text
 
 RUNS_DIR_ENV = "MAE_RUNS_DIR"
 DEFAULT_ROOT = "runs"
@@ -192,31 +193,7 @@ def _to_jsonable(config: Any) -> Any:
 
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
     """Write ``data`` so that readers see the old file or the new one, never a mix, even after a crash."""
-    text = json.dumps(data, indent=2, sort_keys=False, allow_nan=True) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems refuse fsync on directories; the rename is still atomic
-    finally:
-        os.close(fd)
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, allow_nan=True) + "\n")
 
 
 def new_run_id() -> str:

@@ -16,9 +16,13 @@ from typing import Any
 
 from experiments.images import ImageFailure, ImageItem, LoadedImage, expand_images, read_images
 from experiments.store import LossRow, Run, RunStore, format_ratio, neutralize, utc_now
+from mae_core.engine import check_batch_size
 from mae_core.masking import check_seed, mask_ratio_value
+from mae_core.packed import compute_dtype
 
-DTYPES = ("float32", "bfloat16")
+# cells per forward pass when the user does not say (the CLI's --batch-size): rows are appended once per batch, so
+# a batch smaller than the engine's library default loses less work to a kill and moves the progress bar sooner
+DEFAULT_BATCH_SIZE = 16
 Progress = Callable[[int, int], None]
 
 
@@ -30,7 +34,7 @@ class SweepConfig:
     checkpoints: tuple[str, ...]  # anything mae_core.loading.load_model accepts, or keys of run_sweep(models=...)
     ratios: tuple[float, ...] = (0.75,)
     seeds: tuple[int, ...] = (0,)
-    batch_size: int = 16
+    batch_size: int = DEFAULT_BATCH_SIZE
     dtype: str = "float32"
     device: str | None = None  # None: the engine's choice (CUDA when available)
     crop: bool = False  # centre crop instead of squashing to the model's size
@@ -39,8 +43,10 @@ class SweepConfig:
         set_ = object.__setattr__  # frozen: normalise once, here
         set_(self, "images", tuple(str(i) for i in _as_tuple(self.images)))
         set_(self, "checkpoints", tuple(dict.fromkeys(str(c) for c in _as_tuple(self.checkpoints))))
-        set_(self, "ratios", tuple(dict.fromkeys(_check_ratio(r) for r in _as_tuple(self.ratios))))
-        set_(self, "seeds", tuple(dict.fromkeys(_check_seed(s) for s in _as_tuple(self.seeds))))
+        set_(self, "ratios", tuple(dict.fromkeys(_cell_ratio(r) for r in _as_tuple(self.ratios))))
+        set_(self, "seeds", tuple(dict.fromkeys(check_seed(s) for s in _as_tuple(self.seeds))))
+        set_(self, "batch_size", check_batch_size(self.batch_size))
+        compute_dtype(self.dtype)  # ValueError naming the accepted dtypes
         if not self.images:
             raise ValueError("no images given: pass files, folders or a .txt list of paths")
         if not self.checkpoints:
@@ -49,10 +55,6 @@ class SweepConfig:
             raise ValueError("no mask ratios given, e.g. 0.1:0.9:0.1 or 0.5,0.75")
         if not self.seeds:
             raise ValueError("no seeds given, e.g. 0-4 or 0,1,2")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch size must be a positive integer, got {self.batch_size!r}")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
 
     @property
     def cells_per_image(self) -> int:
@@ -73,20 +75,9 @@ def _as_tuple(value: Any) -> tuple:
     return tuple(value)
 
 
-def _check_ratio(value: Any) -> float:
-    return float(format_ratio(mask_ratio_value(value)))  # 0.1 * 3 -> 0.3: the same cell as the user's "0.3"
-
-
-def _check_seed(value: Any) -> int:
-    """A seed from the command line or a config: text and whole floats are read as integers first."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError
-            value = int(str(value).strip()) if not isinstance(value, float) else int(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"seed must be an integer, got {value!r}") from None
-    return check_seed(value)
+def _cell_ratio(value: object) -> float:
+    """A user's mask ratio (checked by ``mask_ratio_value``) as the store writes it: 0.1 * 3 is the cell 0.3."""
+    return float(format_ratio(mask_ratio_value(value)))
 
 
 def parse_ratios(text: str) -> tuple[float, ...]:
@@ -101,7 +92,7 @@ def parse_ratios(text: str) -> tuple[float, ...]:
         except ValueError:
             raise ValueError(f"mask ratios {text!r}: start, stop and step must be numbers") from None
         return ratio_range(start, stop, step)
-    return tuple(_check_ratio(p) for p in _split(text, "mask ratios"))
+    return tuple(_cell_ratio(p) for p in _split(text, "mask ratios"))
 
 
 def ratio_range(start: float, stop: float, step: float) -> tuple[float, ...]:
@@ -109,7 +100,7 @@ def ratio_range(start: float, stop: float, step: float) -> tuple[float, ...]:
     if not step > 0 or stop < start:
         raise ValueError(f"mask ratios {start:g}:{stop:g}:{step:g}: need step > 0 and stop >= start")
     count = int(math.floor((stop - start) / step + 1e-9)) + 1
-    return tuple(_check_ratio(round(start + i * step, 10)) for i in range(count))
+    return tuple(_cell_ratio(round(start + i * step, 10)) for i in range(count))
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -126,8 +117,11 @@ def parse_seeds(text: str) -> tuple[int, ...]:
                 raise ValueError(f"seeds {text!r}: range {part!r} ends before it starts")
             seeds.extend(range(a, b + 1))
         else:
-            seeds.append(_check_seed(part))
-    return tuple(_check_seed(s) for s in seeds)
+            try:
+                seeds.append(int(part))
+            except ValueError:
+                raise ValueError(f"seeds {text!r}: {part!r} is not an integer seed") from None
+    return tuple(check_seed(s) for s in seeds)
 
 
 def _split(text: str, what: str) -> list[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -200,3 +202,16 @@ def test_two_processes_appending_to_one_run_neither_interleave_nor_lose_rows(tmp
 def test_cell_key_normalises_ratios():
     assert cell_key("a", "c", 0.1 * 3, 2) == cell_key("a", "c", 0.3, "2")
     assert cell_key("=a", "c", 0.5, 0)[0] == "'=a"
+
+
+def test_manifests_get_the_mode_the_umask_asks_for(tmp_path):
+    # a store shared by a group must be readable by it: the atomic write used to leave mkstemp's 0600
+    previous = os.umask(0o022)
+    try:
+        run = RunStore(tmp_path).create({})
+        assert stat.S_IMODE(run.manifest_path.stat().st_mode) == 0o644
+        os.umask(0o002)
+        run.update_manifest(status="finished")
+        assert stat.S_IMODE(run.manifest_path.stat().st_mode) == 0o664
+    finally:
+        os.umask(previous)
