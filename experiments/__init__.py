@@ -5,8 +5,11 @@ A crash-safe, concurrent-safe run store (``store``), image collection (``images`
 it lives in ``recipes/tiny_pair``.
 """
 
-from .analysis import paired_difference, plot_metric, summarize, write_report
+from .analysis import paired_difference, summarize
+from .figure import plot_metric
 from .images import expand_images, read_images
+from .report import Report, write_report
+from .selection import Selection, select, unique_cells
 from .store import COLUMNS, LossRow, Run, RunBusyError, RunStore, list_runs, load_runs
 from .sweep import SweepConfig, SweepResult, parse_ratios, parse_seeds, run_sweep
 
@@ -15,7 +18,9 @@ __all__ = [
     "LossRow",
     "Run",
     "RunBusyError",
+    "Report",
     "RunStore",
+    "Selection",
     "SweepConfig",
     "SweepResult",
     "expand_images",
@@ -27,6 +32,8 @@ __all__ = [
     "plot_metric",
     "read_images",
     "run_sweep",
+    "select",
     "summarize",
+    "unique_cells",
     "write_report",
 ]

@@ -13,9 +13,9 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-from experiments.analysis import write_report
 from experiments.distributed import run_distributed_sweep, world_size
 from experiments.progress import ProgressBar
+from experiments.report import write_report
 from experiments.store import Run, RunBusyError, RunStore, load_runs
 from experiments.sweep import DEFAULT_BATCH_SIZE, SweepConfig, SweepResult, parse_ratios, parse_seeds, run_sweep
 from mae_core.metrics import METRIC_NAMES

@@ -22,6 +22,8 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225])
 
 MAX_IMAGE_PIXELS = 64_000_000  # 8000 x 8000; larger headers are refused before decoding (decompression bombs)
 MAX_IMAGE_BYTES = 64 * 1024 * 1024
+# float images are [0, 1]; resampling overshoots this much (bicubic ringing) and is clipped, anything more is refused
+FLOAT_OVERSHOOT = 0.01
 
 ImageLike = str | os.PathLike | bytes | Image.Image | np.ndarray
 
@@ -62,20 +64,24 @@ def _open(handle, name: str, max_pixels: int) -> Image.Image:
             img = Image.open(handle)
             width, height = img.size  # from the header: nothing decoded yet
             if width * height > max_pixels:
-                raise ImageError(
-                    f"{name}: {width}x{height} pixels is over the limit of {max_pixels:,} pixels; "
-                    "downscale the image first"
-                )
+                raise ImageError(f"{name}: {width}x{height} pixels is {_over_limit(max_pixels)}")
             img.load()
     except ImageError:
         raise
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image file Pillow can read (PNG, JPEG, WebP, BMP, TIFF, GIF...)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise ImageError(f"{name}: refused as a possible decompression bomb ({err})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # Pillow refuses the header before we see its size; its own threshold is not ours, so it is not quoted
+        refused = f"{name}: refused as a possible decompression bomb: the image is {_over_limit(max_pixels)}"
+        raise ImageError(refused) from None
     except (OSError, SyntaxError, ValueError) as err:
         raise ImageError(f"{name}: the image is truncated or corrupt ({err})") from None
     return _to_rgb(ImageOps.exif_transpose(img) or img)
+
+
+def _over_limit(max_pixels: int) -> str:
+    side = int(max_pixels**0.5)
+    return f"over the limit of {max_pixels:,} pixels (about {side} x {side}); downscale the image first"
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -114,9 +120,7 @@ def _array_to_rgb(array: np.ndarray, sixteen_bit: bool = False) -> Image.Image:
     elif np.issubdtype(arr.dtype, np.integer):
         unit = arr.astype(np.float64) / 255.0
     elif np.issubdtype(arr.dtype, np.floating):
-        if not np.isfinite(arr).all():
-            raise ImageError("the image array contains NaN or infinite values")
-        unit = arr.astype(np.float64) / (255.0 if arr.max() > 1.0 else 1.0)
+        unit = _float_unit(arr)
     else:
         raise ImageError(f"unsupported image array dtype {arr.dtype}; use uint8, uint16, bool or float")
     img8 = np.clip(np.round(unit * 255.0), 0, 255).astype(np.uint8)
@@ -125,6 +129,20 @@ def _array_to_rgb(array: np.ndarray, sixteen_bit: bool = False) -> Image.Image:
     if img8.shape[-1] == 4:
         return _to_rgb(Image.fromarray(img8, "RGBA"))
     return Image.fromarray(img8, "RGB")
+
+
+def _float_unit(arr: np.ndarray) -> np.ndarray:
+    """Float pixels are [0, 1], never guessed from the maximum: a resampling overshoot within ``FLOAT_OVERSHOOT``
+    is clipped, anything further out is refused with the way to scale it."""
+    if not np.isfinite(arr).all():
+        raise ImageError("the image array contains NaN or infinite values")
+    low, high = float(arr.min()), float(arr.max())
+    if low < -FLOAT_OVERSHOOT or high > 1.0 + FLOAT_OVERSHOOT:
+        raise ImageError(
+            f"a float image must hold values in [0, 1], found {low:.6g} to {high:.6g}; "
+            "divide 0-255 data by 255 (or pass it as uint8) and rescale other ranges to [0, 1]"
+        )
+    return np.clip(arr.astype(np.float64), 0.0, 1.0)
 
 
 def fit_image(image: Image.Image, img_size: int, crop: bool = False) -> Image.Image:

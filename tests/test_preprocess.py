@@ -90,6 +90,27 @@ def test_arrays_of_other_dtypes():
     assert np.asarray(load_image(np.zeros((4, 4, 1), dtype=bool))).max() == 0
 
 
+def test_float_images_are_unit_range_and_overshoots_are_clipped():
+    bicubic = np.full((4, 4, 3), 0.5, dtype=np.float32)
+    bicubic[0, 0] = 1.0001  # the ringing of a bicubic resize of an image in [0, 1]
+    bicubic[0, 1] = -0.004
+    out = np.asarray(load_image(bicubic))
+    assert out[0, 0].tolist() == [255] * 3 and out[0, 1].tolist() == [0] * 3
+    assert out[1:].min() == out[1:].max() == 128  # not divided by 255: mid-grey stays mid-grey
+    for scale in (255.0, 1.02, -0.5):
+        with pytest.raises(ImageError, match=r"float image must hold values in \[0, 1\].*divide 0-255 data by 255"):
+            load_image(np.full((4, 4), scale, dtype=np.float64))
+
+
+def test_float_tiff_files_follow_the_same_rule(tmp_path):
+    path = tmp_path / "float.tif"
+    Image.fromarray(np.full((4, 4), 0.25, dtype=np.float32), "F").save(path)
+    assert np.asarray(load_image(path)).max() == 64
+    Image.fromarray(np.full((4, 4), 200.0, dtype=np.float32), "F").save(path)
+    with pytest.raises(ImageError, match="found 200 to 200"):
+        load_image(path)
+
+
 def test_centre_crop_keeps_aspect():
     img = Image.new("RGB", (60, 20), (0, 0, 255))
     img.paste((255, 0, 0), (0, 0, 20, 20))  # red left third: cropped away
@@ -130,8 +151,11 @@ def test_huge_header_is_refused_before_decoding(tmp_path):
         load_image(path, max_pixels=10_000_000)
     bomb = tmp_path / "bomb.png"
     Image.new("1", (20000, 20000)).save(bomb)  # 400 M pixels: Pillow itself calls it a bomb
-    with pytest.raises(ImageError, match="decompression bomb"):
-        load_image(bomb)
+    for limit in (64_000_000, 1_000_000):  # above and below Pillow's own threshold: our limit is always named
+        with pytest.raises(ImageError, match="decompression bomb") as refused:
+            load_image(bomb, max_pixels=limit)
+        assert f"over the limit of {limit:,} pixels" in str(refused.value)
+        assert "178956970" not in str(refused.value) and "89478485" not in str(refused.value)  # Pillow's numbers
 
 
 def test_missing_file_and_wrong_type():

@@ -100,3 +100,53 @@ def make_rows(run_id: str, images, seeds=(0, 1), checkpoint="ck", ratio=0.75) ->
         for image in images
         for seed in seeds
     ]
+
+
+def study_frame(
+    *,
+    images: int = 6,
+    seeds: int = 3,
+    ratios=(0.5, 0.75, 0.9),
+    shift=(0.02, 0.0, -0.03),
+    run_id: str = "run-a",
+    masks=("random",),
+    seed: int = 0,
+):
+    """Rows as ``load_runs`` returns them for a made-up study of a pixel and a GAN checkpoint: each image has its
+    own level (images differ far more than seeds), the GAN checkpoint adds ``shift[ratio index]`` plus noise."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    level = rng.normal(0.0, 0.2, size=images)
+    rows = []
+    for i in range(images):
+        for m, mask in enumerate(masks):
+            for k, ratio in enumerate(ratios):
+                for s in range(seeds):
+                    pixel = 0.3 + ratio + level[i] + rng.normal(0.0, 0.02)
+                    gan = pixel + shift[k] + 0.01 * m + rng.normal(0.0, 0.01)
+                    for name, loss_type, value in (("tiny-pixel", "pixel", pixel), ("tiny-gan", "gan", gan)):
+                        rows.append(
+                            {
+                                "run_id": run_id,
+                                "image": f"im{i}.png",
+                                "image_sha256": f"{i:064x}",
+                                "checkpoint": name,
+                                "checkpoint_sha256": (name[5:] * 64)[:64],
+                                "loss_type": loss_type,
+                                "mask_ratio": ratio,
+                                "seed": s,
+                                "masked_patches": int(196 - int(196 * (1 - ratio))),
+                                "loss": value,
+                                "mse": value / 10,
+                                "psnr": 10 * np.log10(10 / value),
+                                "dtype": "float32",
+                                "device": "cpu",
+                                "timestamp": "2026-01-01T00:00:00.000Z",
+                                "crop": False,
+                                "mask": mask,
+                                "mask_hash": f"{mask}-{ratio}-{s}",
+                            }
+                        )
+    return pd.DataFrame(rows)

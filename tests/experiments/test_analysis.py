@@ -1,4 +1,4 @@
-"""Summaries, paired differences, the plot, and the t quantiles behind the intervals."""
+"""Image-clustered summaries and paired tests, checked against tables computed independently with scipy here."""
 
 from __future__ import annotations
 
@@ -7,129 +7,186 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.figure import Figure
+from scipy import stats
 
 from experiments.analysis import (
+    PAIRED_COLUMNS,
+    SUMMARY_COLUMNS,
+    holm_adjust,
     pair_checkpoints,
     paired_difference,
-    plot_metric,
     summarize,
-    t_quantile,
-    t_two_sided_p,
-    write_report,
 )
+from tests.experiments.helpers import study_frame
 
 
-def study(shift: float = 0.1, images: int = 4, seeds: int = 3, ratios=(0.5, 0.75), loss_types=("pixel", "gan")):
-    """Rows of a fake study: the second checkpoint's loss is the first's plus ``shift`` plus small noise."""
-    rng = np.random.default_rng(0)
-    rows = []
-    for i in range(images):
-        for s in range(seeds):
-            for r in ratios:
-                base = 0.3 + r + 0.05 * i + 0.01 * s
-                for name, loss_type, value in (
-                    ("ck-b", loss_types[1], base + shift + rng.normal(0, 0.01)),
-                    ("ck-a", loss_types[0], base),
-                ):
-                    rows.append(
-                        {
-                            "run_id": "r1",
-                            "image": f"im{i}.png",
-                            "image_sha256": f"{i:064d}",
-                            "checkpoint": name,
-                            "loss_type": loss_type,
-                            "mask_ratio": r,
-                            "seed": s,
-                            "masked_patches": int(196 * r),
-                            "loss": value,
-                            "mse": value / 10,
-                            "psnr": 10 * math.log10(10 / value),
-                        }
-                    )
-    return pd.DataFrame(rows)
+def expected_summary_row(df: pd.DataFrame, checkpoint: str, ratio: float, metric: str = "loss") -> dict:
+    """The definition, written out: per-image mean over seeds, then a t-interval over images by scipy."""
+    part = df[(df["checkpoint"] == checkpoint) & (df["mask_ratio"] == ratio)]
+    images = part.pivot_table(index="image_sha256", columns="seed", values=metric).mean(axis=1).to_numpy()
+    values, over = (images, "images") if len(images) > 1 else (part[metric].to_numpy(), "seeds")
+    low, high = stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+    return {
+        "n_images": len(images),
+        "n_seeds": part["seed"].nunique(),
+        "mean": images.mean(),
+        "sd": np.std(values, ddof=1),
+        "ci_low": low,
+        "ci_high": high,
+        "ci_over": over,
+    }
 
 
-def test_t_quantiles_match_scipy():
-    stats = pytest.importorskip("scipy.stats")
-    for df in (1, 2, 4, 9, 30, 200):
-        assert t_quantile(0.95, df) == pytest.approx(stats.t.ppf(0.975, df), rel=1e-9)
-        assert t_two_sided_p(1.7, df) == pytest.approx(2 * stats.t.sf(1.7, df), rel=1e-9)
-    assert t_quantile(0.95, 1) == pytest.approx(12.7062, abs=1e-4)
+def expected_holm(p: list[float]) -> list[float]:
+    """Holm's adjusted p-values from their closed form, written with plain lists: the i-th smallest (0-based) of m
+    becomes min(1, max over j <= i of (m - j) * p_(j))."""
+    m = len(p)
+    order = sorted(range(m), key=lambda i: p[i])
+    out = [0.0] * m
+    for rank, index in enumerate(order):
+        out[index] = min(1.0, max((m - j) * p[order[j]] for j in range(rank + 1)))
+    return out
 
 
-def test_summary_per_checkpoint_and_ratio():
-    df = study()
+def check_summary(df: pd.DataFrame, summary: pd.DataFrame, metric: str = "loss") -> None:
+    for row in summary.itertuples():
+        expected = expected_summary_row(df, row.checkpoint, row.mask_ratio, metric)
+        for name, value in expected.items():
+            got = getattr(row, name)
+            assert got == (pytest.approx(value, rel=1e-9) if isinstance(value, float) else value), name
+
+
+def test_summary_is_over_images_with_seeds_averaged_first():
+    df = study_frame(images=6, seeds=3)
     summary = summarize(df, "loss")
-    assert list(summary["checkpoint"].unique()) == ["ck-b", "ck-a"]  # order of appearance
-    row = summary[(summary["checkpoint"] == "ck-a") & (summary["mask_ratio"] == 0.5)].iloc[0]
-    values = df[(df["checkpoint"] == "ck-a") & (df["mask_ratio"] == 0.5)]["loss"].to_numpy()
-    assert row["n"] == 12
-    assert row["mean"] == pytest.approx(values.mean())
-    assert row["std"] == pytest.approx(values.std(ddof=1))
-    half = t_quantile(0.95, 11) * values.std(ddof=1) / math.sqrt(12)
-    assert (row["ci_low"], row["ci_high"]) == pytest.approx((values.mean() - half, values.mean() + half))
-    assert row["loss_type"] == "pixel"
+    assert list(summary.columns) == list(SUMMARY_COLUMNS)
+    assert len(summary) == 2 * 3
+    assert list(dict.fromkeys(summary["checkpoint"])) == ["tiny-pixel", "tiny-gan"]  # order of appearance
+    assert set(summary["ci_over"]) == {"images"} and set(summary["n_images"]) == {6}
+    assert set(summary["n_seeds"]) == {3} and set(summary["mask"]) == {"random"}
+    check_summary(df, summary)
+    # images x seeds as independent rows would give a much narrower interval: the clustering matters here
+    row = summary.iloc[0]
+    rows = df[(df["checkpoint"] == row["checkpoint"]) & (df["mask_ratio"] == row["mask_ratio"])]["loss"]
+    naive = stats.t.ppf(0.975, len(rows) - 1) * stats.sem(rows)
+    assert row["ci_high"] - row["mean"] > 1.5 * naive
 
 
-def test_a_single_observation_has_no_interval():
-    summary = summarize(study(images=1, seeds=1), "mse")
-    assert (summary["n"] == 1).all() and summary["ci_low"].isna().all()
+def test_duplicated_rows_do_not_change_n_or_the_interval():
+    df = study_frame(images=5, seeds=2)
+    twice = pd.concat([df, df.assign(run_id="run-b")], ignore_index=True)
+    pd.testing.assert_frame_equal(summarize(twice, "mse"), summarize(df, "mse"))
+    pd.testing.assert_frame_equal(paired_difference(twice, "mse"), paired_difference(df, "mse"))
 
 
-def test_paired_difference_is_gan_minus_pixel_on_identical_masks():
-    df = study(shift=0.1)
+def test_a_single_image_gets_an_interval_over_its_seeds():
+    df = study_frame(images=1, seeds=4)
+    summary = summarize(df, "psnr")
+    assert set(summary["ci_over"]) == {"seeds"} and set(summary["n_images"]) == {1}
+    check_summary(df, summary, "psnr")
+    paired = paired_difference(df, "psnr")
+    for row in paired.itertuples():
+        part = df[df["mask_ratio"] == row.mask_ratio].pivot_table(index="seed", columns="checkpoint", values="psnr")
+        diffs = (part["tiny-gan"] - part["tiny-pixel"]).to_numpy()
+        low, high = stats.t.interval(0.95, len(diffs) - 1, loc=diffs.mean(), scale=stats.sem(diffs))
+        assert row.n_images == 1 and (row.ci_low, row.ci_high) == pytest.approx((low, high), rel=1e-9)
+        assert row.p_ttest == pytest.approx(stats.ttest_rel(part["tiny-gan"], part["tiny-pixel"]).pvalue, rel=1e-9)
+        assert row.p_wilcoxon == pytest.approx(stats.wilcoxon(diffs).pvalue, rel=1e-9)
+
+
+def test_unbalanced_points_are_over_the_images_they_have():
+    df = study_frame(images=5, seeds=2)
+    df = df[~((df["mask_ratio"] == 0.9) & df["image"].isin(["im0.png", "im1.png"]))]
+    summary = summarize(df, "loss")
+    assert summary.set_index(["checkpoint", "mask_ratio"])["n_images"].to_dict()[("tiny-gan", 0.9)] == 3
+    check_summary(df, summary)
+
+
+def test_paired_difference_matches_scipy_on_per_image_means():
+    df = study_frame(images=8, seeds=3, shift=(0.02, 0.0, -0.03))
     paired = paired_difference(df, "loss")
-    assert set(paired["a"]) == {"ck-a"} and set(paired["b"]) == {"ck-b"}  # by loss type, not by order
-    assert paired["n"].tolist() == [12, 12]
-    assert paired["mean"].to_numpy() == pytest.approx([0.1, 0.1], abs=0.01)
-    assert (paired["ci_low"] < 0.1).all() and (paired["ci_high"] > 0.1).all()
-    assert (paired["ci_high"] - paired["ci_low"] < 0.03).all()  # pairing removes the image-to-image spread
-    assert (paired["p_value"] < 1e-6).all()
-    # explicit order flips the sign
-    flipped = paired_difference(df, "loss", a="ck-b", b="ck-a")
-    assert flipped["mean"].to_numpy() == pytest.approx(-paired["mean"].to_numpy())
+    assert list(paired.columns) == list(PAIRED_COLUMNS)
+    assert set(paired["a"]) == {"tiny-pixel"} and set(paired["b"]) == {"tiny-gan"}  # by loss type
+    for row in paired.itertuples():
+        part = df[df["mask_ratio"] == row.mask_ratio]
+        means = part.pivot_table(index="image_sha256", columns="checkpoint", values="loss")  # mean over seeds
+        a, b = means["tiny-pixel"].to_numpy(), means["tiny-gan"].to_numpy()
+        diffs = b - a
+        low, high = stats.t.interval(0.95, len(diffs) - 1, loc=diffs.mean(), scale=stats.sem(diffs))
+        assert row.n_images == 8
+        assert row.mean_diff == pytest.approx(diffs.mean(), rel=1e-9)
+        assert (row.ci_low, row.ci_high) == pytest.approx((low, high), rel=1e-9)
+        assert row.p_ttest == pytest.approx(stats.ttest_1samp(diffs, 0.0).pvalue, rel=1e-9)
+        assert row.p_wilcoxon == pytest.approx(stats.wilcoxon(diffs).pvalue, rel=1e-9)
+        assert row.effect_size == pytest.approx(diffs.mean() / diffs.std(ddof=1), rel=1e-9)
+    assert paired["p_holm"].tolist() == pytest.approx(expected_holm(paired["p_ttest"].tolist()), rel=1e-12)
+    assert paired.loc[paired["mask_ratio"] == 0.9, "ci_high"].item() < 0  # the shift is found
+    flipped = paired_difference(df, "loss", a="tiny-gan", b="tiny-pixel")
+    assert flipped["mean_diff"].to_numpy() == pytest.approx(-paired["mean_diff"].to_numpy())
 
 
-def test_pairing_falls_back_to_checkpoint_order_without_loss_types():
-    df = study(loss_types=("unknown", "unknown"))
-    assert pair_checkpoints(df) == ("ck-b", "ck-a")
-    df3 = pd.concat([df, df.assign(checkpoint="ck-c")])
-    with pytest.raises(ValueError, match="cannot tell which checkpoints"):
-        pair_checkpoints(df3)
-    with pytest.raises(ValueError, match="not in these runs"):
-        paired_difference(df, "loss", a="nope", b="ck-a")
+def test_holm_is_per_mask_across_its_ratios():
+    df = study_frame(images=6, seeds=2, masks=("random", "block"))
+    paired = paired_difference(df, "loss")
+    assert len(paired) == 6
+    for _, part in paired.groupby("mask"):
+        assert part["p_holm"].tolist() == pytest.approx(expected_holm(part["p_ttest"].tolist()), rel=1e-12)
 
 
-def test_rows_from_different_masks_do_not_pair():
-    df = study()
-    df.loc[df["checkpoint"] == "ck-b", "seed"] += 100
+def test_holm_adjustment_known_values():
+    assert holm_adjust([0.01, 0.04, 0.03, 0.005]).tolist() == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm_adjust([0.5, 0.6]).tolist() == [1.0, 1.0]  # capped at 1, monotone
+    adjusted = holm_adjust([0.02, math.nan, 0.01])
+    assert math.isnan(adjusted[1]) and adjusted[[0, 2]].tolist() == pytest.approx([0.02, 0.02])
+
+
+def test_only_cells_with_the_same_mask_pair():
+    df = study_frame(images=4, seeds=2, ratios=(0.5,), shift=(0.1,))
+    other = (df["checkpoint"] == "tiny-gan") & (df["seed"] == 1)
+    df.loc[other, "mask_hash"] = "something-else"  # e.g. another patch grid: not the identical mask
+    pairs_one_seed = paired_difference(df, "loss")
+    means = df[(df["seed"] == 0)].pivot_table(index="image", columns="checkpoint", values="loss")
+    assert pairs_one_seed["mean_diff"].item() == pytest.approx((means["tiny-gan"] - means["tiny-pixel"]).mean())
+    df.loc[df["checkpoint"] == "tiny-gan", "seed"] += 100
     with pytest.raises(ValueError, match="no pairs"):
         paired_difference(df, "loss")
 
 
-def test_bad_metric_and_empty_table_are_explained():
-    with pytest.raises(ValueError, match="unknown metric 'ssim'"):
-        summarize(study(), "ssim")
+def test_legacy_rows_without_mask_hash_pair_by_seed_and_patch_count():
+    df = study_frame(images=3, seeds=2, ratios=(0.5,), shift=(0.1,)).drop(columns=["mask", "mask_hash", "crop"])
+    paired = paired_difference(df, "loss")
+    assert paired["n_images"].item() == 3 and paired["mask"].item() == "random"
+
+
+def test_checkpoint_pairing_defaults_and_choices():
+    df = study_frame(images=2, seeds=1, ratios=(0.5,), shift=(0,))
+    assert pair_checkpoints(df) == ("tiny-pixel", "tiny-gan")
+    assert pair_checkpoints(df, b="tiny-pixel") == ("tiny-gan", "tiny-pixel")
+    unknown = df.assign(loss_type="unknown")
+    assert pair_checkpoints(unknown) == ("tiny-pixel", "tiny-gan")  # order of appearance
+    third = df[df["checkpoint"] == "tiny-gan"].assign(checkpoint="c", checkpoint_sha256="c" * 64, loss_type="unknown")
+    three = pd.concat([df, third])
+    assert pair_checkpoints(three) == ("tiny-pixel", "tiny-gan")  # one pixel and one GAN checkpoint decide it
+    assert pair_checkpoints(three, a="tiny-gan") == ("tiny-gan", "tiny-pixel")
+    assert pair_checkpoints(three, a="c", b="tiny-gan") == ("c", "tiny-gan")
+    with pytest.raises(ValueError, match="cannot tell which checkpoints"):
+        pair_checkpoints(three, a="c")
+    with pytest.raises(ValueError, match="cannot tell which checkpoints"):
+        pair_checkpoints(three.assign(loss_type="unknown"))
+    with pytest.raises(ValueError, match="not in these runs"):
+        paired_difference(df, "loss", a="nope")
+    with pytest.raises(ValueError, match="two different checkpoints"):
+        pair_checkpoints(df, a="tiny-gan", b="tiny-gan")
+
+
+def test_bad_input_is_explained():
+    df = study_frame(images=2, seeds=1, ratios=(0.5,), shift=(0,))
+    with pytest.raises(ValueError, match="unknown metric 'nope'"):
+        summarize(df, "nope")
     with pytest.raises(ValueError, match="no rows"):
-        summarize(study().iloc[:0], "loss")
-
-
-def test_plot_has_one_line_and_band_per_checkpoint(tmp_path):
-    path = tmp_path / "plot.png"
-    figure = plot_metric(study(), "psnr", path)
-    assert isinstance(figure, Figure)
-    ax = figure.axes[0]
-    assert [line.get_label() for line in ax.get_lines()] == ["ck-b (gan)", "ck-a (pixel)"]
-    assert len(ax.collections) == 2  # the confidence bands
-    assert list(ax.get_lines()[1].get_xdata()) == [0.5, 0.75]
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_report_files(tmp_path):
-    report = write_report(study(), tmp_path / "report", "mse")
-    names = sorted(p.name for p in report.files)
-    assert names == ["mse_vs_ratio.png", "paired_mse.csv", "report_mse.txt", "summary_mse.csv"]
-    assert all(p.exists() for p in report.files)
-    assert "paired difference ck-b - ck-a" in report.text
-    assert len(pd.read_csv(tmp_path / "report" / "summary_mse.csv")) == 4
+        summarize(df.iloc[:0], "loss")
+    conflicting = pd.concat([df, df.assign(run_id="b", loss=df["loss"] + 1)], ignore_index=True)
+    with pytest.raises(ValueError, match="4 cell.*different values"):
+        summarize(conflicting, "loss")
+    with pytest.raises(ValueError, match="did not compute psnr"):
+        summarize(df.assign(psnr=float("nan")), "psnr")

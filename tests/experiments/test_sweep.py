@@ -147,7 +147,7 @@ def test_cli_sweep_with_bad_images_then_report(tmp_path, checkpoint_pair):
     first = next(summary)
     expected = df[(df["checkpoint"] == first["checkpoint"]) & (df["mask_ratio"] == float(first["mask_ratio"]))]
     assert float(first["mean"]) == pytest.approx(expected["psnr"].mean())
-    assert int(first["n"]) == 6
+    assert (int(first["n_images"]), int(first["n_seeds"])) == (3, 2)
 
 
 def test_usage_errors_are_one_line_without_traceback(tmp_path, capsys):

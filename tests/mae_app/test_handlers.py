@@ -120,7 +120,7 @@ def test_sweep_writes_a_run_and_returns_plot_table_and_csv(tiny_app, image_file,
     assert isinstance(plot, Figure)
     # 2 checkpoints x 3 ratios, each over 2 images x 2 seeds
     assert len(table) == 6 and set(table["checkpoint"]) == set(NAMES)
-    assert (table["n"] == 4).all()
+    assert (table["n_images"] == 2).all() and (table["n_seeds"] == 2).all()
     rows = pd.read_csv(csv_path)
     assert len(rows) == 2 * 2 * 3 * 2
     assert sorted(rows["seed"].unique()) == [10, 11]
@@ -133,7 +133,7 @@ def test_sweep_writes_a_run_and_returns_plot_table_and_csv(tiny_app, image_file,
 
     summary, paired, paired_note, figure, export = tiny_app.show_runs([run_id], "loss")
     assert len(summary) == 6 and paired_note == ""
-    assert list(paired["mask_ratio"]) == [0.25, 0.5, 0.75] and (paired["n"] == 4).all()
+    assert list(paired["mask_ratio"]) == [0.25, 0.5, 0.75] and (paired["n_images"] == 2).all()
     assert isinstance(figure, Figure)
     assert len(pd.read_csv(export)) == 24
 
