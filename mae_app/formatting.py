@@ -7,10 +7,25 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from experiments.selection import Selection
 from mae_core.reconstruct import Reconstruction
 from mae_core.registry import CheckpointEntry, CheckpointStatus
 
 RUN_COLUMNS = ("run_id", "status", "created", "checkpoints", "images", "mask_ratios", "seeds", "errors")
+
+
+def selection_notes(selection: Selection) -> list[str]:
+    """What the runs' analysis left out or merged, in Markdown sentences (empty when it used every row once)."""
+    notes = []
+    if selection.collapsed:
+        notes.append(f"{selection.collapsed} duplicate row(s) of the same cells counted once.")
+    if len(selection.conflicts):
+        notes.append(f"{len(selection.conflicts)} cell(s) with different values in different runs were left out.")
+    if len(selection.left_out):
+        names = ", ".join(f"`{name}`" for name in selection.left_out["image"][:5])
+        more = "" if len(selection.left_out) <= 5 else f" and {len(selection.left_out) - 5} more"
+        notes.append(f"{len(selection.left_out)} image(s) without every cell were left out: {names}{more}.")
+    return notes
 
 
 def metrics_table(names: Sequence[str], results: Sequence[Reconstruction], loss_types: Sequence[str]) -> pd.DataFrame:

@@ -13,7 +13,9 @@ from collections.abc import Callable, Sequence
 import gradio as gr
 import pandas as pd
 
-from experiments.analysis import paired_difference, plot_metric, summarize
+from experiments.analysis import paired_difference, summarize
+from experiments.figure import plot_metric
+from experiments.selection import select
 from experiments.store import Run, list_runs, load_runs
 from experiments.sweep import SweepConfig, run_sweep
 from mae_core.heatmap import error_heatmap, shared_vmax
@@ -168,17 +170,20 @@ class MAEApp:
         if not run_ids:
             raise gr.Error("Pick at least one run.")
         try:
-            frame = load_runs(list(run_ids), self.run_root)
+            loaded = load_runs(list(run_ids), self.run_root)
+            selection = select(loaded)  # as the CLI report: unique cells, only images measured everywhere
+            frame = selection.frame
             summary = summarize(frame, metric)
         except ValueError as err:
             raise inputs.user_error(err) from None
+        notes = formatting.selection_notes(selection)
         try:
             paired = formatting.rounded(paired_difference(frame, metric))
-            paired_note = ""
         except ValueError as err:  # one checkpoint only, or no shared masks
-            paired, paired_note = pd.DataFrame(), f"No paired difference: {err}"
-        csv_path = export_csv(frame, run_ids)
-        return formatting.rounded(summary), paired, paired_note, plot_metric(frame, metric), str(csv_path)
+            paired, notes = pd.DataFrame(), [f"No paired difference: {err}", *notes]
+        csv_path = export_csv(loaded, run_ids)
+        plot = plot_metric(frame, metric)
+        return formatting.rounded(summary), paired, "\n\n".join(notes), plot, str(csv_path)
 
     # ---- Checkpoints ----
     def checkpoints(self) -> tuple[pd.DataFrame, dict, dict, str]:

@@ -182,6 +182,21 @@ def test_show_runs_with_one_checkpoint_explains_the_missing_pairs(tiny_app, imag
         tiny_app.show_runs(["20990101-000000-ffffff"], "loss")
 
 
+def test_show_runs_counts_a_run_loaded_twice_once_and_names_left_out_images(tiny_app, image_file, tmp_path):
+    other = tmp_path / "other.png"
+    make_image(seed=5).save(other)
+    tiny_app.sweep(None, [image_file, str(other)], *NAMES, 0.5, 0.75, 0.25, 2, 0, "loss")
+    run_id = tiny_app.list_runs()[0]["run_id"].iloc[0]
+    losses = tiny_app.run_root / run_id / "losses.csv"
+    lines = losses.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if not ("other.png" in line and ",0.75," in line)]
+    losses.write_text("".join(kept))  # as if the run had been cut before other.png's last ratio
+    summary, paired, note, _, _ = tiny_app.show_runs([run_id, run_id], "loss")
+    assert set(summary["n_images"]) == {1} and set(summary["n_seeds"]) == {2}
+    assert "duplicate row(s) of the same cells counted once" in note
+    assert "1 image(s) without every cell were left out: `" in note and "other.png" in note
+
+
 # ---- Checkpoints ----
 @pytest.fixture
 def empty_caches(tmp_path, monkeypatch):
