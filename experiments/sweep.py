@@ -12,13 +12,16 @@ import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from experiments.images import ImageFailure, ImageItem, LoadedImage, expand_images, read_images
 from experiments.store import LossRow, Run, RunStore, format_ratio, neutralize, utc_now
 from mae_core.engine import check_batch_size
 from mae_core.masking import check_seed, mask_ratio_value
 from mae_core.packed import compute_dtype
+
+if TYPE_CHECKING:
+    from mae_core.model import MaskedAutoencoderViT
 
 # cells per forward pass when the user does not say (the CLI's --batch-size): rows are appended once per batch, so
 # a batch smaller than the engine's library default loses less work to a kill and moves the progress bar sooner
@@ -167,17 +170,14 @@ class LoadedCheckpoint:
         return str(self.record.get("loss_type") or "unknown")
 
 
-def checkpoint_record(name: str, model: Any) -> dict[str, Any]:
-    """Manifest entry for a model, from its ``checkpoint_info`` when it has one."""
-    info = getattr(model, "checkpoint_info", None)
+def checkpoint_record(name: str, model: MaskedAutoencoderViT) -> dict[str, Any]:
+    """Manifest entry for a model, from its ``checkpoint_info`` when it has one (models built in memory have none)."""
+    info = model.checkpoint_info
     if info is None:
         return {"name": name, "source": "in-memory model", "sha256": None, "loss_type": "unknown"}
-    to_dict = getattr(info, "to_dict", None)  # mae_core.loading.CheckpointInfo: sha256 is a (cached) property
-    data = to_dict() if callable(to_dict) else dataclasses.asdict(info)
-    record = {k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in data.items()}
-    record["checkpoint_name"] = record.get("name")
+    record: dict[str, Any] = info.to_dict()  # sha256 is a (cached) property: hashed here when not known at load
+    record["checkpoint_name"] = record["name"]
     record["name"] = name
-    record.setdefault("loss_type", "unknown")
     return record
 
 

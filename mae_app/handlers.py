@@ -111,8 +111,8 @@ class MAEApp:
             raise gr.Error(f"Could not load checkpoint {name!r}: {err}", title="Checkpoint unavailable") from None
 
     def _loss_type(self, name: str) -> str:
-        info = getattr(self.models.get(name), "checkpoint_info", None)
-        return getattr(info, "loss_type", "unknown")
+        info = self.models.get(name).checkpoint_info
+        return info.loss_type if info else "unknown"
 
     # ---- Sweep ----
     def sweep(

@@ -2,31 +2,27 @@
 
 The model and its steps (``model``, ``masking``, ``patches``, ``pos_embed``), inputs and outputs (``preprocess``,
 ``metrics``, ``reconstruct``), the batched study engine (``engine``, ``packed``) and checkpoints (``registry``,
-``convert``, ``loading``). ``python -m mae_core`` lists, downloads and verifies checkpoints.
+``sources``, ``downloads``, ``checkpoint_files``, ``convert``, ``loading``, ``errors``). ``python -m mae_core``
+lists, downloads and verifies checkpoints.
 """
 
-from .convert import (
-    CheckpointError,
-    EncoderOnlyError,
-    StateDictMismatchError,
-    UnknownArchitectureError,
-    infer_config,
-    transformers_to_official,
-)
+from .checkpoint_files import save_checkpoint
+from .convert import infer_config, transformers_to_official
 from .drawn_mask import patches_from_painting
 from .engine import EvalRecord, evaluate, iter_evaluate, select_device
-from .heatmap import error_heatmap, shared_vmax
-from .loading import (
-    CheckpointInfo,
+from .errors import (
+    CheckpointError,
     CheckpointNotFoundError,
     CorruptCheckpointError,
+    EncoderOnlyError,
     HashMismatchError,
     NormPixWarning,
+    StateDictMismatchError,
+    UnknownArchitectureError,
     UnsafeCheckpointError,
-    download,
-    load_model,
-    save_checkpoint,
 )
+from .heatmap import error_heatmap, shared_vmax
+from .loading import CheckpointInfo, load_model
 from .mask_strategies import MASK_STRATEGIES
 from .masking import (
     check_mask_ratio,
@@ -55,11 +51,22 @@ from .patches import patchify, unpatchify
 from .pos_embed import sincos_2d
 from .preprocess import IMAGENET_MEAN, IMAGENET_STD, ImageError, ImageLike, load_image, preprocess
 from .reconstruct import Reconstruction, reconstruct
-from .registry import CheckpointEntry, CheckpointStatus, DefaultPair, Source, checkpoint_status, default_pair
+from .registry import (
+    LOSS_TYPES,
+    CheckpointEntry,
+    CheckpointStatus,
+    DefaultPair,
+    LossType,
+    Source,
+    checkpoint_status,
+    default_pair,
+)
+from .sources import download
 
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "LOSS_TYPES",
     "MASK_STRATEGIES",
     "PRESETS",
     "CheckpointEntry",
@@ -74,6 +81,7 @@ __all__ = [
     "HashMismatchError",
     "ImageError",
     "ImageLike",
+    "LossType",
     "MAEConfig",
     "MAEOutput",
     "MaskedAutoencoderViT",

@@ -9,8 +9,10 @@ import argparse
 import sys
 from collections.abc import Mapping, Sequence
 
-from .loading import CheckpointError, download, file_sha256, hub_blob_sha256, resolve
+from .errors import CheckpointError
+from .files import file_sha256
 from .registry import CheckpointEntry, checkpoint_status, expected_sha256, is_offline, registry
+from .sources import download, hub_blob_sha256, resolve
 
 
 def _size(num: int | None) -> str:

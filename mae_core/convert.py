@@ -1,6 +1,7 @@
 """Pure functions from a foreign state dict to the official MAE names, and the architecture read off the tensors.
 
-Nothing here touches files. transformers' ``ViTMAEForPreTraining`` comes in three spellings, all accepted:
+Nothing here touches files; the exceptions come from ``errors``. transformers' ``ViTMAEForPreTraining`` comes in
+three spellings, all accepted:
 
 - the Hub files (legacy): ``vit.encoder.layer.{i}.attention.attention.{query,key,value}``,
   ``...attention.output.dense``, ``...intermediate.dense``, ``...output.dense``, ``...layernorm_before/after``;
@@ -17,30 +18,11 @@ from dataclasses import fields
 
 import torch
 
+from .errors import VISUALIZE_HINT, EncoderOnlyError, StateDictMismatchError, UnknownArchitectureError
 from .model import MAEConfig
 
-VISUALIZE_HINT = (
-    "use a visualisation checkpoint that includes the decoder: vit-large-pixel (mae_visualize_vit_large.pth), "
-    "vit-large-gan (mae_visualize_vit_large_ganloss.pth), vit-base-pixel or vit-huge-pixel"
-)
 # heads are not stored in the tensors: the official presets by width (encoder and decoder)
 HEADS_BY_WIDTH = {768: 12, 1024: 16, 1280: 16, 512: 16}
-
-
-class CheckpointError(ValueError):
-    """A checkpoint cannot be loaded exactly. Subclasses say why."""
-
-
-class EncoderOnlyError(CheckpointError):
-    """The file holds an encoder without the decoder: it cannot reconstruct images."""
-
-
-class UnknownArchitectureError(CheckpointError):
-    """The tensors do not describe an architecture this engine can build."""
-
-
-class StateDictMismatchError(CheckpointError):
-    """Keys or shapes differ from the model the checkpoint claims to be."""
 
 
 # ---- layouts ----
@@ -196,7 +178,7 @@ def infer_config(shapes: Mapping[str, tuple[int, ...]], hints: Mapping[str, obje
     if not heads or not decoder_heads:
         raise UnknownArchitectureError(
             f"cannot tell the number of attention heads for widths {embed_dim}/{decoder_dim} (not an official preset); "
-            "give a config: a config.json beside the weights, or save with mae_core.loading.save_checkpoint"
+            "give a config: a config.json beside the weights, or save with mae_core.save_checkpoint"
         )
     try:
         return MAEConfig(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from functools import partial
+from typing import TYPE_CHECKING
 
 import torch
 from timm.layers import PatchEmbed
@@ -18,6 +19,9 @@ from torch import nn
 from .masking import random_masking
 from .patches import patchify, unpatchify
 from .pos_embed import sincos_2d
+
+if TYPE_CHECKING:  # loading imports this module: the annotation only
+    from .loading import CheckpointInfo
 
 LAYER_NORM_EPS = 1e-6
 
@@ -85,6 +89,8 @@ class MAEOutput:
 
 class MaskedAutoencoderViT(nn.Module):
     """Masked autoencoder with a ViT backbone (He et al., 2021)."""
+
+    checkpoint_info: CheckpointInfo | None = None  # where the weights came from; set by ``load_model``
 
     def __init__(self, config: MAEConfig | None = None, **overrides) -> None:
         super().__init__()

@@ -11,8 +11,8 @@ a JSON or TOML file named by ``MAE_CHECKPOINTS_FILE`` (or the CLI's ``--registry
     [checkpoints.vit-large-gan]                  # an override: the fields given replace the built-in ones
     sources = [{file = "/data/mae_visualize_vit_large_ganloss.pth"}]
 
-This module also knows the caches (Hugging Face, torch hub) and finds files in them WITHOUT network access; the
-downloads live in ``loading.py``.
+This module also knows the caches (Hugging Face, torch hub) and finds files in them WITHOUT network access; turning
+any source string into a file is ``sources.py``, and the downloads live in ``downloads.py``.
 """
 
 from __future__ import annotations
@@ -24,13 +24,14 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 from urllib.parse import urlparse
 
 from huggingface_hub import try_to_load_from_cache
 
 SourceKind = Literal["hub", "url", "file", "bundled"]
 LossType = Literal["pixel", "gan"]
+LOSS_TYPES: tuple[LossType, ...] = get_args(LossType)
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 SUMS_FILE = "SHA256SUMS"
@@ -89,8 +90,8 @@ class CheckpointEntry:
     description: str = ""
 
     def __post_init__(self) -> None:
-        if self.loss_type not in ("pixel", "gan"):
-            raise RegistryError(f"entry {self.name!r}: loss_type must be 'pixel' or 'gan', got {self.loss_type!r}")
+        if self.loss_type not in LOSS_TYPES:
+            raise RegistryError(f"entry {self.name!r}: loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}")
         if not self.sources:
             raise RegistryError(f"entry {self.name!r} has no sources")
         if not 0.0 < self.mask_ratio < 1.0:

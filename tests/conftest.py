@@ -49,3 +49,13 @@ def make_image(width: int = 48, height: int = 40, seed: int = 0, mode: str = "RG
 @pytest.fixture
 def rgb_image() -> Image.Image:
     return make_image()
+
+
+@pytest.fixture
+def offline_caches(tmp_path, monkeypatch):
+    """Empty HF and torch hub caches in tmp, the built-in registry only; offline so nothing can reach the network."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("MAE_OFFLINE", "1")
+    monkeypatch.delenv("MAE_CHECKPOINTS_FILE", raising=False)
+    return tmp_path

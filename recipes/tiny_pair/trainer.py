@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from mae_core.checkpoint_files import save_checkpoint
 from mae_core.files import atomic_output
-from mae_core.loading import save_checkpoint
 from mae_core.model import MAEOutput, MaskedAutoencoderViT
 from recipes.tiny_pair.config import TrainConfig
 from recipes.tiny_pair.data import TRAIN_IMAGES, load_photos, sample_batch

@@ -12,7 +12,7 @@ import torch
 from experiments.__main__ import main
 from experiments.store import COLUMNS, RunStore, list_runs, load_runs
 from experiments.sweep import SweepConfig, parse_ratios, parse_seeds, run_sweep
-from mae_core.loading import file_sha256
+from mae_core.files import file_sha256
 from mae_core.masking import mask_noise
 from mae_core.preprocess import preprocess
 from tests.conftest import make_model
