@@ -141,23 +141,7 @@ def infer_config(shapes: Mapping[str, tuple[int, ...]], hints: Mapping[str, obje
     config. Every other field is read from the shapes.
     """
     hints = dict(hints or {})
-    layout = detect_layout(shapes)
-    if layout == "encoder-only":
-        raise EncoderOnlyError(
-            f"the checkpoint has no decoder (encoder-only weights); it cannot reconstruct: {VISUALIZE_HINT}"
-        )
-    if layout != "official":
-        raise UnknownArchitectureError(f"not an MAE state dict; first keys: {_some(sorted(shapes))}")
-    need = (
-        "patch_embed.proj.weight",
-        "pos_embed",
-        "decoder_embed.weight",
-        "decoder_pred.weight",
-        "blocks.0.mlp.fc1.weight",
-    )
-    absent = [k for k in need if k not in shapes]
-    if absent:
-        raise StateDictMismatchError(f"missing tensors {absent}, needed to read the architecture")
+    _check_readable(shapes)
     embed_dim, in_chans, patch, patch_w = shapes["patch_embed.proj.weight"]  # [D, C, p, p]
     num_tokens = shapes["pos_embed"][1]  # [1, L + 1, D]
     grid = round((num_tokens - 1) ** 0.5)
@@ -173,13 +157,7 @@ def infer_config(shapes: Mapping[str, tuple[int, ...]], hints: Mapping[str, obje
             f"encoder and decoder MLP ratios differ ({mlp_ratio} vs {decoder_fc1[0] / decoder_dim}); "
             "one ratio is supported"
         )
-    heads = hints.get("num_heads") or HEADS_BY_WIDTH.get(embed_dim)
-    decoder_heads = hints.get("decoder_num_heads") or HEADS_BY_WIDTH.get(decoder_dim)
-    if not heads or not decoder_heads:
-        raise UnknownArchitectureError(
-            f"cannot tell the number of attention heads for widths {embed_dim}/{decoder_dim} (not an official preset); "
-            "give a config: a config.json beside the weights, or save with mae_core.save_checkpoint"
-        )
+    heads, decoder_heads = _heads(embed_dim, decoder_dim, hints)
     try:
         return MAEConfig(
             img_size=grid * patch,
@@ -187,15 +165,51 @@ def infer_config(shapes: Mapping[str, tuple[int, ...]], hints: Mapping[str, obje
             in_chans=in_chans,
             embed_dim=embed_dim,
             depth=_count_blocks(shapes, "blocks"),
-            num_heads=int(heads),
+            num_heads=heads,
             decoder_embed_dim=decoder_dim,
             decoder_depth=_count_blocks(shapes, "decoder_blocks"),
-            decoder_num_heads=int(decoder_heads),
+            decoder_num_heads=decoder_heads,
             mlp_ratio=mlp_ratio,
             norm_pix_loss=bool(hints.get("norm_pix_loss", False)),
         )
     except ValueError as exc:
         raise UnknownArchitectureError(f"the tensors describe an invalid architecture: {exc}") from None
+
+
+# the tensors whose shapes give the architecture
+_ARCHITECTURE_TENSORS = (
+    "patch_embed.proj.weight",
+    "pos_embed",
+    "decoder_embed.weight",
+    "decoder_pred.weight",
+    "blocks.0.mlp.fc1.weight",
+)
+
+
+def _check_readable(shapes: Mapping[str, tuple[int, ...]]) -> None:
+    """An official-named MAE with a decoder and the tensors the architecture is read from, else the reason."""
+    layout = detect_layout(shapes)
+    if layout == "encoder-only":
+        raise EncoderOnlyError(
+            f"the checkpoint has no decoder (encoder-only weights); it cannot reconstruct: {VISUALIZE_HINT}"
+        )
+    if layout != "official":
+        raise UnknownArchitectureError(f"not an MAE state dict; first keys: {_some(sorted(shapes))}")
+    absent = [k for k in _ARCHITECTURE_TENSORS if k not in shapes]
+    if absent:
+        raise StateDictMismatchError(f"missing tensors {absent}, needed to read the architecture")
+
+
+def _heads(embed_dim: int, decoder_dim: int, hints: Mapping[str, object]) -> tuple[int, int]:
+    """Encoder and decoder heads: from the hints, else the official presets by width."""
+    heads = hints.get("num_heads") or HEADS_BY_WIDTH.get(embed_dim)
+    decoder_heads = hints.get("decoder_num_heads") or HEADS_BY_WIDTH.get(decoder_dim)
+    if not heads or not decoder_heads:
+        raise UnknownArchitectureError(
+            f"cannot tell the number of attention heads for widths {embed_dim}/{decoder_dim} (not an official preset); "
+            "give a config: a config.json beside the weights, or save with mae_core.save_checkpoint"
+        )
+    return int(heads), int(decoder_heads)
 
 
 def hints_from_transformers_config(config: Mapping[str, object]) -> dict[str, object]:
