@@ -1,30 +1,95 @@
-"""Per-image metrics of a reconstruction, over the removed patches only.
+"""Per-image metrics of a reconstruction.
 
 ``loss`` is the official objective (normalised space). ``mse``/``psnr`` are in [0, 1] RGB: the prediction is
 de-normalised with the ImageNet mean/std and clipped to [0, 1] (what a viewer sees), the target is the model input
-de-normalised.
+de-normalised. These three cover the removed patches only.
+
+The image metrics compare the original with the *pasted* image (the original's visible patches, the clipped
+reconstruction in the removed ones), both [N, 3, H, W] RGB in [0, 1] at the model's resolution, so that a model is
+not judged by its own training objective alone:
+
+- ``ssim``: the SSIM map (Gaussian window, sigma 1.5, 11 taps, K1 0.01, K2 0.03, data range 1, population
+  covariances, image borders mirrored as scipy's ``reflect`` mode does) averaged over the removed pixels and the
+  three channels - the removed-pixel mean of ``skimage.metrics.structural_similarity(..., channel_axis=2,
+  data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, full=True)``'s map, computed with
+  kornia's batched separable filters.
+- ``detail``: the mean luminance gradient inside the removed region of the pasted image divided by the same of the
+  original (see :func:`removed_gradient`): 1 means as much detail as the truth, below 1 blurrier, above 1 invented
+  texture.
+- ``lpips`` (:mod:`mae_core.perceptual`) and ``visible_loss`` (the official loss over the visible patches,
+  ``model.forward_loss(imgs, pred, 1 - mask)``) are computed where the model and the networks are at hand.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
+from .patches import mask_to_pixels
+from .perceptual import Lpips, LpipsWeightsError, load_lpips, lpips_weights_present
+from .perceptual import missing_weights_message as _missing_lpips_message
 from .preprocess import denormalize
 
-METRIC_NAMES = ("loss", "mse", "psnr")  # per-image metrics, in the order tables show them
+if TYPE_CHECKING:
+    from .model import MaskedAutoencoderViT
+
+BASE_METRICS = ("loss", "mse", "psnr")  # always computed (they cost nothing beside the forward pass)
+OPTIONAL_METRICS = ("ssim", "lpips", "detail", "visible_loss")  # chosen per call (``metrics=``)
+METRIC_NAMES = BASE_METRICS + OPTIONAL_METRICS  # per-image metrics, in the order tables and CSV columns show them
+DEFAULT_METRICS = ("ssim", "detail", "visible_loss")  # plus lpips when its weights are on this machine
 PSNR_CAP_DB = 100.0  # an exact reconstruction reports 100 dB instead of infinity (keeps CSV/JSON finite)
 
 
 @dataclass(frozen=True)
+class MetricInfo:
+    """How to read a metric: what it measures and which direction is better (one line each, for tables)."""
+
+    name: str
+    label: str  # axis/column label
+    better: str  # "lower", "higher" or "closer to 1"
+    explanation: str
+
+
+METRIC_INFO: dict[str, MetricInfo] = {
+    info.name: info
+    for info in (
+        MetricInfo("loss", "loss (normalised pixels, removed patches)", "lower", "the model's own training objective"),
+        MetricInfo(
+            "mse", "MSE ([0, 1] RGB, removed patches)", "lower", "squared pixel error: what a pixel loss rewards"
+        ),
+        MetricInfo("psnr", "PSNR (dB, removed patches)", "higher", "the MSE on a logarithmic scale"),
+        MetricInfo(
+            "ssim", "SSIM (removed pixels)", "higher", "local structure (means, contrasts, correlation); 1 = identical"
+        ),
+        MetricInfo("lpips", "LPIPS (AlexNet, whole image)", "lower", "perceived difference of deep features; 0 = same"),
+        MetricInfo(
+            "detail",
+            "detail (gradient ratio, removed pixels)",
+            "closer to 1",
+            "texture: 1 = as much as the truth, below 1 blurrier, above 1 invented",
+        ),
+        MetricInfo(
+            "visible_loss", "loss on visible patches", "lower", "the official loss on the patches the model could see"
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
 class Metrics:
-    """Metrics of one image at one mask."""
+    """Metrics of one image at one mask; an optional metric that was not computed is None."""
 
     loss: float  # official loss: mean squared error per removed patch, normalised space
     mse: float  # mean squared error over removed patches, [0, 1] RGB
     psnr: float  # 10 log10(1 / mse), dB, capped at PSNR_CAP_DB
     masked_patches: int
+    ssim: float | None = None  # mean SSIM over the removed pixels, original vs pasted; 1 = identical
+    lpips: float | None = None  # LPIPS AlexNet v0.1, original vs pasted; 0 = identical
+    detail: float | None = None  # removed-region luminance gradient, pasted / original; 1 = as much detail
+    visible_loss: float | None = None  # official loss over the visible patches, normalised space
 
 
 def _denormalise_patches(patches: torch.Tensor, channels: int = 3) -> torch.Tensor:
@@ -53,3 +118,181 @@ def psnr(mse: torch.Tensor) -> torch.Tensor:
     """PSNR in dB for signals in [0, 1], capped at :data:`PSNR_CAP_DB`."""
     floor = 10.0 ** (-PSNR_CAP_DB / 10.0)
     return 10.0 * torch.log10(1.0 / mse.double().clamp_min(floor))
+
+
+SSIM_SIGMA = 1.5
+SSIM_WINDOW = 2 * int(3.5 * SSIM_SIGMA + 0.5) + 1  # 11 taps: scipy's gaussian_filter truncates at 3.5 sigma
+SSIM_CHUNK = 32  # images per SSIM call: bounds the memory of the filtered moment maps (about 6 per channel)
+DETAIL_EPS = 1e-6  # added to both gradients: a flat original region gives a finite ratio (1 when both are flat)
+
+
+def pasted_images(original: torch.Tensor, reconstruction: torch.Tensor, removed: torch.Tensor) -> torch.Tensor:
+    """[N, 3, H, W] in [0, 1]: ``original`` where ``removed`` ([N, 1, H, W], 1 = removed) is 0, the reconstruction
+    clipped to [0, 1] where it is 1 - the "reconstruction + visible" panel before rounding to uint8."""
+    return original * (1.0 - removed) + reconstruction.clamp(0.0, 1.0) * removed
+
+
+def ssim_removed(original: torch.Tensor, pasted: torch.Tensor, removed: torch.Tensor) -> torch.Tensor:
+    """[N] mean of the SSIM map over the removed pixels (and the 3 channels); images [N, 3, H, W] in [0, 1]."""
+    import kornia.metrics  # imported on first use: kornia's import costs about a second
+
+    radius = SSIM_WINDOW // 2
+    means = []
+    for start in range(0, original.shape[0], SSIM_CHUNK):
+        a, b = original[start : start + SSIM_CHUNK].float(), pasted[start : start + SSIM_CHUNK].float()
+        n, c, h, w = a.shape
+        # each (image, channel) as one channel of a single image: kornia then filters all of them in one
+        # depthwise pass (channels-last on the CPU) instead of a 3-channel pass per image
+        a = _mirror_pad(a, radius).reshape(1, n * c, h + 2 * radius, w + 2 * radius)
+        b = _mirror_pad(b, radius).reshape(1, n * c, h + 2 * radius, w + 2 * radius)
+        # "valid" windows over the mirrored border: every window of the original size lies inside the padding,
+        # so the map is exactly the scipy-"reflect" one (kornia's own padding mirrors without the edge pixel)
+        ssim_map = kornia.metrics.ssim(a, b, SSIM_WINDOW, max_val=1.0, eps=0.0, padding="valid")
+        ssim_map = ssim_map.reshape(n, c, h, w).mean(dim=1, keepdim=True)  # [n, 1, H, W]
+        means.append(_removed_mean(ssim_map, removed[start : start + SSIM_CHUNK]))
+    return torch.cat(means)
+
+
+def _mirror_pad(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """[N, C, H, W] -> [N, C, H + 2r, W + 2r], mirrored about the edge with the edge pixel repeated (d c b a | a b c
+    d): scipy.ndimage's "reflect" mode, numpy's "symmetric"."""
+    x = torch.cat([x[..., :radius].flip(-1), x, x[..., -radius:].flip(-1)], dim=-1)
+    return torch.cat([x[..., :radius, :].flip(-2), x, x[..., -radius:, :].flip(-2)], dim=-2)
+
+
+def _removed_mean(values: torch.Tensor, removed: torch.Tensor) -> torch.Tensor:
+    """[N, 1, H, W] values, [N, 1, H, W] mask -> [N] mean over the removed pixels (float64 sums)."""
+    removed = removed.to(torch.float64)
+    return (values.to(torch.float64) * removed).sum(dim=(1, 2, 3)) / removed.sum(dim=(1, 2, 3))
+
+
+def luminance(images: torch.Tensor) -> torch.Tensor:
+    """[N, 3, H, W] RGB -> [N, 1, H, W] luma Y = 0.2989 R + 0.587 G + 0.114 B (torchvision's rgb_to_grayscale)."""
+    from torchvision.transforms.v2.functional import rgb_to_grayscale
+
+    return rgb_to_grayscale(images.float())
+
+
+def removed_gradient(images: torch.Tensor, removed: torch.Tensor) -> torch.Tensor:
+    """[N] mean luminance gradient inside the removed region: the mean of ``|Y(p) - Y(q)|`` over every pair of
+    horizontally or vertically neighbouring pixels p, q that are both removed (so the seams between a
+    reconstruction and the visible patches do not count). ``images`` [N, 3, H, W] in [0, 1], ``removed``
+    [N, 1, H, W]."""
+    y = luminance(images).to(torch.float64)
+    removed = removed.to(torch.float64)
+    across = removed[..., :, 1:] * removed[..., :, :-1]  # [N, 1, H, W-1] pairs (p, p + x) both removed
+    down = removed[..., 1:, :] * removed[..., :-1, :]  # [N, 1, H-1, W]
+    total = ((y[..., :, 1:] - y[..., :, :-1]).abs() * across).sum(dim=(1, 2, 3))
+    total = total + ((y[..., 1:, :] - y[..., :-1, :]).abs() * down).sum(dim=(1, 2, 3))
+    return total / (across.sum(dim=(1, 2, 3)) + down.sum(dim=(1, 2, 3))).clamp_min(1.0)
+
+
+def detail_ratio(original: torch.Tensor, pasted: torch.Tensor, removed: torch.Tensor) -> torch.Tensor:
+    """[N] ``detail``: removed-region gradient of ``pasted`` over that of ``original`` (:func:`removed_gradient`),
+    each plus :data:`DETAIL_EPS`. 1 = as much detail as the truth, < 1 blurrier, > 1 invented texture."""
+    return (removed_gradient(pasted, removed) + DETAIL_EPS) / (removed_gradient(original, removed) + DETAIL_EPS)
+
+
+def check_metric_names(names: Iterable[str]) -> tuple[str, ...]:
+    """``names`` as a tuple in :data:`METRIC_NAMES` order; ``ValueError`` naming any unknown one."""
+    if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
+        raise ValueError(f"metrics must be a list of metric names, got {names!r}; accepted: {', '.join(METRIC_NAMES)}")
+    names = list(names)
+    unknown = [n for n in names if n not in METRIC_NAMES]
+    if unknown:
+        raise ValueError(f"unknown metric {unknown[0]!r}; accepted: {', '.join(METRIC_NAMES)}")
+    return tuple(n for n in METRIC_NAMES if n in names)
+
+
+@dataclass(frozen=True)
+class MetricPlan:
+    """Which optional metrics a call computes, and with which LPIPS network."""
+
+    names: tuple[str, ...]  # optional metrics to compute, in METRIC_NAMES order
+    note: str | None = None  # one line when lpips was wanted (or is a default) but cannot be computed
+    lpips: Lpips | None = field(default=None, repr=False, compare=False)
+    lpips_requested: bool = False  # the caller named lpips (a skip is then worth a warning)
+
+    @property
+    def computed(self) -> tuple[str, ...]:
+        """Every metric a record of this plan carries (the always-computed ones first)."""
+        return BASE_METRICS + self.names
+
+
+def plan_metrics(
+    requested: Iterable[str] | None = None, *, device: torch.device | str = "cpu", offline: bool | None = None
+) -> MetricPlan:
+    """The optional metrics to compute: ``requested`` (any of :data:`METRIC_NAMES`; the base ones are always
+    computed), or by default :data:`DEFAULT_METRICS` plus lpips when its weights are already on this machine.
+
+    lpips named explicitly downloads its weights unless ``offline`` (see :func:`mae_core.perceptual.load_lpips`);
+    when they cannot be had, lpips is left out and :attr:`MetricPlan.note` says what to fetch and how."""
+    if requested is None:
+        wanted, asked = DEFAULT_METRICS + (("lpips",) if lpips_weights_present() else ()), False
+    else:
+        wanted = check_metric_names(requested)
+        asked = "lpips" in wanted
+    names = [n for n in OPTIONAL_METRICS if n in wanted]
+    if "lpips" not in names:
+        note = None if asked or requested is not None else _missing_lpips_message("not downloaded by default")
+        return MetricPlan(tuple(names), note)
+    try:
+        network = load_lpips(device, offline=offline) if asked else load_lpips(device, offline=True)
+    except LpipsWeightsError as err:
+        names.remove("lpips")
+        return MetricPlan(tuple(names), str(err), lpips_requested=asked)
+    return MetricPlan(tuple(names), None, network, lpips_requested=asked)
+
+
+@dataclass(frozen=True)
+class BatchMetrics:
+    """Metrics of N reconstructions, one value per item: [N] tensors."""
+
+    loss: torch.Tensor  # official loss over the removed patches (normalised, norm-pix aware)
+    mse: torch.Tensor  # [0, 1] RGB, removed patches
+    psnr: torch.Tensor  # float64 dB
+    masked_patches: torch.Tensor
+    optional: dict[str, torch.Tensor] = field(default_factory=dict)  # the plan's optional metrics, by name
+
+    def item(self, k: int) -> Metrics:
+        """Item ``k`` as :class:`Metrics` (optional metrics not computed stay None)."""
+        extra = {name: float(values[k]) for name, values in self.optional.items()}
+        return Metrics(
+            loss=float(self.loss[k]),
+            mse=float(self.mse[k]),
+            psnr=float(self.psnr[k]),
+            masked_patches=int(self.masked_patches[k]),
+            **extra,
+        )
+
+
+def measure(
+    model: MaskedAutoencoderViT,
+    imgs: torch.Tensor,
+    image_index: torch.Tensor,
+    pred: torch.Tensor,
+    mask: torch.Tensor,
+    plan: MetricPlan,
+) -> BatchMetrics:
+    """Every metric of ``plan`` for N reconstructions. ``imgs`` [M, 3, H, W] normalised (each distinct image once),
+    item ``i`` is image ``image_index[i]`` ([N] long, on ``imgs``' device) with prediction ``pred[i]`` ([N, L,
+    p*p*3], normalised) under ``mask[i]`` ([N, L], 1 = removed)."""
+    per_item = imgs[image_index]  # [N, 3, H, W]
+    mask = mask.float()
+    loss = model.forward_loss(per_item, pred, mask)
+    mse = masked_mean(patch_mse(pred, model.patchify(per_item)), mask)
+    optional = {}
+    if "visible_loss" in plan.names:
+        optional["visible_loss"] = model.forward_loss(per_item, pred, 1.0 - mask)
+    if {"ssim", "lpips", "detail"} & set(plan.names):
+        originals = denormalize(imgs.float()).clamp(0.0, 1.0)  # [M, 3, H, W]
+        original = originals[image_index]
+        removed = mask_to_pixels(mask, model.config.patch_size, (model.config.grid_size, model.config.grid_size))
+        pasted = pasted_images(original, denormalize(model.unpatchify(pred.float())), removed)
+        if "ssim" in plan.names:
+            optional["ssim"] = ssim_removed(original, pasted, removed)
+        if "lpips" in plan.names and plan.lpips is not None:
+            optional["lpips"] = plan.lpips.distance(originals, pasted, image_index)
+        if "detail" in plan.names:
+            optional["detail"] = detail_ratio(original, pasted, removed)
+    return BatchMetrics(loss, mse, psnr(mse), mask.sum(dim=1), optional)

@@ -74,3 +74,20 @@ PRESET_WIDTH_CONFIG = MAEConfig(
 
 def official_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def add_lpips_standin(torch_home: Path, seed: int = 0) -> Path:
+    """A stand-in for torchvision's ``alexnet-owt-7be5be79.pth`` in ``torch_home``'s hub cache: AlexNet's
+    convolutions with random weights (seeded), saved as a plain state dict like the real file (its classifier
+    left out: LPIPS never reads it, and it would add 230 MB)."""
+    from torchvision.models import alexnet
+
+    from mae_core.perceptual import ALEXNET_FILE
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        features = alexnet(weights=None).features
+    path = torch_home / "hub" / "checkpoints" / ALEXNET_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, path)
+    return path
