@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 
 from .errors import CheckpointError
 from .files import file_sha256
-from .registry import CheckpointEntry, checkpoint_status, expected_sha256, is_offline, registry
-from .sources import download, hub_blob_sha256, resolve
+from .registry import CheckpointEntry, checkpoint_status, expected_sha256, registry
+from .sources import hub_blob_sha256, resolve
 
 
 def _size(num: int | None) -> str:
@@ -38,12 +38,20 @@ def cmd_checkpoints(entries: Mapping[str, CheckpointEntry], _names: Sequence[str
 
 
 def cmd_download(entries: Mapping[str, CheckpointEntry], names: Sequence[str]) -> int:
-    offline = is_offline()
+    """Fetch each name in turn; one line per name (stdout when on disk, stderr when not); 1 if any failed."""
+    failed = 0
     for name in names:
-        # offline: still succeeds for files already on disk, and names every place looked otherwise
-        resolved = resolve(name, offline=True, registry=entries) if offline else download(name, registry=entries)
-        print(f"{resolved.name}: {resolved.path} ({resolved.where})")
-    return 0
+        try:
+            # downloads unless HF_HUB_OFFLINE / MAE_OFFLINE is set; offline, files already on disk still succeed
+            resolved = resolve(name, registry=entries)
+        except (ValueError, OSError) as exc:  # CheckpointError and RegistryError are ValueErrors
+            print(f"error: {name}: {' '.join(str(exc).split())}", file=sys.stderr, flush=True)
+            failed += 1
+            continue
+        print(f"{resolved.name}: {resolved.path} ({resolved.where})", flush=True)
+    if failed and len(names) > 1:
+        print(f"error: {failed} of {len(names)} checkpoints could not be fetched", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_verify(entries: Mapping[str, CheckpointEntry], names: Sequence[str]) -> int:

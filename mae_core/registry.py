@@ -253,11 +253,19 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "MAE_OFFLINE")
+
+
 def is_offline(offline: bool | None = None) -> bool:
     """``offline`` if given, else True when ``HF_HUB_OFFLINE`` or ``MAE_OFFLINE`` is set."""
     if offline is not None:
         return offline
-    return _env_flag("HF_HUB_OFFLINE") or _env_flag("MAE_OFFLINE")
+    return bool(offline_switches())
+
+
+def offline_switches() -> tuple[str, ...]:
+    """The variables of ``OFFLINE_VARIABLES`` that are set (to 1, true, yes or on): what turns downloads off."""
+    return tuple(name for name in OFFLINE_VARIABLES if _env_flag(name))
 
 
 def hf_cache_dir() -> Path:

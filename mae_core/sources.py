@@ -23,6 +23,7 @@ from .registry import (
     expected_sha256,
     is_offline,
     locate_source,
+    offline_switches,
     places_looked,
     url_filename,
 )
@@ -104,7 +105,8 @@ def verify_sha256(resolved: Resolved) -> str | None:
     if actual != expected:
         raise HashMismatchError(
             f"{resolved.path} has sha256 {actual}, but {resolved.name!r} must be {expected}: the file is damaged or "
-            f"not the published one; delete it and run `python -m mae_core download {resolved.name}`"
+            "not the published one; delete it and run "
+            f"`python -m mae_core download {download_spec(resolved.name, resolved.source, resolved.entry)}`"
         )
     return actual
 
@@ -145,12 +147,31 @@ def _resolve_sources(
             return _resolved(name, found, entry)
     if is_offline(offline):
         looked = "; ".join(places_looked(s) for s in sources)
+        command = f"python -m mae_core download {download_spec(name, sources[0], entry)}"
         raise CheckpointNotFoundError(
-            f"checkpoint {name!r} is not on this machine and downloads are off (offline, HF_HUB_OFFLINE or "
-            f"MAE_OFFLINE); looked in: {looked}. Fetch it where there is internet with "
-            f"`python -m mae_core download {name}` (or copy the file into one of those places)"
+            f"checkpoint {name!r} is not on this machine and {_offline_advice(offline, command)}; looked in: "
+            f"{looked}. Or fetch it on a machine with internet (`{command}`) and copy the file into one of those places"
         )
     return _resolved(name, fetch_first(name, sources), entry)
+
+
+def _offline_advice(offline: bool | None, command: str) -> str:
+    """Why downloads are off, and what turns them back on (``command`` fetches the checkpoint once allowed)."""
+    switches = offline_switches() if offline is None else ()
+    if not switches:
+        return "downloads are off (offline=True was passed)"
+    names = " and ".join(switches)
+    verb, pronoun = ("is", "it") if len(switches) == 1 else ("are", "them")
+    unset = " ".join(f"-u {name}" for name in switches)
+    return f"downloads are off because {names} {verb} set: unset {pronoun} to download here (`env {unset} {command}`)"
+
+
+def download_spec(name: str, source: Source, entry: CheckpointEntry | None) -> str:
+    """What to type after ``python -m mae_core download`` to fetch this checkpoint: its registry name, else the
+    ``hf://`` id or URL it came from (a name derived from a URL's file name would not resolve)."""
+    if entry is not None:
+        return entry.name
+    return source.describe() if source.kind in ("hub", "url") else name
 
 
 def _resolved(name: str, found: Located, entry: CheckpointEntry | None) -> Resolved:

@@ -73,6 +73,35 @@ def test_download_offline_is_one_line_and_exit_1(env):
     assert "python -m mae_core download vit-large-pixel" in result.stderr
 
 
+def test_download_offline_names_the_variable_to_unset_or_a_connected_machine(env):
+    result = _run({**env, "HF_HUB_OFFLINE": "1"}, "download", "vit-large-pixel")
+    assert result.returncode == 1
+    message = result.stderr
+    assert "downloads are off because HF_HUB_OFFLINE and MAE_OFFLINE are set: unset them" in message
+    assert "`env -u HF_HUB_OFFLINE -u MAE_OFFLINE python -m mae_core download vit-large-pixel`" in message
+    assert "fetch it on a machine with internet (`python -m mae_core download vit-large-pixel`)" in message
+
+
+def test_download_of_a_url_offline_suggests_commands_that_work(env):
+    url = "https://example.org/weights/model-v2.pth"
+    result = _run({**env, "MAE_OFFLINE": "yes"}, "download", url)
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert "because MAE_OFFLINE is set: unset it" in result.stderr
+    assert f"`env -u MAE_OFFLINE python -m mae_core download {url}`" in result.stderr
+    assert f"(`python -m mae_core download {url}`)" in result.stderr
+    assert "download model-v2.pth" not in result.stderr  # the file name alone is not something download resolves
+
+
+def test_download_reports_every_name(env):
+    result = _run(env, "download", "vit-large-pixel", "vit-large-gan", "no-such-model")
+    assert result.returncode == 1
+    assert "vit-large-gan: " in result.stdout and "(torch hub cache)" in result.stdout  # after a failure, still tried
+    errors = result.stderr.strip().splitlines()
+    assert [line.split(":", 2)[1].strip() for line in errors[:2]] == ["vit-large-pixel", "no-such-model"]
+    assert errors[2] == "error: 2 of 3 checkpoints could not be fetched"
+    assert "Traceback" not in result.stderr
+
+
 def test_download_of_a_file_already_on_disk_works_offline(env, monkeypatch, capsys):
     for key in ("HF_HUB_CACHE", "TORCH_HOME", "MAE_CHECKPOINTS_FILE", "MAE_OFFLINE"):
         monkeypatch.setenv(key, env[key])
