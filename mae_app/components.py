@@ -1,6 +1,9 @@
-"""Gradio components the app configures beyond their defaults: a checked image input and the result panels."""
+"""Gradio components the app configures beyond their defaults: a checked image input, the result panels and the
+"copy link" control of the shareable views."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import gradio as gr
 from PIL import Image, UnidentifiedImageError
@@ -55,4 +58,35 @@ def result_panel(label: str, elem_id: str) -> gr.Image:
         buttons=["download", "fullscreen"],
         elem_id=elem_id,
         elem_classes=[PANEL_CLASS],
+    )
+
+
+def link_row(tab: str) -> tuple[gr.Button, gr.Textbox]:
+    """A "Copy link" button and the box that shows the link (``#<tab>-copy-link``, ``#<tab>-link``)."""
+    with gr.Row():
+        button = gr.Button("Copy link to this view", size="sm", scale=0, elem_id=f"{tab}-copy-link")
+        box = gr.Textbox(
+            label="Link to this view",
+            info="Links carry the settings and example images; uploaded images stay with you.",
+            interactive=False,
+            buttons=["copy"],
+            scale=4,
+            elem_id=f"{tab}-link",
+        )
+    return button, box
+
+
+# The page, not the server, knows its own address (behind a proxy or a Space's iframe the server cannot tell): the
+# handler gives the query string, this prefixes the page's address, shows the link and copies it.
+COPY_LINK_JS = """(query) => {
+    const link = window.location.origin + window.location.pathname + query;
+    if (navigator.clipboard) { navigator.clipboard.writeText(link).catch(() => {}); }
+    return link;
+}"""
+
+
+def wire_link(button: gr.Button, box: gr.Textbox, make_query: Callable, inputs: list) -> None:
+    """``make_query(*inputs)`` gives the view's query string; the page turns it into a link and copies it."""
+    button.click(make_query, inputs, [box], api_visibility="private").then(
+        None, [box], [box], js=COPY_LINK_JS, api_visibility="private"
     )

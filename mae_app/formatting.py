@@ -75,6 +75,24 @@ def errors_text(errors: Sequence) -> str:
     return "; ".join(parts) or "no details"
 
 
+def sweep_progress(run_id: str | None, done: int, total: int) -> str:
+    """The Sweep tab's note while a study runs (renewed after every batch)."""
+    run = f"Run **{run_id}**" if run_id else "Starting the sweep"
+    percent = f" ({100 * done / total:.0f} %)" if total else ""
+    return f"{run}: {done} of {total} reconstructions done{percent}. **Cancel** stops it after the current batch."
+
+
+def cancel_note(run_id: str | None, rows: int, total: int, finished: bool) -> str:
+    """What a cancelled sweep left behind: ``rows`` of the ``total`` reconstructions it planned."""
+    if run_id is None:
+        return "Cancelled before the run started: nothing was stored."
+    state = "stopped" if finished else "stopping after the batch in flight"
+    return (
+        f"Sweep cancelled ({state}): run **{run_id}** keeps {rows} of {total} reconstructions and is marked "
+        "interrupted; pick it in the Runs tab."
+    )
+
+
 def runs_table(manifests: Sequence[Mapping]) -> pd.DataFrame:
     """One row per run manifest, in the given order."""
     return pd.DataFrame([run_row(m) for m in manifests], columns=list(RUN_COLUMNS))
@@ -94,14 +112,20 @@ def run_row(manifest: Mapping) -> dict:
     }
 
 
-def checkpoint_row(entry: CheckpointEntry, status: CheckpointStatus, loaded: bool) -> dict:
-    """A registry entry with where its file is (or would go) and whether the app holds it in memory."""
+def checkpoint_row(entry: CheckpointEntry, status: CheckpointStatus, loaded: bool, show_paths: bool = True) -> dict:
+    """A registry entry with where its file is and whether the app holds it in memory. ``show_paths=False`` (on a
+    Space) names the place in cache terms (Hugging Face repo and file, torch hub file, bundled file), never a path
+    of the server's file system."""
+    if status.path is None:
+        where = status.where
+    else:
+        where = str(status.path) if show_paths else status.place
     return {
         "name": entry.name,
         "status": status.state,
         "loss_type": entry.loss_type,
         "architecture": entry.architecture,
-        "where": str(status.path) if status.path else status.where,
+        "where": where,
         "size_mb": round(status.size / 1e6, 1) if status.size else None,
         "loaded": loaded,
         "licence": entry.licence,

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
 
 import gradio as gr
 import pandas as pd
@@ -18,23 +22,58 @@ from experiments.figure import plot_metric
 from experiments.selection import select
 from experiments.store import Run, list_runs, load_runs
 from experiments.sweep import SweepConfig, run_sweep
+from mae_core.files import file_sha256
 from mae_core.heatmap import error_heatmap, shared_vmax
+from mae_core.metrics import METRIC_NAMES
 from mae_core.model_cache import ModelCache
 from mae_core.reconstruct import Reconstruction, reconstruct
 from mae_core.registry import checkpoint_status, is_offline, registry
 
-from . import formatting, inputs
+from . import formatting, inputs, links, space
+from .background import Cancelled, Job
 from .exports import export_csv, served_folder
 from .png_files import save_png
 
 PANEL_FILES = ("original", "masked", "reconstruction", "reconstruction_visible", "error_heatmap")
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+CANCEL_WAIT_S = 120.0  # how long "Cancel" waits for the batch in flight before answering
+
+
+@dataclass(frozen=True)
+class RunningSweep:
+    """A page's sweep in progress: its job and, once it exists, its run (``run_sweep``'s ``on_start``)."""
+
+    job: Job
+    runs: list[Run]
+
+
+def example_files(folder: str | os.PathLike | None) -> dict[str, Path]:
+    """The example images offered under the Compare tab, by name (file stem), in name order."""
+    if folder is None or not Path(folder).is_dir():
+        return {}
+    return {path.stem: path for path in sorted(Path(folder).glob("*.jpg"))}
+
+
+class PageStart(NamedTuple):
+    """What :meth:`MAEApp.on_load` sets on a new page, in the order of the load event's outputs."""
+
+    image: str | None  # an example's file when the link names one
+    first: dict  # checkpoint dropdown updates (choices and value)
+    second: dict
+    ratio: dict
+    seed: dict
+    crop: dict
+    tabs: dict  # the tab to open
+    note: str  # the status line, in Markdown
+    linked: bool  # the link set up a Compare: the page runs it at once
 
 
 class MAEApp:
     """The app's state and its handlers.
 
     ``models`` maps a checkpoint name to a loaded model; ``choices`` are the names offered in the UI and
-    ``default_pair`` returns ``(first, second, note)`` for a new page. Tests pass small random models here.
+    ``default_pair`` returns ``(first, second, note)`` for a new page; ``examples_dir`` holds the example images
+    (``*.jpg``) that links name by file stem. Tests pass small random models here.
     """
 
     def __init__(
@@ -45,27 +84,93 @@ class MAEApp:
         default_pair: Callable[[], tuple[str, str, str]],
         run_root: str | os.PathLike | None = None,
         download: Callable[[str], object] | None = None,
+        examples_dir: str | os.PathLike | None = EXAMPLES_DIR,
     ) -> None:
         self.models = models
         self.choices = choices
         self.default_pair = default_pair
         self.run_root = run_root
         self.download = download
+        self.examples: Mapping[str, Path] = example_files(examples_dir)
         self.notes: list[Callable[[], str]] = []  # extra status lines (e.g. a Space's background download)
+        # called with (first, second) whenever the default pair changes (the API defaults follow it)
+        self.pair_listeners: list[Callable[[str, str], object]] = []
+        self._pair: tuple[str, str] | None = None
+        self._pair_lock = threading.Lock()
+        self._sweeps: dict[str, RunningSweep] = {}  # by the page's session
+        self._sweeps_lock = threading.Lock()
 
     # ---- page load ----
-    def on_load(self) -> tuple[dict, dict, str]:
-        """Checkpoint dropdowns and the status note for a new visitor: the pair may have changed since start-up
-        (a background download finished), so it is decided per page, not once."""
-        names = list(self.choices())
+    def page_pair(self) -> tuple[str, str, str]:
+        """The default pair now, as ``(first, second, note)``; listeners hear of every change. Called at start-up,
+        on every page load and after every download: the pair a new page shows, decided when it is asked for."""
         first, second, note = self.default_pair()
+        with self._pair_lock:
+            changed, self._pair = self._pair != (first, second), (first, second)
+            if changed:
+                for listener in self.pair_listeners:
+                    listener(first, second)
+        return first, second, note
+
+    def on_load(self, request: gr.Request | None = None) -> PageStart:
+        """A new page: the Compare controls (the default pair, or what the page's link asks for), the tab to open,
+        the status note, and whether the link names an example (the page then runs that Compare at once)."""
+        names = list(self.choices())
+        first, second, note = self.page_pair()
+        link = self.page_link(request)
+        view = link.compare
         lines = [f"**Checkpoints:** {first} (top) vs {second} (bottom), {note}."]
         lines += [f"_{extra()}_" for extra in self.notes]
-        return (
-            gr.update(choices=names, value=first),
-            gr.update(choices=names, value=second),
+        lines += [f"_Link: {problem}._" for problem in link.problems]
+        return PageStart(
+            # a plain value, not gr.update: an update would rebuild the checked image input without its checks
+            str(self.examples[view.example]) if view.example else None,
+            gr.update(choices=names, value=view.a or first),
+            gr.update(choices=names, value=view.b or second),
+            gr.update() if view.ratio is None else gr.update(value=view.ratio),
+            gr.update() if view.seed is None else gr.update(value=view.seed),
+            gr.update() if view.crop is None else gr.update(value=view.crop),
+            gr.update(selected=link.open_tab) if link.open_tab else gr.update(),
             "\n\n".join(lines),
+            view.example is not None,
         )
+
+    def page_link(self, request: gr.Request | None) -> links.PageLink:
+        """What the page's query parameters ask for (nothing without a request: an API call)."""
+        query = getattr(request, "query_params", None) or {}
+        choices = links.LinkChoices(
+            examples=list(self.examples),
+            checkpoints=list(self.choices()),
+            metrics=list(METRIC_NAMES),
+            ratio_range=inputs.RATIO_RANGE,
+        )
+        return links.parse_link(query, choices)
+
+    def linked_compare(self, linked: bool, *args) -> tuple:
+        """The Compare a page's link set up, run at once; nothing when the link set none."""
+        if not linked:
+            return tuple(gr.skip() for _ in range(2 * len(PANEL_FILES) + 2))
+        return self.compare(*args)
+
+    def example_name(self, image: str | None) -> str | None:
+        """The example an image file is (by content: gradio serves copies of examples), else None."""
+        if not image or not Path(image).is_file():
+            return None
+        digest = file_sha256(image)
+        return next((name for name, path in self.examples.items() if file_sha256(path) == digest), None)
+
+    def compare_link(self, image: str | None, first: str, second: str, ratio: float, seed: float, crop: bool) -> str:
+        """The query string of the Compare tab's current view (the page prefixes its own address)."""
+        view = links.CompareView(
+            example=self.example_name(image),
+            a=first or None,
+            b=second or None,
+            ratio=float(ratio),
+            seed=inputs.whole_seed(seed),
+            mask="random",
+            crop=bool(crop),
+        )
+        return links.compare_query(view)
 
     # ---- Compare ----
     @staticmethod
@@ -129,33 +234,84 @@ class MAEApp:
         metric: str,
         crop: bool = False,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 - gradio finds its progress bar by this default
-    ) -> tuple:
+        request: gr.Request | None = None,
+    ) -> Iterator[tuple]:
         """Sweep mask ratios x seeds for the uploaded batch (else the Compare image) with both checkpoints, into
-        the run store. Returns the plot, the summary table, the run's CSV path and a Markdown note with the id."""
-        images = inputs.sweep_images(image, batch)
+        the run store. Yields a progress note after every batch, then the plot, the summary table, the run's CSV
+        path and a Markdown note with the run id. :meth:`cancel_sweep` (or closing this generator: a cancelled
+        event) stops it at the end of the batch in flight, the run marked interrupted."""
         ratios = inputs.ratio_grid(ratio_min, ratio_max, ratio_step)
         seeds = inputs.seed_list(first_seed, num_seeds)
-        names = inputs.distinct_checkpoints((first, second))
+        config = self._sweep_config(image, batch, (first, second), ratios, seeds, bool(crop))
         metric = inputs.metric_name(metric)
-        inputs.check_sweep_size(len(images) * len(ratios) * len(seeds) * len(names))
-        models = {name: self._model(name) for name in names}
-
-        def report(done: int, total: int) -> None:
-            progress(done / max(total, 1), desc=f"{done}/{total} reconstructions")
-
+        models = {name: self._model(name) for name in config.checkpoints}  # after every check: loading is slow
+        started: list[Run] = []
+        job = Job(
+            lambda report: run_sweep(
+                config, root=self.run_root, models=models, progress=report, on_start=started.append
+            ),
+            name="sweep",
+        )
+        key = _session_key(request)
+        with self._sweeps_lock:
+            self._sweeps[key] = RunningSweep(job, started)
         try:
-            config = SweepConfig(images=tuple(images), checkpoints=tuple(names), ratios=ratios, seeds=seeds, crop=crop)
-            result = run_sweep(config, root=self.run_root, models=models, progress=report)
+            job.start()
+            for tick in job.ticks():
+                progress(tick.done / max(tick.total, 1), desc=f"{tick.done}/{tick.total} reconstructions")
+                run_id = started[0].run_id if started else None
+                yield gr.skip(), gr.skip(), gr.skip(), formatting.sweep_progress(run_id, tick.done, tick.total)
+        finally:
+            job.cancel()  # a no-op once finished; stops the work when the page cancelled this event
+            with self._sweeps_lock:
+                if self._sweeps.get(key, None) is not None and self._sweeps[key].job is job:
+                    del self._sweeps[key]
+        yield self._sweep_outputs(job, metric)
+
+    @staticmethod
+    def _sweep_config(
+        image: str | None, batch: Sequence[str] | None, names: Sequence[str], ratios: tuple, seeds: tuple, crop: bool
+    ) -> SweepConfig:
+        """The checked study; bad input (or too big a study for the app) is a ``gr.Error``."""
+        images = inputs.sweep_images(image, batch)
+        checkpoints = inputs.distinct_checkpoints(names)
+        inputs.check_sweep_size(len(images) * len(ratios) * len(seeds) * len(checkpoints))
+        try:
+            return SweepConfig(
+                images=tuple(images), checkpoints=tuple(checkpoints), ratios=ratios, seeds=seeds, crop=crop
+            )
+        except ValueError as err:
+            raise inputs.user_error(err) from None
+
+    def _sweep_outputs(self, job: Job, metric: str) -> tuple:
+        try:
+            result = job.result()
+        except Cancelled:
+            raise gr.Error("The sweep was cancelled; its rows so far are kept in the Runs tab.") from None
         except ValueError as err:  # no readable image among the files, bad ratio for a model's grid...
             raise inputs.user_error(err) from None
         frame = load_runs([result.run_id], self.run_root)
         if frame.empty:
             raise gr.Error(f"Run {result.run_id} produced no rows: {formatting.errors_text(result.errors)}")
         csv_path = Run(result.run_dir).losses_path
-        note = f"Run **{result.run_id}** ({result.status}): {len(frame)} rows, stored in `{result.run_dir}`."
+        stored = "in the run store" if space.on_space() else f"in `{result.run_dir}`"
+        note = f"Run **{result.run_id}** ({result.status}): {len(frame)} rows, stored {stored}."
         if result.errors:
             note += f"\n\nSkipped: {formatting.errors_text(result.errors)}"
         return plot_metric(frame, metric), formatting.rounded(summarize(frame, metric)), str(csv_path), note
+
+    def cancel_sweep(self, request: gr.Request | None = None) -> str:
+        """Stop this page's running sweep at the end of its batch in flight; a note on what was kept."""
+        with self._sweeps_lock:
+            running = self._sweeps.get(_session_key(request))
+        if running is None:
+            return "No sweep of this page is running."
+        running.job.cancel()
+        finished = running.job.wait(CANCEL_WAIT_S)
+        if not running.runs:
+            return formatting.cancel_note(None, 0, running.job.last.total, finished)
+        run = running.runs[0]
+        return formatting.cancel_note(run.run_id, sum(run.cell_counts().values()), running.job.last.total, finished)
 
     # ---- Runs ----
     def list_runs(self) -> tuple[pd.DataFrame, dict]:
@@ -192,11 +348,14 @@ class MAEApp:
         Offline (``HF_HUB_OFFLINE`` / ``MAE_OFFLINE``), the picker and button are hidden and the note says how to
         bring files in by hand."""
         rows, missing = [], []
+        show_paths = not space.on_space()  # a Space's visitors see cache places, not the server's folders
         for entry in registry().values():
             status = checkpoint_status(entry)
             if status.state == "missing":
                 missing.append(entry.name)
-            rows.append(formatting.checkpoint_row(entry, status, loaded=entry.name in self.models))
+            rows.append(
+                formatting.checkpoint_row(entry, status, loaded=entry.name in self.models, show_paths=show_paths)
+            )
         offline = is_offline()
         can_download = bool(missing) and not offline and self.download is not None
         return (
@@ -216,6 +375,7 @@ class MAEApp:
             self.download(name)
         except (ValueError, OSError, RuntimeError) as err:  # offline, unknown name, network, checksum mismatch
             raise gr.Error(f"Could not download {name}: {err}", title="Download failed") from None
+        self.page_pair()  # the download may complete the ViT-L pair: the API defaults follow
         table, picker, button, note = self.checkpoints()
         return table, picker, button, f"Downloaded {name}. {note}"
 
@@ -228,3 +388,8 @@ def _panel_files(result: Reconstruction, vmax: float) -> list[str]:
     panels = (result.original, result.masked, result.reconstruction, result.reconstruction_visible, heatmap)
     folder = served_folder("mae-panels")
     return [str(save_png(panel, folder, name)) for panel, name in zip(panels, PANEL_FILES)]
+
+
+def _session_key(request: gr.Request | None) -> str:
+    """The page a request comes from (each page load is a new session); "" for direct calls."""
+    return str(getattr(request, "session_hash", None) or "")

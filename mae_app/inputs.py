@@ -24,6 +24,7 @@ from mae_core.preprocess import ImageError, load_image
 SEED_LIMIT = 2**31
 MAX_SWEEP_CELLS = 2000  # images x ratios x seeds x checkpoints one UI sweep may ask for
 MAX_SEEDS = 1000  # seeds one UI sweep may ask for
+RATIO_RANGE = (0.05, 0.95)  # the Compare tab's mask-ratio slider, which links must fit
 
 
 def user_error(err: Exception) -> gr.Error:

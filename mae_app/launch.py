@@ -18,7 +18,7 @@ from mae_core.registry import default_pair, registry
 
 from . import space
 from .components import PANEL_CSS
-from .handlers import MAEApp
+from .handlers import EXAMPLES_DIR, MAEApp
 from .layout import build_demo
 
 DEFAULT_HOST = "127.0.0.1"
@@ -50,12 +50,13 @@ def default_app(run_root: str | os.PathLike | None = None) -> MAEApp:
 
 
 def launch_options() -> dict:
-    """``demo.launch`` keywords: host and port from the environment, upload cap, the run store served for CSVs."""
+    """``demo.launch`` keywords: host and port from the environment, upload cap, the run store served for CSVs and
+    the example images (a link's example is set as the Compare image wherever the server was started from)."""
     return {
         "server_name": os.environ.get("GRADIO_SERVER_NAME") or DEFAULT_HOST,
         "server_port": int(os.environ.get("GRADIO_SERVER_PORT") or DEFAULT_PORT),
         "max_file_size": MAX_UPLOAD_BYTES,
-        "allowed_paths": [str(resolve_root().resolve())],
+        "allowed_paths": [str(resolve_root().resolve()), str(EXAMPLES_DIR)],
         "css": PANEL_CSS,
     }
 
@@ -65,8 +66,13 @@ def start_space_prefetch(app: MAEApp, download: Callable[[str], object]) -> spac
     that goes in the page's status line. Elsewhere, nothing (downloads are the user's choice)."""
     if not space.on_space():
         return None
+
+    def fetch() -> None:
+        download(SPACE_PREFETCH)
+        app.page_pair()  # the ViT-L pair may be complete now: the API defaults follow at once, before any page load
+
     # the GAN weights exist only as a URL, so preload_from_hub cannot fetch them at build time
-    prefetch = space.start_prefetch(SPACE_PREFETCH, lambda: download(SPACE_PREFETCH))
+    prefetch = space.start_prefetch(SPACE_PREFETCH, fetch)
     app.notes.append(prefetch.note)
     return prefetch
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import gradio as gr
 
 from . import space
+from .api_defaults import PairDefaults
 from .handlers import MAEApp
 from .tabs import checkpoints, compare, runs, sweep
 
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 # served files (panels, CSVs, uploads) older than two hours are removed every hour
 DELETE_CACHE = (3600, 7200)
 
@@ -24,17 +22,24 @@ def build_demo(app: MAEApp) -> gr.Blocks:
             "from exactly the same visible patches."
         )
         pair_note = gr.Markdown(elem_id="pair-note")
-        compare_tab = compare.build(list(app.choices()), EXAMPLES_DIR)
-        sweep_tab = sweep.build()
-        runs_tab = runs.build()
-        checkpoints_tab = checkpoints.build()
+        first, second, _ = app.page_pair()  # the start-up pair: the page's first values and the API's defaults
+        with gr.Tabs() as tabs:
+            compare_tab = compare.build(list(app.choices()), list(app.examples.values()), (first, second))
+            sweep_tab = sweep.build()
+            runs_tab = runs.build()
+            checkpoints_tab = checkpoints.build()
+        app.pair_listeners.append(PairDefaults(demo, (compare_tab.first, compare_tab.second)).update)
+        linked = gr.State(False)  # the page's link set up a Compare: run it once the controls are set
 
-        demo.load(app.on_load, outputs=[compare_tab.first, compare_tab.second, pair_note], api_visibility="private")
+        controls = [compare_tab.image, compare_tab.first, compare_tab.second, compare_tab.ratio, compare_tab.seed]
+        demo.load(
+            app.on_load, outputs=[*controls, compare_tab.crop, tabs, pair_note, linked], api_visibility="private"
+        ).then(gpu(app.linked_compare), [linked, *compare_tab.inputs], compare_tab.outputs, api_visibility="private")
         demo.load(app.checkpoints, outputs=checkpoints_tab.outputs, api_visibility="private")
         demo.load(app.list_runs, outputs=[runs_tab.table, runs_tab.picked], api_visibility="private")
 
-        compare.wire(compare_tab, gpu(app.compare), app.new_seed)
-        sweep.wire(sweep_tab, compare_tab, runs_tab, gpu(app.sweep), app.list_runs)
+        compare.wire(compare_tab, gpu(app.compare), app.new_seed, app.compare_link)
+        sweep.wire(sweep_tab, compare_tab, runs_tab, gpu(app.sweep), app.cancel_sweep, app.list_runs)
         runs.wire(runs_tab, app.list_runs, app.show_runs)
         checkpoints.wire(checkpoints_tab, app.checkpoints, app.download_checkpoint)
     return demo

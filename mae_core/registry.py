@@ -307,6 +307,14 @@ class Located:
     source: Source
     where: str  # "local file", "bundled", "Hugging Face cache", "torch hub cache"
 
+    @property
+    def place(self) -> str:
+        """Where the file is in cache terms, without the machine's folders: what a Space may show its visitors."""
+        if self.where == "Hugging Face cache":
+            revision = f"@{self.source.revision}" if self.source.revision else ""
+            return f"Hugging Face cache: {self.source.location}/{self.source.filename or self.path.name}{revision}"
+        return f"{self.where}: {self.path.name}"
+
 
 def locate_source(source: Source) -> Located | None:
     """The source's file if it is on disk already (local, bundled or in a cache), else None."""
@@ -379,6 +387,7 @@ class CheckpointStatus:
     where: str  # human: the cache or folder, or what is missing
     path: Path | None
     size: int | None  # bytes on disk, else the expected size when known
+    place: str = ""  # Located.place: the cache and the file's name in it, no folders; empty when missing
 
 
 def checkpoint_status(entry: CheckpointEntry) -> CheckpointStatus:
@@ -388,7 +397,7 @@ def checkpoint_status(entry: CheckpointEntry) -> CheckpointStatus:
         size = next((s.size for s in entry.sources if s.size), None)
         return CheckpointStatus(entry.name, "missing", "not downloaded", None, size)
     state = {"bundled": "bundled", "local file": "local"}.get(found.where, "cached")
-    return CheckpointStatus(entry.name, state, found.where, found.path, _file_size(found.path))
+    return CheckpointStatus(entry.name, state, found.where, found.path, _file_size(found.path), found.place)
 
 
 def _file_size(path: Path) -> int | None:

@@ -23,7 +23,7 @@ class CheckpointsTab:
 
 
 def build() -> CheckpointsTab:
-    with gr.Tab("Checkpoints"):
+    with gr.Tab("Checkpoints", id="checkpoints"):
         refresh = gr.Button("Refresh")
         table = gr.Dataframe(label="Registry", interactive=False)
         note = gr.Markdown()

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..components import checked_image, result_panel
+from ..components import checked_image, link_row, result_panel, wire_link
+from ..inputs import RATIO_RANGE
 
 PANEL_LABELS = ("original", "masked", "reconstruction", "reconstruction + visible", "per-patch error")
 ROWS = ("top", "bottom")
@@ -27,11 +28,24 @@ class CompareTab:
     panels: tuple[gr.Image, ...]  # 5 per row, top row first
     metrics: gr.Dataframe
     note: gr.Markdown
+    copy_link: gr.Button
+    link: gr.Textbox
+
+    @property
+    def inputs(self) -> list:
+        """What :meth:`MAEApp.compare` takes, in its order."""
+        return [self.image, self.first, self.second, self.ratio, self.seed, self.crop]
+
+    @property
+    def outputs(self) -> list:
+        """What :meth:`MAEApp.compare` fills in, in its order."""
+        return [*self.panels, self.metrics, self.note]
 
 
-def build(names: Sequence[str], examples_dir: Path) -> CompareTab:
-    """Lay the tab out; ``names`` are the checkpoint choices (fixed here: API calls are checked against them)."""
-    with gr.Tab("Compare"):
+def build(names: Sequence[str], examples: Sequence[Path], pair: tuple[str, str]) -> CompareTab:
+    """Lay the tab out; ``names`` are the checkpoint choices (fixed here: API calls are checked against them) and
+    ``pair`` the checkpoints shown first, which are also the API's defaults (see :mod:`mae_app.api_defaults`)."""
+    with gr.Tab("Compare", id="compare"):
         with gr.Row():
             with gr.Column(scale=2):
                 image = checked_image(
@@ -41,23 +55,28 @@ def build(names: Sequence[str], examples_dir: Path) -> CompareTab:
                     height=300,
                     elem_id="input-image",
                 )
-                examples = sorted(examples_dir.glob("*.jpg"))
                 if examples:
                     gr.Examples([[str(p)] for p in examples], inputs=[image], label="Examples")
             with gr.Column(scale=1):
-                # values are set per page load (on_load)
-                first = gr.Dropdown(list(names), label="Checkpoint, top row", elem_id="checkpoint-top")
-                second = gr.Dropdown(list(names), label="Checkpoint, bottom row", elem_id="checkpoint-bottom")
-                ratio = gr.Slider(0.05, 0.95, value=0.75, step=0.05, label="Mask ratio", elem_id="mask-ratio")
+                # values are set again per page load (on_load): the pair may change while the server runs
+                first = gr.Dropdown(list(names), value=pair[0], label="Checkpoint, top row", elem_id="checkpoint-top")
+                second = gr.Dropdown(
+                    list(names), value=pair[1], label="Checkpoint, bottom row", elem_id="checkpoint-bottom"
+                )
+                low, high = RATIO_RANGE
+                ratio = gr.Slider(low, high, value=0.75, step=0.05, label="Mask ratio", elem_id="mask-ratio")
                 with gr.Row():
-                    seed = gr.Number(0, precision=0, minimum=0, label="Seed (fixes the mask)", scale=2)
+                    seed = gr.Number(
+                        0, precision=0, minimum=0, label="Seed (fixes the mask)", scale=2, elem_id="mask-seed"
+                    )
                     new_seed = gr.Button("New seed", scale=1)
-                crop = gr.Checkbox(False, label="Centre crop (instead of squashing to a square)")
+                crop = gr.Checkbox(False, label="Centre crop (instead of squashing to a square)", elem_id="crop")
                 run = gr.Button("Reconstruct", variant="primary", elem_id="run-compare")
         panels = _panel_rows()
         metrics = gr.Dataframe(label="Metrics on the removed patches", interactive=False, elem_id="metrics")
         note = gr.Markdown(elem_id="compare-note")
-    return CompareTab(image, first, second, ratio, seed, new_seed, crop, run, panels, metrics, note)
+        copy_link, link = link_row("compare")
+    return CompareTab(image, first, second, ratio, seed, new_seed, crop, run, panels, metrics, note, copy_link, link)
 
 
 def _panel_rows() -> tuple[gr.Image, ...]:
@@ -69,14 +88,14 @@ def _panel_rows() -> tuple[gr.Image, ...]:
     return tuple(panels)
 
 
-def wire(tab: CompareTab, compare: Callable, new_seed: Callable) -> None:
+def wire(tab: CompareTab, compare: Callable, new_seed: Callable, compare_link: Callable) -> None:
     """The Reconstruct button is the named ``/compare`` endpoint; releasing the slider, entering a seed and the
     "New seed" button recompute privately."""
-    inputs = [tab.image, tab.first, tab.second, tab.ratio, tab.seed, tab.crop]
-    outputs = [*tab.panels, tab.metrics, tab.note]
+    inputs, outputs = tab.inputs, tab.outputs
     tab.run.click(compare, inputs, outputs, api_name="compare")
     tab.ratio.release(compare, inputs, outputs, api_visibility="private")
     tab.seed.submit(compare, inputs, outputs, api_visibility="private")
     tab.new_seed.click(new_seed, outputs=[tab.seed], api_visibility="private").then(
         compare, inputs, outputs, api_visibility="private"
     )
+    wire_link(tab.copy_link, tab.link, compare_link, inputs)

@@ -25,7 +25,7 @@ class RunsTab:
 
 
 def build() -> RunsTab:
-    with gr.Tab("Runs"):
+    with gr.Tab("Runs", id="runs"):
         refresh = gr.Button("Refresh")
         table = gr.Dataframe(label="Runs in the store", interactive=False)
         with gr.Row():

@@ -23,6 +23,7 @@ class SweepTab:
     first_seed: gr.Number
     metric: gr.Dropdown
     run: gr.Button
+    cancel: gr.Button
     note: gr.Markdown
     plot: gr.Plot
     table: gr.Dataframe
@@ -30,7 +31,7 @@ class SweepTab:
 
 
 def build() -> SweepTab:
-    with gr.Tab("Sweep"):
+    with gr.Tab("Sweep", id="sweep"):
         gr.Markdown(
             "Every mask ratio x seed, for both checkpoints above, on the uploaded batch (or the Compare image). "
             "The study is saved to the run store."
@@ -46,24 +47,35 @@ def build() -> SweepTab:
                     num_seeds = gr.Number(3, precision=0, minimum=1, maximum=1000, label="Seeds")
                     first_seed = gr.Number(0, precision=0, minimum=0, label="First seed")
                     metric = gr.Dropdown(list(METRIC_NAMES), value="loss", label="Metric")
-                run = gr.Button("Run sweep", variant="primary")
-        note = gr.Markdown()
+                with gr.Row():
+                    run = gr.Button("Run sweep", variant="primary", elem_id="run-sweep")
+                    cancel = gr.Button("Cancel", variant="stop", elem_id="cancel-sweep")
+        note = gr.Markdown(elem_id="sweep-note")
         plot = gr.Plot(label="Metric vs mask ratio (mean, 95% band)")
         table = gr.Dataframe(label="Per checkpoint and ratio", interactive=False)
         csv = gr.File(label="losses.csv")
-    return SweepTab(batch, ratio_min, ratio_max, ratio_step, num_seeds, first_seed, metric, run, note, plot, table, csv)
+    return SweepTab(
+        batch, ratio_min, ratio_max, ratio_step, num_seeds, first_seed, metric, run, cancel, note, plot, table, csv
+    )
 
 
-def wire(tab: SweepTab, compare: CompareTab, runs: RunsTab, sweep: Callable, list_runs: Callable) -> None:
-    """The Run button is the named ``/sweep`` endpoint (images and checkpoints from the Compare tab); a finished
-    sweep refreshes the Runs tab."""
+def wire(
+    tab: SweepTab, compare: CompareTab, runs: RunsTab, sweep: Callable, cancel_sweep: Callable, list_runs: Callable
+) -> None:
+    """The Run button is the named ``/sweep`` endpoint (images and checkpoints from the Compare tab), streaming a
+    progress note per batch; Cancel stops it after the batch in flight. Either way the Runs tab is refreshed."""
     inputs = [compare.image, tab.batch, compare.first, compare.second, tab.ratio_min, tab.ratio_max, tab.ratio_step]
     inputs += [tab.num_seeds, tab.first_seed, tab.metric, compare.crop]
-    tab.run.click(
+    running = tab.run.click(
         sweep,
         inputs,
         [tab.plot, tab.table, tab.csv, tab.note],
         api_name="sweep",
         concurrency_id="long",  # one sweep or download at a time leaves a slot for Compare
         concurrency_limit=1,
-    ).then(list_runs, outputs=[runs.table, runs.picked], api_visibility="private")
+    )
+    running.then(list_runs, outputs=[runs.table, runs.picked], api_visibility="private")
+    # the handler stops the work (a running thread ignores gradio's cancel); `cancels` ends the page's stream
+    tab.cancel.click(cancel_sweep, outputs=[tab.note], cancels=[running], api_visibility="private").then(
+        list_runs, outputs=[runs.table, runs.picked], api_visibility="private"
+    )

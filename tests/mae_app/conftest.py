@@ -26,3 +26,14 @@ def image_file(tmp_path) -> str:
     path = tmp_path / "picture.png"
     make_image(48, 40).save(path)
     return str(path)
+
+
+@pytest.fixture
+def isolated_caches(tmp_path, monkeypatch):
+    """Empty model caches and no network, so the default pair is the bundled tiny one whatever this machine has
+    cached: a machine without the ViT-L files."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("MAE_OFFLINE", "1")
+    monkeypatch.delenv("MAE_CHECKPOINTS_FILE", raising=False)
+    monkeypatch.delenv("SPACE_ID", raising=False)

@@ -6,7 +6,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -78,3 +78,9 @@ def serve(app: MAEApp) -> Iterator[tuple[gr.Blocks, str]]:
         yield demo, url
     finally:
         demo.close()
+
+
+def run_to_end(handler: Callable[..., Iterator[tuple]], *args, **kwargs) -> tuple[tuple, list[str]]:
+    """A streaming handler's final outputs, and the progress notes (last output) it yielded before them."""
+    *steps, final = list(handler(*args, **kwargs))
+    return final, [step[-1] for step in steps]

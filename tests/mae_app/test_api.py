@@ -12,7 +12,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from mae_app import MAEApp
+from mae_app import MAEApp, default_app
 from tests.conftest import make_image
 from tests.mae_app.helpers import NAMES, make_app, save_tiny_checkpoints, serve
 
@@ -86,6 +86,34 @@ def test_eight_parallel_clients_each_get_their_own_answer(server, picture):
             assert list(got[column]) == pytest.approx(list(want[column]), abs=1e-6), (job, column)
     # the eight requests differ, so a mix-up between clients could not go unseen
     assert len({tuple(expected[job]["loss"]) for job in jobs}) == 8
+
+
+def api_defaults(client: Client, endpoint: str = "/compare") -> list:
+    parameters = client.view_api(print_info=False, return_format="dict")["named_endpoints"][endpoint]["parameters"]
+    return [p["parameter_default"] for p in parameters]
+
+
+def test_a_compare_call_with_only_an_image_works_without_the_vit_l_files(tmp_path, isolated_caches, picture):
+    with serve(default_app(run_root=tmp_path / "runs")) as (_, url):
+        client = Client(url, verbose=False)
+        assert api_defaults(client)[1:6] == ["tiny-pixel", "tiny-gan", 0.75, 0, False]
+        result = client.predict(handle_file(picture), api_name="/compare")
+    assert list(table_frame(result[10])["checkpoint"]) == ["tiny-pixel", "tiny-gan"]
+    assert "same mask" in result[11]
+
+
+def test_the_api_defaults_follow_the_pair_while_the_server_runs(tmp_path, picture):
+    app = make_app(tmp_path / "runs", save_tiny_checkpoints(tmp_path))
+    shown = {"pair": NAMES}
+    app.default_pair = lambda: (*shown["pair"], "test pair")
+    with serve(app) as (_, url):
+        assert api_defaults(Client(url, verbose=False))[1:3] == list(NAMES)
+        shown["pair"] = NAMES[::-1]  # e.g. a background download completed the preferred pair
+        app.page_pair()
+        client = Client(url, verbose=False)
+        assert api_defaults(client)[1:3] == list(NAMES[::-1])
+        result = client.predict(handle_file(picture), api_name="/compare")
+    assert list(table_frame(result[10])["checkpoint"]) == list(NAMES[::-1])
 
 
 def test_sweep_returns_table_csv_and_run_id(server, picture):

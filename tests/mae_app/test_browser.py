@@ -28,15 +28,6 @@ PANELS = [f"#{row}-{i}" for row in ("top", "bottom") for i in range(len(PANEL_LA
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
 
 
-@pytest.fixture
-def isolated_caches(tmp_path, monkeypatch):
-    """Empty model caches, so the page's default pair is the bundled tiny one whatever this machine has cached."""
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv("MAE_OFFLINE", "1")
-    monkeypatch.delenv("MAE_CHECKPOINTS_FILE", raising=False)
-
-
 def test_upload_and_compare_in_chromium(tmp_path, isolated_caches):
     from playwright.sync_api import expect, sync_playwright
 
@@ -71,3 +62,32 @@ def test_upload_and_compare_in_chromium(tmp_path, isolated_caches):
     assert screenshot.stat().st_size > 10_000
     if os.environ.get("MAE_SCREENSHOT_DIR"):  # for a human to look at
         Path(os.environ["MAE_SCREENSHOT_DIR"], screenshot.name).write_bytes(screenshot.read_bytes())
+
+
+def test_a_shared_link_sets_the_compare_tab_and_copy_link_gives_it_back(tmp_path, isolated_caches):
+    from playwright.sync_api import expect, sync_playwright
+
+    query = "?example=chelsea&a=tiny-gan&b=tiny-pixel&ratio=0.5&seed=7&mask=random"
+    with serve(default_app(run_root=tmp_path / "runs")) as (_, url), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1300})
+            context.grant_permissions(["clipboard-read", "clipboard-write"])
+            page = context.new_page()
+            page.goto(url.rstrip("/") + "/" + query)
+            expect(page.locator("#checkpoint-top input")).to_have_value("tiny-gan", timeout=30_000)
+            expect(page.locator("#checkpoint-bottom input")).to_have_value("tiny-pixel")
+            expect(page.locator("#mask-ratio input[type=number]")).to_have_value("0.5")
+            expect(page.locator("#mask-seed input")).to_have_value("7")
+            # the link named an example: the page shows it and runs that Compare at once
+            expect(page.locator("#input-image img")).to_be_visible(timeout=30_000)
+            page.wait_for_selector(f"{PANELS[-1]} img, .toast-body.error", timeout=90_000)
+            errors = page.locator(".toast-body.error")
+            assert errors.count() == 0, errors.first.inner_text()
+            expect(page.locator("#metrics")).to_contain_text("tiny-gan", timeout=30_000)
+            page.locator("#compare-copy-link").click()
+            link = page.locator("#compare-link textarea, #compare-link input").first
+            expect(link).to_have_value(url.rstrip("/") + "/" + query + "&crop=0", timeout=30_000)
+            assert page.evaluate("navigator.clipboard.readText()") == link.input_value()
+        finally:
+            browser.close()

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import threading
+import time
+from pathlib import Path
+
 import gradio as gr
 import numpy as np
 import pandas as pd
@@ -9,11 +14,12 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from mae_app.handlers import MAEApp
+from mae_app.handlers import EXAMPLES_DIR, MAEApp
 from mae_app.inputs import SEED_LIMIT
 from mae_core.heatmap import VISIBLE_GREY
 from tests.conftest import make_image
-from tests.mae_app.helpers import NAMES, make_app
+from tests.fake_caches import add_to_hf_cache
+from tests.mae_app.helpers import NAMES, make_app, run_to_end
 
 
 # ---- Compare ----
@@ -92,11 +98,60 @@ def test_new_seed_draws_valid_varying_seeds():
 
 def test_on_load_offers_the_choices_and_names_the_pair(tiny_app):
     tiny_app.notes.append(lambda: "fetching vit-large-gan")
-    top, bottom, note = tiny_app.on_load()
-    assert top["choices"] == list(NAMES) and top["value"] == "tiny-a"
-    assert bottom["value"] == "tiny-b"
-    assert "tiny-a (top) vs tiny-b (bottom)" in note and "tiny test pair" in note
-    assert "fetching vit-large-gan" in note
+    page = tiny_app.on_load()
+    assert page.first["choices"] == list(NAMES) and page.first["value"] == "tiny-a"
+    assert page.second["value"] == "tiny-b"
+    assert "tiny-a (top) vs tiny-b (bottom)" in page.note and "tiny test pair" in page.note
+    assert "fetching vit-large-gan" in page.note
+    assert page.image is None and not page.linked
+
+
+# ---- page load: shared links ----
+def test_a_link_sets_the_compare_controls_and_asks_for_the_compare(tiny_app):
+    query = {"example": "chelsea", "a": "tiny-b", "b": "tiny-a", "ratio": "0.5", "seed": "7", "mask": "random"}
+    page = tiny_app.on_load(gr.Request(query_params=query))
+    assert page.image == str(EXAMPLES_DIR / "chelsea.jpg") and page.linked
+    assert (page.first["value"], page.second["value"]) == ("tiny-b", "tiny-a")
+    assert page.ratio["value"] == 0.5 and page.seed["value"] == 7
+    assert "Link:" not in page.note
+
+
+def test_a_bad_link_still_opens_the_page_with_a_note(tiny_app):
+    page = tiny_app.on_load(gr.Request(query_params={"a": "vit-huge-gan", "ratio": "2", "runs": "r1"}))
+    assert page.first["value"] == "tiny-a"  # the default pair, as without a link
+    assert "value" not in page.ratio and not page.linked
+    assert "no checkpoint 'vit-huge-gan'" in page.note and "ratio='2' ignored" in page.note
+    assert page.tabs["selected"] == "runs"
+
+
+def test_linked_compare_runs_only_for_a_linked_page(tiny_app):
+    example = str(EXAMPLES_DIR / "coffee.jpg")
+    skipped = tiny_app.linked_compare(False, example, *NAMES, 0.5, 1, False)
+    assert len(skipped) == 12 and all(value == gr.skip() for value in skipped)
+    *_, table, note = tiny_app.linked_compare(True, example, *NAMES, 0.5, 1, False)
+    assert list(table["checkpoint"]) == list(NAMES) and "same mask" in note
+
+
+def test_compare_link_names_examples_by_content_and_leaves_uploads_out(tiny_app, image_file, tmp_path):
+    copy = tmp_path / "served" / "flower.jpg"  # gradio hands handlers a copy of the example in its cache
+    copy.parent.mkdir()
+    copy.write_bytes((EXAMPLES_DIR / "flower.jpg").read_bytes())
+    link = tiny_app.compare_link(str(copy), *NAMES, 0.6000000000000001, 12.0, True)
+    assert link == "?example=flower&a=tiny-a&b=tiny-b&ratio=0.6&seed=12&mask=random&crop=1"
+    assert tiny_app.compare_link(image_file, *NAMES, 0.75, 0, False).startswith("?a=tiny-a&b=tiny-b&ratio=0.75")
+    with pytest.raises(gr.Error, match="seed"):
+        tiny_app.compare_link(image_file, *NAMES, 0.75, -1, False)
+
+
+def test_the_pair_listeners_hear_each_change_once(tmp_path, tiny_checkpoints):
+    pairs = [("tiny-a", "tiny-b"), ("tiny-a", "tiny-b"), ("tiny-b", "tiny-a")]
+    app = make_app(tmp_path / "runs", tiny_checkpoints)
+    app.default_pair = lambda: (*pairs.pop(0), "note")
+    heard = []
+    app.pair_listeners.append(lambda *pair: heard.append(pair))
+    for _ in range(3):
+        app.page_pair()
+    assert heard == [("tiny-a", "tiny-b"), ("tiny-b", "tiny-a")]
 
 
 # ---- Sweep and Runs ----
@@ -104,7 +159,8 @@ def test_sweep_writes_a_run_and_returns_plot_table_and_csv(tiny_app, image_file,
     other = tmp_path / "second.jpg"
     make_image(40, 48, seed=1).save(other)
     fractions = []
-    plot, table, csv_path, note = tiny_app.sweep(
+    (plot, table, csv_path, note), notes = run_to_end(
+        tiny_app.sweep,
         image_file,
         [image_file, str(other)],
         *NAMES,
@@ -117,6 +173,10 @@ def test_sweep_writes_a_run_and_returns_plot_table_and_csv(tiny_app, image_file,
         progress=lambda fraction, desc=None: fractions.append(fraction),
     )
     assert fractions[0] == 0.0 and fractions[-1] == 1.0 and fractions == sorted(fractions)
+    # a note per batch while it runs (notes that queued up while the page was busy are merged)
+    done = [int(re.search(r"(\d+) of 24 reconstructions", note).group(1)) for note in notes]
+    assert done == sorted(done) and done[-1] == 24
+    assert "24 of 24 reconstructions done (100 %)" in notes[-1]
     assert isinstance(plot, Figure)
     # 2 checkpoints x 3 ratios, each over 2 images x 2 seeds
     assert len(table) == 6 and set(table["checkpoint"]) == set(NAMES)
@@ -138,8 +198,59 @@ def test_sweep_writes_a_run_and_returns_plot_table_and_csv(tiny_app, image_file,
     assert len(pd.read_csv(export)) == 24
 
 
+def test_cancel_stops_a_running_sweep_after_its_batch_and_keeps_its_rows(tiny_app, image_file, monkeypatch):
+    from experiments import sweep as sweep_module
+
+    held, release = threading.Event(), threading.Event()
+
+    def held_sweep(config, *, progress, **options):
+        def report(done: int, total: int) -> None:
+            progress(done, total)  # raises once the sweep was cancelled
+            if done:  # hold the study after its first batch until the test has asked to cancel
+                held.set()
+                release.wait(30)
+
+        return sweep_module.run_sweep(config, progress=report, **options)
+
+    monkeypatch.setattr("mae_app.handlers.run_sweep", held_sweep)
+    request = gr.Request(session_hash="page-1")
+    # 2 checkpoints x 3 ratios x 10 seeds: 30 cells per checkpoint, in batches of 16 -> 4 batches
+    steps = tiny_app.sweep(image_file, None, *NAMES, 0.25, 0.75, 0.25, 10, 0, "loss", request=request)
+    stream_errors = []
+
+    def read_stream() -> None:  # the page, reading the stream
+        try:
+            list(steps)
+        except gr.Error as err:
+            stream_errors.append(err.message)
+
+    consumer = threading.Thread(target=read_stream, daemon=True)
+    consumer.start()
+    assert held.wait(30)
+    assert tiny_app.cancel_sweep(gr.Request(session_hash="another-page")) == "No sweep of this page is running."
+    answer = []
+    canceller = threading.Thread(target=lambda: answer.append(tiny_app.cancel_sweep(request)))
+    canceller.start()
+    while not tiny_app._sweeps["page-1"].job.cancelled:
+        time.sleep(0.01)
+    release.set()
+    canceller.join(30)
+    consumer.join(30)
+    runs, _ = tiny_app.list_runs()
+    run_id = runs["run_id"].iloc[0]
+    assert runs["status"].iloc[0] == "interrupted"
+    rows = len(pd.read_csv(Path(tiny_app.run_root) / run_id / "losses.csv"))
+    assert rows == 16 + 14  # the held batch and the one in flight when the cancel came, not the whole study
+    assert answer == [
+        f"Sweep cancelled (stopped): run **{run_id}** keeps {rows} of 60 reconstructions and is "
+        "marked interrupted; pick it in the Runs tab."
+    ]
+    assert tiny_app.cancel_sweep(request) == "No sweep of this page is running."
+    assert stream_errors == ["The sweep was cancelled; its rows so far are kept in the Runs tab."]
+
+
 def test_sweep_uses_the_compare_image_without_a_batch(tiny_app, image_file):
-    _, table, csv_path, _ = tiny_app.sweep(image_file, None, *NAMES, 0.5, 0.5, 0.1, 1, 0, "loss")
+    (_, table, csv_path, _), _ = run_to_end(tiny_app.sweep, image_file, None, *NAMES, 0.5, 0.5, 0.1, 1, 0, "loss")
     rows = pd.read_csv(csv_path)
     assert len(rows) == 2 and rows["image"].iloc[0] == image_file
 
@@ -147,7 +258,9 @@ def test_sweep_uses_the_compare_image_without_a_batch(tiny_app, image_file):
 def test_sweep_reports_unreadable_batch_files(tiny_app, image_file, tmp_path):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff not really")
-    _, _, csv_path, note = tiny_app.sweep(None, [image_file, str(broken)], *NAMES, 0.5, 0.5, 0.1, 1, 0, "mse")
+    (_, _, csv_path, note), _ = run_to_end(
+        tiny_app.sweep, None, [image_file, str(broken)], *NAMES, 0.5, 0.5, 0.1, 1, 0, "mse"
+    )
     assert len(pd.read_csv(csv_path)) == 2
     assert "Skipped" in note and "broken.jpg" in note
 
@@ -167,12 +280,12 @@ def test_sweep_refuses_bad_requests(tiny_app, image_file, tmp_path, image, batch
     image = image_file if image == "IMAGE" else image
     batch = [str(listing)] if batch else batch
     with pytest.raises(gr.Error, match=message):
-        tiny_app.sweep(image, batch, *NAMES, *ratios, seeds, 0, "loss")
+        run_to_end(tiny_app.sweep, image, batch, *NAMES, *ratios, seeds, 0, "loss")
     assert tiny_app.list_runs()[0].empty
 
 
 def test_show_runs_with_one_checkpoint_explains_the_missing_pairs(tiny_app, image_file):
-    tiny_app.sweep(image_file, None, "tiny-a", "tiny-a", 0.5, 0.5, 0.1, 2, 0, "loss")
+    run_to_end(tiny_app.sweep, image_file, None, "tiny-a", "tiny-a", 0.5, 0.5, 0.1, 2, 0, "loss")
     run_id = tiny_app.list_runs()[0]["run_id"].iloc[0]
     summary, paired, paired_note, _, _ = tiny_app.show_runs([run_id], "loss")
     assert len(summary) == 1 and paired.empty and "No paired difference" in paired_note
@@ -185,7 +298,7 @@ def test_show_runs_with_one_checkpoint_explains_the_missing_pairs(tiny_app, imag
 def test_show_runs_counts_a_run_loaded_twice_once_and_names_left_out_images(tiny_app, image_file, tmp_path):
     other = tmp_path / "other.png"
     make_image(seed=5).save(other)
-    tiny_app.sweep(None, [image_file, str(other)], *NAMES, 0.5, 0.75, 0.25, 2, 0, "loss")
+    run_to_end(tiny_app.sweep, None, [image_file, str(other)], *NAMES, 0.5, 0.75, 0.25, 2, 0, "loss")
     run_id = tiny_app.list_runs()[0]["run_id"].iloc[0]
     losses = tiny_app.run_root / run_id / "losses.csv"
     lines = losses.read_text().splitlines(keepends=True)
@@ -234,3 +347,22 @@ def test_download_failure_is_a_message(empty_caches, tmp_path, tiny_checkpoints)
 
     with pytest.raises(gr.Error, match="cannot reach the server for vit-base-pixel"):
         make_app(tmp_path / "runs", tiny_checkpoints, download=refuse).download_checkpoint("vit-base-pixel")
+
+
+def test_checkpoints_on_a_space_show_cache_places_not_server_paths(empty_caches, tmp_path, tiny_checkpoints):
+    weights = tmp_path / "pytorch_model.bin"
+    weights.write_bytes(b"w")
+    add_to_hf_cache(tmp_path / "hf", "facebook/vit-mae-large", {"pytorch_model.bin": weights})
+    hub = tmp_path / "torch" / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    (hub / "mae_visualize_vit_large_ganloss.pth").write_bytes(b"g")
+    app = make_app(tmp_path / "runs", tiny_checkpoints)
+    local = dict(zip(*app.checkpoints()[0][["name", "where"]].to_numpy().T))
+    assert local["vit-large-pixel"].startswith(str(tmp_path / "hf"))  # off a Space: the full path
+    empty_caches.setenv("SPACE_ID", "someone/mae-inspect")
+    where = dict(zip(*app.checkpoints()[0][["name", "where"]].to_numpy().T))
+    assert where["vit-large-pixel"] == "Hugging Face cache: facebook/vit-mae-large/pytorch_model.bin"
+    assert where["vit-large-gan"] == "torch hub cache: mae_visualize_vit_large_ganloss.pth"
+    assert where["vit-base-pixel"] == "not downloaded"
+    assert where["tiny-pixel"] == "bundled: tiny-pixel.safetensors"
+    assert not any(str(tmp_path) in text or text.startswith("/") for text in where.values())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mae_app import build_demo, launch_options, start_space_prefetch
+from mae_app.handlers import EXAMPLES_DIR
 from mae_app.launch import MAX_UPLOAD_BYTES
 
 
@@ -13,7 +14,7 @@ def test_launch_options_read_host_and_port_from_the_environment(monkeypatch, tmp
     options = launch_options()
     assert (options["server_name"], options["server_port"]) == ("127.0.0.1", 7860)
     assert options["max_file_size"] == MAX_UPLOAD_BYTES
-    assert options["allowed_paths"] == [str((tmp_path / "store").resolve())]
+    assert options["allowed_paths"] == [str((tmp_path / "store").resolve()), str(EXAMPLES_DIR)]
     monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
     monkeypatch.setenv("GRADIO_SERVER_PORT", "8123")
     assert (launch_options()["server_name"], launch_options()["server_port"]) == ("0.0.0.0", 8123)
@@ -35,4 +36,4 @@ def test_space_prefetch_runs_only_on_a_space_and_shows_a_note(tiny_app, monkeypa
     prefetch = start_space_prefetch(tiny_app, fetched.append)
     prefetch.thread.join(10)
     assert fetched == ["vit-large-gan"]
-    assert "vit-large-gan is cached" in tiny_app.on_load()[2]
+    assert "vit-large-gan is cached" in tiny_app.on_load().note
