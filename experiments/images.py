@@ -1,22 +1,27 @@
-"""Expanding a sweep's ``--images`` into image files, and reading each one with its own error.
+"""Expanding a sweep's ``--images`` into images, and reading each one with its own error.
 
-An argument is an image file, a folder (searched recursively for image suffixes, hidden entries skipped) or a
+An argument is an image file, a folder (searched recursively for image suffixes, hidden entries skipped), a
 text list (``.txt``/``.lst``/``.list``: one path per line, ``#`` comments, relative paths taken from the list's
-folder). Each image keeps the name the user gave it (the path as written, ``folder/relative/path`` for folder
-members, the line for list entries): it is the ``image`` column of the run store.
+folder), or a dataset (:mod:`experiments.datasets` says which arguments are). Each image keeps the name the user gave
+it (the path as written, ``folder/relative/path`` for folder members, the line for list entries,
+``NAME:SPLIT:INDEX`` for dataset rows): it is the ``image`` column of the run store.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from mae_core.files import file_sha256
+from mae_core.files import bytes_sha256, file_sha256
 from mae_core.preprocess import ImageError, load_image
+
+if TYPE_CHECKING:
+    from experiments.datasets import DatasetOptions, DatasetReaders, DatasetSource
 
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pnm", ".jfif"}
@@ -29,7 +34,9 @@ class ImageItem:
     """One image to evaluate: its name in the store and where to read it."""
 
     name: str
-    path: str  # absolute
+    path: str  # absolute; for a dataset row, the dataset's location
+    index: int | None = None  # the dataset row; None for an image file
+    dataset: DatasetSource | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -53,34 +60,52 @@ class ImageFailure:
         return {"image": self.image, "path": self.path, "reason": self.reason}
 
 
-def expand_images(specs: Sequence[str | os.PathLike]) -> list[ImageItem]:
-    """Image files named by ``specs``, in order, each once. ``ValueError`` for a path that does not exist, a list
-    that cannot be read, or when nothing is found."""
+def expand_images(specs: Sequence[str | os.PathLike], *, datasets: DatasetOptions | None = None) -> list[ImageItem]:
+    """Images named by ``specs``, in order, each once. ``datasets`` chooses the rows of every dataset argument.
+
+    ``ValueError`` for a path that does not exist, a list that cannot be read, a dataset that cannot be opened, dataset
+    options without a dataset, or when nothing is found."""
     if isinstance(specs, (str, os.PathLike)):
         specs = [specs]
     items: list[ImageItem] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, int | None]] = set()
     names: dict[str, str] = {}
+    opened_dataset = False
     for spec in specs:
-        for item in _expand_one(str(spec), allow_list=True):
-            if item.path in seen:
+        for item in _expand_spec(str(spec), datasets):
+            opened_dataset = opened_dataset or item.dataset is not None
+            if (item.path, item.index) in seen:
                 continue
             if item.name in names:
                 # the name is the image's identity in the store: two files under one name would mix their rows
                 raise ValueError(
-                    f"--images: two files share the name {item.name!r} ({names[item.name]} and {item.path}); "
+                    f"--images: two images share the name {item.name!r} ({names[item.name]} and {item.path}); "
                     "pass them with distinct paths"
                 )
-            seen.add(item.path)
+            seen.add((item.path, item.index))
             names[item.name] = item.path
             items.append(item)
+    if datasets is not None and datasets.given and not opened_dataset:
+        raise ValueError(
+            "--split, --image-column, --limit and --sample-seed choose rows of datasets, and none of --images is one "
+            "(hf://datasets/ORG/NAME, a save_to_disk folder, Parquet files, an image folder with metadata.jsonl)"
+        )
     if not items:
         shown = " ".join(str(s) for s in specs) or "(none)"
         raise ValueError(
             f"no images found in {shown}; expected image files ({', '.join(sorted(IMAGE_SUFFIXES))}), "
-            "folders holding them, or a .txt list of paths"
+            "folders holding them, a .txt list of paths, or a dataset (hf://datasets/ORG/NAME, save_to_disk, Parquet)"
         )
     return items
+
+
+def _expand_spec(spec: str, datasets: DatasetOptions | None) -> Iterable[ImageItem]:
+    from experiments.datasets import DatasetOptions, dataset_spec, select_rows, source_items
+
+    named = dataset_spec(spec)
+    if named is not None:
+        return source_items(select_rows(named, datasets or DatasetOptions()))
+    return _expand_one(spec, allow_list=True)
 
 
 def _expand_one(spec: str, *, allow_list: bool, base: Path | None = None) -> Iterable[ImageItem]:
@@ -124,10 +149,13 @@ def _read_list(path: Path) -> Iterable[ImageItem]:
             yield from _expand_one(entry, allow_list=False, base=path.parent)
 
 
-def read_image(item: ImageItem) -> LoadedImage:
-    """Decode one image (size limits checked from the header before decoding) and hash its file.
+def read_image(item: ImageItem, readers: DatasetReaders | None = None) -> LoadedImage:
+    """Decode one image (size limits checked from the header before decoding) and hash its encoded bytes.
 
-    Raises :class:`ImageError` with a readable reason."""
+    Dataset rows are read through ``readers`` (one is made for the call when None). Raises :class:`ImageError` with
+    a readable reason."""
+    if item.dataset is not None:
+        return _read_row(item, readers)
     try:
         image = load_image(item.path)
         sha256 = file_sha256(item.path)
@@ -138,12 +166,30 @@ def read_image(item: ImageItem) -> LoadedImage:
     return LoadedImage(item=item, sha256=sha256, image=image)
 
 
-def read_images(items: Iterable[ImageItem]) -> tuple[list[LoadedImage], list[ImageFailure]]:
-    """Read each image; an unreadable one becomes an :class:`ImageFailure` and the others go on."""
+def _read_row(item: ImageItem, readers: DatasetReaders | None) -> LoadedImage:
+    from experiments.datasets import DatasetReaders
+
+    assert item.dataset is not None and item.index is not None
+    data = (readers or DatasetReaders()).read(item.dataset, item.index)
+    try:
+        image = load_image(data)
+    except ImageError as err:
+        raise ImageError(f"{item.name}: {err}") from None
+    return LoadedImage(item=item, sha256=bytes_sha256(data), image=image)
+
+
+def read_images(
+    items: Iterable[ImageItem], readers: DatasetReaders | None = None
+) -> tuple[list[LoadedImage], list[ImageFailure]]:
+    """Read each image; an unreadable one becomes an :class:`ImageFailure` and the others go on. Pass the same
+    ``readers`` to successive calls so that a streamed dataset is read forward once."""
+    from experiments.datasets import DatasetReaders
+
+    readers = readers if readers is not None else DatasetReaders()
     loaded, failed = [], []
     for item in items:
         try:
-            loaded.append(read_image(item))
+            loaded.append(read_image(item, readers))
         except ImageError as err:
             failed.append(ImageFailure(image=item.name, path=item.path, reason=str(err)))
     return loaded, failed

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from mae_core.model import MAEConfig, MaskedAutoencoderViT
+
+# the datasets library keeps lock files and prepared copies in its cache (read once, at import): tests, and the CLI
+# subprocesses they start, use a throw-away one instead of the user's
+if "HF_DATASETS_CACHE" not in os.environ:
+    _DATASETS_CACHE = tempfile.mkdtemp(prefix="mae-tests-datasets-")
+    os.environ["HF_DATASETS_CACHE"] = _DATASETS_CACHE
+    atexit.register(shutil.rmtree, _DATASETS_CACHE, ignore_errors=True)
 
 TINY_CONFIG = MAEConfig(
     img_size=32,

@@ -150,3 +150,41 @@ def study_frame(
                             }
                         )
     return pd.DataFrame(rows)
+
+
+def png_bytes(seed: int, size: tuple[int, int] = (40, 36)) -> bytes:
+    """A generated image encoded as PNG (``make_image``), as a dataset's Image cell stores it."""
+    import io
+
+    buffer = io.BytesIO()
+    make_image(width=size[0], height=size[1], seed=seed).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def image_dataset(count: int, *, start_seed: int = 0, column: str = "image", label_first: bool = True):
+    """A ``datasets.Dataset`` of ``count`` PNG images (seeds ``start_seed...``) in ``column`` and an int label,
+    built by the ``datasets`` library itself."""
+    from datasets import Dataset, Features, Image, Value
+
+    labels = list(range(start_seed, start_seed + count))
+    images = [{"bytes": png_bytes(seed), "path": None} for seed in labels]
+    columns = {"label": (labels, Value("int64")), column: (images, Image())}
+    order = ["label", column] if label_first else [column, "label"]
+    return Dataset.from_dict(
+        {name: columns[name][0] for name in order}, features=Features({name: columns[name][1] for name in order})
+    )
+
+
+def write_imagefolder(folder: Path, splits: dict[str, int], *, metadata: bool = True) -> dict[str, list[Path]]:
+    """An ``imagefolder`` layout: ``folder/<split>/imgNNN.png`` (seeds 0, 1... per split, 100 apart between
+    splits), with a ``metadata.jsonl`` per split (file_name + caption) when ``metadata``."""
+    import json
+
+    written = {}
+    for offset, (split, count) in enumerate(splits.items()):
+        paths = write_images(folder / split, count, start_seed=100 * offset)
+        if metadata:
+            lines = [json.dumps({"file_name": p.name, "caption": f"{split} {p.stem}"}) for p in paths]
+            (folder / split / "metadata.jsonl").write_text("\n".join(lines) + "\n")
+        written[split] = paths
+    return written

@@ -1,0 +1,323 @@
+"""Runs out of the store, typed: Parquet files, a Hugging Face Hub dataset folder, and its upload.
+
+- :func:`export_parquet` writes ``DEST/<run_id>.parquet`` per run: the CSV's columns with their types (strings,
+  ``mask_ratio`` and the metrics float64, ``seed`` and ``masked_patches`` int64, ``timestamp`` a UTC timestamp), the
+  run's manifest in the file's schema metadata (key ``mae_inspect.manifest``). ``pandas.read_parquet(DEST)`` reads
+  all runs as one table.
+- :func:`export_hf_dataset` writes a folder that is a valid Hub dataset repository: ``data/<run_id>.parquet`` (as
+  above), ``runs/<run_id>/manifest.json`` and a dataset card ``README.md`` whose YAML declares the data files (one
+  ``train`` split holding every run; ``run_id`` tells them apart) and whose text gives the runs' configuration, each
+  checkpoint with its sha256 and the licence of its weights, and the datasets the images came from.
+  ``datasets.load_dataset(DEST, split="train")`` reads it back.
+- :func:`push_dataset` uploads such a folder with ``huggingface_hub`` (the user's token: ``HF_TOKEN`` or
+  ``hf auth login``), to a private repository unless asked otherwise; earlier exported data files that are no
+  longer part of the export are deleted from the repository in the same commit.
+
+Every file is written atomically (``mae_core.files``): an interrupted export leaves earlier files whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from experiments.store import RunStore
+from mae_core.files import atomic_output, atomic_write_text
+
+FORMATS = ("parquet", "hf-dataset")
+MANIFEST_METADATA_KEY = b"mae_inspect.manifest"
+CARD_MARKER = "<!-- written by python -m experiments export -->"
+DATA_DIR = "data"
+RUNS_DIR = "runs"
+_FLOAT_COLUMNS = ("mask_ratio", "loss", "mse", "psnr")
+_INT_COLUMNS = ("seed", "masked_patches")
+
+
+@dataclass(frozen=True)
+class RunTable:
+    """One run as exported: its manifest and its rows (typed, one per cell)."""
+
+    run_id: str
+    manifest: Mapping[str, Any]
+    rows: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export wrote."""
+
+    dest: Path
+    files: tuple[Path, ...]
+    rows: int
+
+
+def read_runs(run_ids: Sequence[str], root: str | os.PathLike | None = None) -> list[RunTable]:
+    """The chosen runs with their rows; ``ValueError`` naming a run that is not in the store."""
+    if not run_ids:
+        raise ValueError("name at least one run to export (python -m experiments runs lists them)")
+    store = RunStore(root)
+    tables = []
+    for run_id in dict.fromkeys(run_ids):
+        run = store.open(run_id)
+        manifest = json.loads(run.manifest_path.read_text(encoding="utf-8"))
+        tables.append(RunTable(run_id=run_id, manifest=manifest, rows=run.read_rows()))
+    return tables
+
+
+def arrow_table(table: RunTable):
+    """A run's rows as a typed ``pyarrow.Table`` carrying the manifest in its schema metadata."""
+    import pyarrow as pa
+
+    frame = table.rows.copy()
+    for name in _FLOAT_COLUMNS:
+        if name in frame:
+            frame[name] = frame[name].astype("float64")
+    for name in _INT_COLUMNS:
+        if name in frame:
+            frame[name] = frame[name].astype("int64")
+    if "timestamp" in frame:
+        frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
+    fields = [pa.field(name, _arrow_type(frame[name])) for name in frame.columns]
+    arrow = pa.Table.from_pandas(frame, schema=pa.schema(fields), preserve_index=False)
+    manifest = json.dumps(table.manifest, allow_nan=True).encode()
+    return arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), MANIFEST_METADATA_KEY: manifest})
+
+
+def _arrow_type(column: pd.Series):
+    import pyarrow as pa
+
+    if pd.api.types.is_bool_dtype(column):
+        return pa.bool_()
+    if pd.api.types.is_integer_dtype(column):
+        return pa.int64()
+    if pd.api.types.is_float_dtype(column):
+        return pa.float64()
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return pa.timestamp("ms", tz="UTC")
+    return pa.string()
+
+
+def write_parquet(table: RunTable, path: Path) -> Path:
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(path) as staging:
+        pq.write_table(arrow_table(table), staging)
+    return path
+
+
+def export_parquet(
+    run_ids: Sequence[str], dest: str | os.PathLike, *, root: str | os.PathLike | None = None
+) -> ExportResult:
+    """``DEST/<run_id>.parquet`` for each run (replacing an earlier export of the same run)."""
+    tables = read_runs(run_ids, root)
+    folder = _folder(dest)
+    files = tuple(write_parquet(t, folder / f"{t.run_id}.parquet") for t in tables)
+    return ExportResult(dest=folder, files=files, rows=sum(len(t.rows) for t in tables))
+
+
+def export_hf_dataset(
+    run_ids: Sequence[str], dest: str | os.PathLike, *, root: str | os.PathLike | None = None
+) -> ExportResult:
+    """A Hub dataset repository folder at ``dest``: data files, manifests and the dataset card.
+
+    ``dest`` must be missing, empty, or an earlier export (whose runs are then replaced by these)."""
+    tables = read_runs(run_ids, root)
+    folder = _folder(dest)
+    _check_reusable(folder)
+    files = []
+    for table in tables:
+        files.append(write_parquet(table, folder / DATA_DIR / f"{table.run_id}.parquet"))
+        manifest_path = folder / RUNS_DIR / table.run_id / "manifest.json"
+        manifest_path.parent.mkdir(parents=True, exist_ok=True)
+        files.append(atomic_write_text(manifest_path, json.dumps(table.manifest, indent=2, allow_nan=True) + "\n"))
+    _remove_stale(folder, {t.run_id for t in tables})
+    files.append(atomic_write_text(folder / "README.md", dataset_card(tables)))
+    return ExportResult(dest=folder, files=tuple(files), rows=sum(len(t.rows) for t in tables))
+
+
+def _folder(dest: str | os.PathLike) -> Path:
+    folder = Path(dest).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"--dest {folder} is a file; name a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _check_reusable(folder: Path) -> None:
+    card = folder / "README.md"
+    entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    if entries and not (card.is_file() and CARD_MARKER in card.read_text(encoding="utf-8", errors="replace")):
+        raise ValueError(
+            f"--dest {folder} holds other files; an hf-dataset export goes into an empty folder or an earlier export"
+        )
+
+
+def _remove_stale(folder: Path, kept: set[str]) -> None:
+    """An earlier export's runs that are not in this one: their data files would still match ``data/*.parquet``."""
+    for path in (folder / DATA_DIR).glob("*.parquet"):
+        if path.stem not in kept:
+            path.unlink()
+    runs = folder / RUNS_DIR
+    for path in runs.iterdir() if runs.is_dir() else ():
+        if path.is_dir() and path.name not in kept:
+            shutil.rmtree(path)
+
+
+# ---- the dataset card ----
+def dataset_card(tables: Sequence[RunTable]) -> str:
+    """The README of the exported dataset: YAML front matter for the Hub, then the runs' provenance."""
+    from huggingface_hub import DatasetCardData
+
+    data = DatasetCardData(
+        pretty_name="MAE Inspect mask-ratio study",
+        tags=["mae-inspect", "masked-autoencoder", "evaluation"],
+        configs=[{"config_name": "default", "data_files": [{"split": "train", "path": f"{DATA_DIR}/*.parquet"}]}],
+    )
+    rows = sum(len(t.rows) for t in tables)
+    sections = [
+        f"---\n{data.to_yaml()}\n---",
+        CARD_MARKER,
+        "# MAE Inspect mask-ratio study",
+        f"{rows} measured cells from {len(tables)} run(s): one row per image x checkpoint x mask ratio x seed, with "
+        "the official MAE loss and pixel metrics on the removed patches. Load it with "
+        '`datasets.load_dataset(REPO, split="train")`; `run_id` tells the runs apart and `runs/<run_id>/manifest.json` '
+        "holds each run's full record (configuration, image hashes, environment).",
+        "## Runs\n\n" + _markdown(_run_rows(tables)),
+        "## Checkpoints\n\nThe weights are not part of this dataset; their licences bind whoever uses them.\n\n"
+        + _markdown(_checkpoint_rows(tables)),
+    ]
+    datasets = _dataset_rows(tables)
+    if datasets:
+        sections.append("## Image datasets\n\n" + _markdown(datasets))
+    sections.append("## Columns\n\n" + _markdown([{"column": n, "type": str(t)} for n, t in _column_types(tables)]))
+    return "\n\n".join(sections) + "\n"
+
+
+def _run_rows(tables: Sequence[RunTable]) -> list[dict[str, Any]]:
+    out = []
+    for t in tables:
+        config = t.manifest.get("config") or {}
+        out.append(
+            {
+                "run_id": t.run_id,
+                "status": t.manifest.get("status"),
+                "created": t.manifest.get("created"),
+                "rows": len(t.rows),
+                "images": len(t.manifest.get("images") or []),
+                "mask ratios": ", ".join(f"{r:g}" for r in t.manifest.get("ratios") or []),
+                "seeds": ", ".join(str(s) for s in t.manifest.get("seeds") or []),
+                "dtype": t.manifest.get("dtype"),
+                "device": t.manifest.get("device"),
+                "crop": config.get("crop"),
+            }
+        )
+    return out
+
+
+def _checkpoint_rows(tables: Sequence[RunTable]) -> list[dict[str, Any]]:
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    for t in tables:
+        for record in t.manifest.get("checkpoints") or []:
+            key = (str(record.get("name")), str(record.get("sha256")))
+            seen.setdefault(
+                key,
+                {
+                    "checkpoint": record.get("name"),
+                    "source": record.get("source"),
+                    "sha256": record.get("sha256") or "(in-memory model)",
+                    "loss_type": record.get("loss_type"),
+                    "licence of the weights": weights_licence(record),
+                },
+            )
+    return list(seen.values())
+
+
+def weights_licence(record: Mapping[str, Any]) -> str:
+    """The licence of a run's checkpoint: its record's, else its registry entry's, else unknown."""
+    if record.get("licence"):
+        return str(record["licence"])
+    from mae_core.registry import RegistryError, registry
+
+    try:
+        entries = registry()
+    except RegistryError:
+        entries = {}
+    for name in (record.get("checkpoint_name"), record.get("name")):
+        if name in entries:
+            return entries[name].licence
+    return "unknown (not a registry checkpoint: see where the weights came from)"
+
+
+def _dataset_rows(tables: Sequence[RunTable]) -> list[dict[str, Any]]:
+    rows = []
+    for t in tables:
+        for source in t.manifest.get("datasets") or []:
+            rows.append(
+                {
+                    "run_id": t.run_id,
+                    "dataset": source.get("id"),
+                    "revision": source.get("revision") or "(local)",
+                    "split": source.get("split") or "(none)",
+                    "column": source.get("column"),
+                    "rows used": f"{len(source.get('indices') or [])} of {source.get('num_rows')}",
+                }
+            )
+    return rows
+
+
+def _column_types(tables: Sequence[RunTable]) -> list[tuple[str, Any]]:
+    schema = arrow_table(tables[0]).schema if tables else None
+    return [(field.name, field.type) for field in schema] if schema is not None else []
+
+
+def _markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+    if not rows:
+        return "(none)"
+    header = list(rows[0])
+
+    def cell(value: Any) -> str:
+        return str("" if value is None else value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(row.get(k)) for k in header) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# ---- upload ----
+def push_dataset(folder: str | os.PathLike, repo_id: str, *, private: bool = True, token: str | None = None) -> str:
+    """Upload an :func:`export_hf_dataset` folder to the Hub dataset ``repo_id``; returns the commit's URL.
+
+    The repository is created private unless ``private=False`` (an existing one keeps its visibility)."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except ValueError:
+        raise ValueError(f"--push {repo_id!r}: expected a Hub dataset id ORG/NAME") from None
+    api = HfApi(token=token)
+    try:
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        commit = api.upload_folder(
+            folder_path=str(folder),
+            repo_id=repo_id,
+            repo_type="dataset",
+            commit_message="MAE Inspect: export runs",
+            delete_patterns=[f"{DATA_DIR}/*.parquet", f"{RUNS_DIR}/*"],
+        )
+    except (HfHubHTTPError, OSError) as err:
+        raise PushError(f"could not upload to the Hub dataset {repo_id} ({type(err).__name__}: {err})") from None
+    return str(commit.commit_url)
+
+
+class PushError(RuntimeError):
+    """The Hub refused or could not be reached; the exported folder is intact."""

@@ -1,0 +1,275 @@
+"""Runs into experiment trackers: ``--track trackio[:PROJECT]`` and ``--track mlflow[:EXPERIMENT]`` on ``sweep``.
+
+Each tracker gets, once the sweep call ends, one tracker run named after the store's run id:
+- parameters: checkpoints (name, source, sha256, loss type), mask ratios, seeds, masks, dtype, device, crop, batch
+  size, the image count and the datasets the images came from (id, revision, split, column, rows used);
+- per-ratio summary metrics per checkpoint: ``<checkpoint>/<metric>_mean`` and ``_sd`` (image-clustered, as
+  ``experiments.analysis.summarize`` computes them; ``<checkpoint>/<mask>/<metric>_...`` when a run has several
+  mask strategies), at step ``round(mask_ratio * 1000)`` (the x axis reads as the mask ratio in thousandths);
+- the summary table (per checkpoint x mask x ratio x metric, with its 95 % interval) and the per-image table
+  (the run's rows): trackio ``Table`` values; for MLflow ``summary.json`` (``log_table``) and a
+  ``per_image.parquet`` artifact.
+A resumed sweep logs into the same tracker run (trackio resumes by name; MLflow finds it by the tag
+``mae_inspect.run_id``).
+
+The trackers are optional packages (not in requirements.txt): ``pip install trackio`` / ``pip install
+mlflow-skinny`` (or ``mlflow``). Nothing here imports them until a ``--track`` is given; where one is missing,
+:func:`check_tracker` says what to install. They keep their own configuration: trackio's storage location
+(``TRACKIO_DIR``, a Space via ``TRACKIO_SPACE_ID``) and MLflow's ``MLFLOW_TRACKING_URI`` /
+``MLFLOW_EXPERIMENT_NAME``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+TRACKERS = ("trackio", "mlflow")
+INSTALL_HINTS = {"trackio": "pip install trackio", "mlflow": "pip install mlflow-skinny (or mlflow)"}
+DEFAULT_TRACKIO_PROJECT = "mae-inspect"
+RUN_ID_TAG = "mae_inspect.run_id"
+STEP_SCALE = 1000  # metric step = round(mask_ratio * STEP_SCALE)
+_LABEL = re.compile(r"[^\w.\-]+")
+
+
+@dataclass(frozen=True)
+class TrackSpec:
+    """One ``--track`` value: the tracker and its project (trackio) or experiment (MLflow)."""
+
+    kind: str  # one of TRACKERS
+    project: str | None = None  # None: trackio's "mae-inspect"; MLflow's own choice (MLFLOW_EXPERIMENT_NAME...)
+
+    def __str__(self) -> str:
+        return self.kind if self.project is None else f"{self.kind}:{self.project}"
+
+
+def parse_track(text: str) -> TrackSpec:
+    """``trackio``, ``trackio:PROJECT``, ``mlflow`` or ``mlflow:EXPERIMENT``; ``ValueError`` otherwise."""
+    kind, _, project = str(text).partition(":")
+    kind = kind.strip().lower()
+    if kind not in TRACKERS:
+        raise ValueError(f"--track {text!r}: expected trackio, trackio:PROJECT, mlflow or mlflow:EXPERIMENT")
+    if ":" in text and not project.strip():
+        raise ValueError(f"--track {text!r}: the name after ':' is empty")
+    return TrackSpec(kind=kind, project=project.strip() or None)
+
+
+def check_tracker(spec: TrackSpec) -> None:
+    """Before a sweep starts: the tracker's package is installed and its store answers; ``ValueError`` saying what to
+    install or configure otherwise (never an import of an absent package)."""
+    if importlib.util.find_spec(spec.kind) is None:
+        raise ValueError(f"--track {spec.kind} needs the {spec.kind} package, which is not installed: "
+                         f"{INSTALL_HINTS[spec.kind]}")  # fmt: skip
+    if spec.kind == "trackio":
+        from trackio.sqlite_storage import SQLiteStorage
+
+        SQLiteStorage.validate_project_name(spec.project or DEFAULT_TRACKIO_PROJECT)
+        return
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow.MlflowClient().search_experiments(max_results=1)
+    except (MlflowException, ImportError, OSError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(
+            f"--track mlflow: the tracking store {mlflow.get_tracking_uri()} cannot be used ({first}); "
+            "set MLFLOW_TRACKING_URI to an MLflow server (http://...) or another store"
+        ) from None
+
+
+# ---- what is logged ----
+@dataclass(frozen=True)
+class RunLog:
+    """What a tracker receives for one run."""
+
+    run_id: str
+    status: str
+    params: Mapping[str, Any]  # nested (trackio's config); flattened for MLflow
+    metrics: Mapping[int, Mapping[str, float]]  # step (mask ratio x 1000) -> {"<checkpoint>/<metric>_mean": value}
+    summary: pd.DataFrame  # checkpoint, loss_type, mask, mask_ratio, metric, n_images, n_seeds, mean, sd, ci...
+    rows: pd.DataFrame  # the per-image table: the run's rows
+
+
+def run_log(manifest: Mapping[str, Any], rows: pd.DataFrame) -> RunLog:
+    """The tracker payload of a run, from its manifest and rows (pure)."""
+    labels = checkpoint_labels([str(c.get("name")) for c in manifest.get("checkpoints") or []])
+    summary = summary_table(rows)
+    several_masks = summary["mask"].nunique() > 1
+    metrics: dict[int, dict[str, float]] = {}
+    for record in summary.itertuples(index=False):
+        values = metrics.setdefault(ratio_step(record.mask_ratio), {"mask_ratio": float(record.mask_ratio)})
+        label = labels.get(record.checkpoint, checkpoint_label(record.checkpoint))
+        key = f"{label}/{record.mask}/{record.metric}" if several_masks else f"{label}/{record.metric}"
+        values[f"{key}_mean"] = float(record.mean)
+        if not math.isnan(record.sd):
+            values[f"{key}_sd"] = float(record.sd)
+    return RunLog(
+        run_id=str(manifest["run_id"]),
+        status=str(manifest.get("status")),
+        params=run_params(manifest, rows, labels),
+        metrics=metrics,
+        summary=summary,
+        rows=rows,
+    )
+
+
+def run_params(manifest: Mapping[str, Any], rows: pd.DataFrame, labels: Mapping[str, str]) -> dict[str, Any]:
+    config = manifest.get("config") or {}
+    masks = sorted(set(rows["mask"])) if "mask" in rows and len(rows) else config.get("masks") or ["random"]
+    return {
+        "run_id": manifest["run_id"],
+        "checkpoints": {
+            labels.get(str(c.get("name")), str(c.get("name"))): {
+                "name": c.get("name"),
+                "source": c.get("source"),
+                "sha256": c.get("sha256"),
+                "loss_type": c.get("loss_type"),
+            }
+            for c in manifest.get("checkpoints") or []
+        },
+        "mask_ratios": [float(r) for r in manifest.get("ratios") or config.get("ratios") or []],
+        "seeds": compact_ints(manifest.get("seeds") or config.get("seeds") or []),
+        "masks": list(masks) if not isinstance(masks, str) else [masks],
+        "dtype": manifest.get("dtype") or config.get("dtype"),
+        "device": manifest.get("device"),
+        "crop": bool(config.get("crop", False)),
+        "batch_size": config.get("batch_size"),
+        "images": len(manifest.get("images") or []),
+        "datasets": [
+            {k: d.get(k) for k in ("id", "revision", "split", "column", "num_rows")}
+            | {"rows": len(d.get("indices", []))}
+            for d in manifest.get("datasets") or []
+        ],
+    }
+
+
+def summary_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per checkpoint x mask x mask ratio x metric: the image-clustered summary of ``experiments.analysis``
+    (``n_images``, ``n_seeds``, ``mean``, ``sd``, 95 % interval)."""
+    from experiments.analysis import SUMMARY_COLUMNS, summarize
+    from mae_core.metrics import METRIC_NAMES
+
+    parts = []
+    if len(rows):
+        for metric in [m for m in METRIC_NAMES if m in rows and rows[m].notna().any()]:
+            parts.append(summarize(rows, metric).assign(metric=metric))
+    columns = [*SUMMARY_COLUMNS[:4], "metric", *SUMMARY_COLUMNS[4:]]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True)[columns]
+
+
+def ratio_step(mask_ratio: float) -> int:
+    return int(round(float(mask_ratio) * STEP_SCALE))
+
+
+def checkpoint_label(name: str) -> str:
+    """A metric-name-safe short name: registry names as they are, the last part of paths, URLs and Hub ids."""
+    tail = re.split(r"[/\\]", name.rstrip("/\\"))[-1] or name
+    return _LABEL.sub("_", tail).strip("_") or "checkpoint"
+
+
+def checkpoint_labels(names: Sequence[str]) -> dict[str, str]:
+    """Labels for a run's checkpoints, made unique (``_2``, ``_3``...) where two share a last path part."""
+    labels: dict[str, str] = {}
+    used: set[str] = set()
+    for name in names:
+        label, n = checkpoint_label(name), 1
+        while label in used:
+            n += 1
+            label = f"{checkpoint_label(name)}_{n}"
+        used.add(label)
+        labels[name] = label
+    return labels
+
+
+def compact_ints(values: Sequence[int]) -> str:
+    """``[0, 1, 2, 3, 7]`` -> ``"0-3,7"`` (trackers cap parameter lengths; a thousand seeds stay short)."""
+    ordered = sorted(dict.fromkeys(int(v) for v in values))
+    parts, start = [], None
+    for i, value in enumerate(ordered):
+        start = value if start is None else start
+        if i + 1 == len(ordered) or ordered[i + 1] != value + 1:
+            parts.append(str(start) if start == value else f"{start}-{value}")
+            start = None
+    return ",".join(parts)
+
+
+def flat_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested parameters as MLflow wants them: dotted keys, string values."""
+    flat: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flat_params(value, f"{name}."))
+        elif isinstance(value, list) and value and isinstance(value[0], Mapping):
+            for i, item in enumerate(value):
+                flat.update(flat_params(item, f"{name}.{i}."))
+        elif isinstance(value, list):
+            flat[name] = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+# ---- the trackers ----
+def log_run(spec: TrackSpec, log: RunLog) -> str:
+    """Send ``log`` to the tracker; returns where it went, in words."""
+    if spec.kind == "trackio":
+        return _log_trackio(spec, log)
+    return _log_mlflow(spec, log)
+
+
+def _log_trackio(spec: TrackSpec, log: RunLog) -> str:
+    import trackio
+
+    project = spec.project or DEFAULT_TRACKIO_PROJECT
+    config = {**log.params, "status": log.status}
+    trackio.init(
+        project=project, name=log.run_id, config=config, resume="allow", auto_log_gpu=False, auto_log_cpu=False
+    )
+    try:
+        for step in sorted(log.metrics):
+            trackio.log(dict(log.metrics[step]), step=step)
+        trackio.log(
+            {"summary": trackio.Table(dataframe=log.summary), "per_image": trackio.Table(dataframe=_plain(log.rows))}
+        )
+    finally:
+        trackio.finish()
+    return f"trackio project {project!r}, run {log.run_id!r}"
+
+
+def _plain(rows: pd.DataFrame) -> pd.DataFrame:
+    """JSON-friendly cells for trackio's table (timestamps as ISO text)."""
+    return rows.astype({c: str for c in rows.columns if not pd.api.types.is_numeric_dtype(rows[c])})
+
+
+def _log_mlflow(spec: TrackSpec, log: RunLog) -> str:
+    import mlflow
+
+    if spec.project is not None:
+        mlflow.set_experiment(spec.project)
+    existing = mlflow.search_runs(filter_string=f"tags.`{RUN_ID_TAG}` = '{log.run_id}'", output_format="list")
+    run_kwargs = {"run_id": existing[0].info.run_id} if existing else {"run_name": log.run_id}
+    with mlflow.start_run(**run_kwargs, tags={RUN_ID_TAG: log.run_id, "mae_inspect.status": log.status}) as run:
+        # MLflow parameters are write-once: a resumed run adds the ones it lacks (its device may have changed)
+        logged = existing[0].data.params if existing else {}
+        mlflow.log_params({k: v for k, v in flat_params(log.params).items() if k not in logged})
+        for step in sorted(log.metrics):
+            mlflow.log_metrics(dict(log.metrics[step]), step=step)
+        mlflow.log_table(log.summary, artifact_file="summary.json")
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "per_image.parquet"
+            log.rows.to_parquet(path, index=False)
+            mlflow.log_artifact(str(path))
+        mlflow.set_tag("mae_inspect.rows", str(len(log.rows)))
+    return f"MLflow run {run.info.run_id} at {mlflow.get_tracking_uri()}"

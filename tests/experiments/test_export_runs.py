@@ -1,0 +1,96 @@
+"""Exports of runs: typed Parquet files and a Hub dataset folder, read back with pandas, pyarrow and datasets."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from experiments.export import (
+    CARD_MARKER,
+    MANIFEST_METADATA_KEY,
+    export_hf_dataset,
+    export_parquet,
+    weights_licence,
+)
+from experiments.store import COLUMNS, RunStore, load_runs
+from mae_core.files import file_sha256
+
+
+def test_parquet_keeps_every_row_with_its_type_and_the_manifest(swept_run, tmp_path):
+    root, run_id = swept_run
+    result = export_parquet([run_id], tmp_path / "out", root=root)
+    assert result.files == (tmp_path / "out" / f"{run_id}.parquet",) and result.rows == 24
+    frame = pd.read_parquet(tmp_path / "out")
+    assert list(frame.columns) == list(COLUMNS) and len(frame) == 24
+    assert frame["mask_ratio"].dtype == "float64" and frame["loss"].dtype == "float64"
+    assert frame["seed"].dtype == "int64" and frame["masked_patches"].dtype == "int64"
+    assert str(frame["timestamp"].dtype).startswith("datetime64") and str(frame["timestamp"].dt.tz) == "UTC"
+    assert sorted(frame["mask_ratio"].unique()) == [0.5, 0.75] and sorted(frame["seed"].unique()) == [0, 1]
+    stored = load_runs(run_id, root=root)
+    merged = frame.merge(stored, on=["image", "checkpoint", "mask_ratio", "seed"], suffixes=("", "_csv"))
+    assert len(merged) == 24 and (merged["loss"] == merged["loss_csv"]).all()  # the CSV's values, exactly
+    metadata = pq.read_schema(result.files[0]).metadata
+    assert json.loads(metadata[MANIFEST_METADATA_KEY])["run_id"] == run_id
+
+
+def test_parquet_reads_back_through_datasets(swept_run, tmp_path):
+    from datasets import Value, load_dataset
+
+    root, run_id = swept_run
+    export_parquet([run_id], tmp_path / "out", root=root)
+    data = load_dataset("parquet", data_files=str(tmp_path / "out" / "*.parquet"), split="train")
+    assert data.num_rows == 24
+    assert data.features["mask_ratio"] == Value("float64") and data.features["seed"] == Value("int64")
+
+
+def test_hf_dataset_folder_is_a_hub_dataset_with_its_provenance(swept_run, tmp_path):
+    from datasets import load_dataset
+    from huggingface_hub import DatasetCard
+
+    root, run_id = swept_run
+    dest = tmp_path / "repo"
+    export_hf_dataset([run_id], dest, root=root)
+    card = DatasetCard.load(dest / "README.md")
+    files = [{"split": "train", "path": "data/*.parquet"}]
+    assert card.data.configs == [{"config_name": "default", "data_files": files}]
+    data = load_dataset(str(dest), split="train")
+    assert data.num_rows == 24 and set(data["run_id"]) == {run_id}
+    manifest = json.loads((dest / "runs" / run_id / "manifest.json").read_text())
+    text = (dest / "README.md").read_text()
+    for record in manifest["checkpoints"]:
+        assert record["sha256"] == file_sha256(record["path"]) and record["sha256"] in text
+    assert "licence of the weights" in text and "unknown (not a registry checkpoint" in text
+    assert "| 0.5, 0.75 | 0, 1 | float32 | cpu |" in text  # the run's ratios, seeds, dtype, device
+
+
+def test_a_later_export_replaces_the_runs_of_an_earlier_one(swept_run, tmp_path):
+    root, run_id = swept_run
+    other = RunStore(root).create({"images": []}, run_id="20250101-000000-aaaaaa", checkpoints=[], ratios=[], seeds=[])
+    dest = tmp_path / "repo"
+    export_hf_dataset([run_id, other.run_id], dest, root=root)
+    assert (dest / "data" / f"{other.run_id}.parquet").is_file()
+    export_hf_dataset([run_id], dest, root=root)
+    assert sorted(p.name for p in (dest / "data").iterdir()) == [f"{run_id}.parquet"]
+    assert sorted(p.name for p in (dest / "runs").iterdir()) == [run_id]
+    assert CARD_MARKER in (dest / "README.md").read_text()
+
+
+def test_a_folder_with_other_files_is_not_overwritten(swept_run, tmp_path):
+    root, run_id = swept_run
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="holds other files"):
+        export_hf_dataset([run_id], tmp_path / "mine", root=root)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+    with pytest.raises(ValueError, match="no run 'nope'"):
+        export_parquet(["nope"], tmp_path / "x", root=root)
+
+
+def test_licences_come_from_the_record_then_the_registry():
+    assert weights_licence({"name": "x", "licence": "MIT"}) == "MIT"
+    assert weights_licence({"name": "x", "checkpoint_name": "vit-large-gan"}) == "CC-BY-NC-4.0"
+    assert weights_licence({"name": "/tmp/w.pth"}).startswith("unknown")
+

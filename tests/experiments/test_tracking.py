@@ -1,0 +1,151 @@
+"""Trackers: ``--track`` values, the payload a run gives them (pure), and logging into trackio and MLflow stores in
+tmp_path, read back through each tracker's own API."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from experiments.store import RunStore
+from experiments.tracking import (
+    TrackSpec,
+    check_tracker,
+    checkpoint_labels,
+    compact_ints,
+    flat_params,
+    parse_track,
+    run_log,
+)
+from tests.experiments.helpers import REPO_ROOT, cli_env
+
+
+def test_track_values():
+    assert parse_track("trackio") == TrackSpec("trackio")
+    assert parse_track("trackio:my-study") == TrackSpec("trackio", "my-study")
+    assert parse_track("mlflow") == TrackSpec("mlflow") and str(parse_track("mlflow:exp")) == "mlflow:exp"
+    for bad in ("wandb", "trackio:", ""):
+        with pytest.raises(ValueError, match="--track"):
+            parse_track(bad)
+
+
+def test_labels_seeds_and_flat_parameters():
+    names = ["tiny-gan", "/a/pixel.safetensors", "/b/pixel.safetensors", "hf://org/repo"]
+    assert list(checkpoint_labels(names).values()) == ["tiny-gan", "pixel.safetensors", "pixel.safetensors_2", "repo"]
+    assert compact_ints([3, 0, 1, 2, 7, 9, 8]) == "0-3,7-9" and compact_ints([5]) == "5"
+    flat = flat_params({"a": {"b": 1}, "r": [0.5, 0.75], "d": [{"id": "x"}], "s": "t"})
+    assert flat == {"a.b": "1", "r": "0.5,0.75", "d.0.id": "x", "s": "t"}
+
+
+def _log(swept_run):
+    root, run_id = swept_run
+    run = RunStore(root).open(run_id)
+    manifest = json.loads(run.manifest_path.read_text())
+    return manifest, run_log(manifest, run.read_rows())
+
+
+def test_the_payload_holds_parameters_summaries_and_rows(swept_run):
+    manifest, log = _log(swept_run)
+    assert sorted(log.metrics) == [500, 750] and log.metrics[750]["mask_ratio"] == 0.75
+    assert set(log.metrics[500]) == {
+        "mask_ratio",
+        *(f"{ck}/{m}_{s}" for ck in ("pixel.safetensors", "gan.safetensors") for m in ("loss", "mse", "psnr")
+          for s in ("mean", "sd")),
+    }  # fmt: skip
+    rows = log.rows
+    part = rows[(rows["checkpoint"] == manifest["checkpoints"][0]["name"]) & (rows["mask_ratio"] == 0.5)]
+    # image-clustered: the mean over images of each image's mean over seeds (balanced here, so the plain mean)
+    assert log.metrics[500]["pixel.safetensors/loss_mean"] == pytest.approx(part["loss"].mean())
+    checkpoints = log.params["checkpoints"]
+    assert {c["sha256"] for c in checkpoints.values()} == {c["sha256"] for c in manifest["checkpoints"]}
+    assert log.params["mask_ratios"] == [0.5, 0.75] and log.params["seeds"] == "0-1"
+    assert log.params["masks"] == ["random"] and log.params["dtype"] == "float32" and log.params["images"] == 3
+    assert len(log.rows) == 24 and set(log.summary["metric"]) == {"loss", "mse", "psnr"}
+
+
+def test_a_missing_tracker_package_is_named_with_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "trackio", None)  # what find_spec reports for a package that is not there
+    with pytest.raises(ValueError, match="needs the trackio package, which is not installed: pip install trackio"):
+        check_tracker(TrackSpec("trackio"))
+
+
+def _in_fresh_python(code: str, **env: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=cli_env(**env), cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_trackio_run_reads_back_through_trackio(swept_run, tmp_path):
+    root, run_id = swept_run
+    code = f"""
+import json
+from experiments.store import RunStore
+from experiments.tracking import TrackSpec, check_tracker, log_run, run_log
+run = RunStore({root!r}).open({run_id!r})
+spec = TrackSpec("trackio", "study")
+check_tracker(spec)
+log_run(spec, run_log(json.loads(run.manifest_path.read_text()), run.read_rows()))
+import trackio
+from trackio.sqlite_storage import SQLiteStorage
+runs = list(trackio.Api().runs("study"))
+logs = SQLiteStorage.get_logs("study", {run_id!r})
+tables = {{k: v["_value"] for entry in logs for k, v in entry.items() if isinstance(v, dict)}}
+steps = {{entry["step"]: entry for entry in logs if "mask_ratio" in entry}}
+print(json.dumps({{"runs": [r.name for r in runs], "config": runs[0].config, "steps": sorted(steps),
+                   "loss": steps[750]["pixel.safetensors/loss_mean"], "per_image": len(tables["per_image"]),
+                   "summary": len(tables["summary"])}}))
+"""
+    got = _in_fresh_python(code, TRACKIO_DIR=str(tmp_path / "trackio"))
+    assert got["runs"] == [run_id] and got["steps"] == [500, 750]
+    assert got["per_image"] == 24 and got["summary"] == 2 * 2 * 3  # checkpoints x ratios x metrics
+    assert got["config"]["seeds"] == "0-1" and len(got["config"]["checkpoints"]) == 2
+    assert (tmp_path / "trackio" / "study.db").is_file()
+    _, log = _log(swept_run)
+    assert got["loss"] == pytest.approx(log.metrics[750]["pixel.safetensors/loss_mean"])
+
+
+def test_mlflow_run_reads_back_through_mlflow(swept_run, tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    from experiments.tracking import log_run
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow's own switch for its file store
+    manifest, log = _log(swept_run)
+    spec = TrackSpec("mlflow", "mae-study")
+    check_tracker(spec)
+    log_run(spec, log)
+    log_run(spec, log)  # logging the run again (a resume) updates the same MLflow run
+
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=(tmp_path / "mlruns").as_uri())
+    experiment = client.get_experiment_by_name("mae-study")
+    found = client.search_runs([experiment.experiment_id], filter_string=f"tags.`mae_inspect.run_id` = '{log.run_id}'")
+    assert len(found) == 1
+    run = found[0]
+    assert run.data.params["seeds"] == "0-1" and run.data.params["mask_ratios"] == "0.5,0.75"
+    assert {run.data.params[f"checkpoints.{k}.sha256"] for k in ("pixel.safetensors", "gan.safetensors")} == {
+        c["sha256"] for c in manifest["checkpoints"]
+    }
+    history = client.get_metric_history(run.info.run_id, "gan.safetensors/psnr_mean")
+    assert sorted({m.step for m in history}) == [500, 750]
+    path = mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, artifact_path="per_image.parquet", dst_path=str(tmp_path / "dl")
+    )
+    per_image = pd.read_parquet(path)
+    assert len(per_image) == 24 and per_image["seed"].dtype == "int64"
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"per_image.parquet", "summary.json"}
+
+
+def test_an_unusable_mlflow_store_is_reported_before_the_sweep(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    with pytest.raises(ValueError, match="--track mlflow: the tracking store .* cannot be used"):
+        check_tracker(TrackSpec("mlflow"))
+
