@@ -62,19 +62,29 @@ def test_packed_forward_matches_plain_forward(dtype, atol):
             torch.testing.assert_close(out.pred[item], plain.pred[0], atol=atol, rtol=0)
 
 
-def test_fused_cpu_linear_agrees_with_unfused():
+@pytest.mark.parametrize("dtype, atol", [(torch.float32, 1e-6), (torch.bfloat16, 0.05)])
+def test_onednn_cpu_linear_agrees_with_torch_linear(dtype, atol):
     model = make_model(seed=2)
     torch.manual_seed(1)
     imgs = torch.randn(1, 3, 32, 32)
     args = (imgs, [0, 0, 0], [0.25, 0.5, 0.75], noise_for_seeds([0, 1, 2], 16))
-    fused = pack_weights(model, CPU, torch.bfloat16)
+    fused = pack_weights(model, CPU, dtype)
     if not fused.fused_linear:
         pytest.skip("this torch build has no oneDNN fused linear")
-    plain = dataclasses.replace(fused, fused_linear=False)
+    plain = pack_weights(model, CPU, dtype, onednn=False)
+    assert not plain.fused_linear
     with torch.inference_mode():
         a, b = packed_forward(fused, *args), packed_forward(plain, *args)
-    torch.testing.assert_close(a.pred, b.pred, atol=0.05, rtol=0)
-    assert not pack_weights(model, CPU, torch.float32).fused_linear  # float32 keeps the model's own F.linear
+    torch.testing.assert_close(a.pred, b.pred, atol=atol, rtol=0)
+    if dtype == torch.bfloat16:  # prepacked: oneDNN's blocked layout, stored once
+        assert fused["blocks.0.mlp.fc1.weight"].layout == torch._mkldnn
+    else:  # float32 weights stay the model's own tensors (no copy)
+        assert fused["blocks.0.mlp.fc1.weight"].data_ptr() == model.blocks[0].mlp.fc1.weight.data_ptr()
+
+
+def test_onednn_refused_where_unavailable():
+    with pytest.raises(ValueError, match="oneDNN"):
+        pack_weights(make_model(), torch.device("meta"), torch.float32, onednn=True)
 
 
 def test_records_match_the_models_own_forward(models, images):
