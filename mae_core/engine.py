@@ -19,6 +19,7 @@ from .masking import check_mask_ratio, check_seed, mask_hash, mask_noise
 from .metrics import masked_mean, patch_mse, psnr
 from .model import MaskedAutoencoderViT
 from .packed import PackedWeights, cached_pack_weights, compute_dtype, packed_forward
+from .prefetch import prefetch
 from .preprocess import ImageError, ImageLike, preprocess
 
 if TYPE_CHECKING:  # typing.Unpack is Python 3.12+
@@ -154,34 +155,45 @@ def _run(
 ) -> Iterator[list[EvalRecord]]:
     total = len(models) * len(items)
     done = 0
-    for name, model in models.items():
-        num_patches = model.config.num_patches
-        noise = {s: mask_noise(s, num_patches)[0] for s in seed_list}  # [L] each, independent of batching
-        with torch.inference_mode():
-            weights = cached_pack_weights(model, target_device, compute_dtype)
-        for start in range(0, len(items), batch_size):
-            chunk = items[start : start + batch_size]
+    jobs = [(name, items[start : start + batch_size]) for name in models for start in range(0, len(items), batch_size)]
+
+    def load(job: tuple[str, list[_Item]]) -> torch.Tensor:
+        name, chunk = job
+        return _load_images(images, _distinct_images(chunk), models[name].config.img_size, crop)
+
+    current = None
+    # the next batch's images are decoded and preprocessed on a background thread while this one computes
+    for (name, chunk), loaded in prefetch(jobs, load):
+        model = models[name]
+        if name != current:
+            current, num_patches = name, model.config.num_patches
+            noise = {s: mask_noise(s, num_patches)[0] for s in seed_list}  # [L] each, independent of batching
             with torch.inference_mode():
-                batch = _evaluate_chunk(name, model, weights, images, chunk, noise, crop, target_device)
-            done += len(batch)
-            if progress is not None:
-                progress(done, total)
-            yield batch
+                weights = cached_pack_weights(model, target_device, compute_dtype)
+        with torch.inference_mode():
+            batch = _evaluate_chunk(name, model, weights, loaded.to(target_device), chunk, noise, target_device)
+        done += len(batch)
+        if progress is not None:
+            progress(done, total)
+        yield batch
+
+
+def _distinct_images(chunk: list[_Item]) -> list[int]:
+    """The images a batch needs, each once, in index order (row k of the batch's image tensor is the k-th)."""
+    return sorted({item.image for item in chunk})
 
 
 def _evaluate_chunk(
     name: str,
     model: MaskedAutoencoderViT,
     weights: PackedWeights,
-    images: Sequence[ImageLike] | torch.Tensor,
+    imgs: torch.Tensor,
     chunk: list[_Item],
     noise: dict[int, torch.Tensor],
-    crop: bool,
     device: torch.device,
 ) -> list[EvalRecord]:
-    distinct = sorted({item.image for item in chunk})
-    position = {image: k for k, image in enumerate(distinct)}
-    imgs = _load_images(images, distinct, model.config.img_size, crop).to(device)  # [M, 3, H, W]
+    """``imgs`` [M, 3, H, W]: the batch's distinct images (:func:`_distinct_images`), normalised, on ``device``."""
+    position = {image: k for k, image in enumerate(_distinct_images(chunk))}
     image_index = [position[item.image] for item in chunk]
     out = packed_forward(
         weights,

@@ -4,6 +4,7 @@ image inputs, progress, and input validation."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import numpy as np
 import pytest
@@ -241,3 +242,35 @@ def test_select_device():
         assert select_device(None) == CPU or select_device(None).type == "mps"
         with pytest.raises(ValueError, match="CUDA is not available"):
             select_device("cuda")
+
+
+def test_images_are_decoded_on_the_prefetch_thread_in_batch_order(models, tmp_path, monkeypatch):
+    import mae_core.engine as engine
+
+    paths = []
+    for k in range(3):
+        paths.append(tmp_path / f"img{k}.png")
+        make_image(seed=k).save(paths[-1])
+    expected = evaluate(models, [make_image(seed=k) for k in range(3)], [0.5, 0.75], [0])
+    calls = []
+
+    def spy(image, img_size, crop=False):
+        calls.append((threading.current_thread().name, paths.index(image)))
+        return preprocess(image, img_size, crop=crop)
+
+    monkeypatch.setattr(engine, "preprocess", spy)
+    records = evaluate(models, paths, [0.5, 0.75], [0], batch_size=3)
+    assert all(name.startswith("mae-prefetch") for name, _ in calls)
+    # batches of 3 items over 2 items per image: images [0, 1], [1, 2] per model, decoded in that order
+    assert [index for _, index in calls] == [0, 1, 1, 2] * 2
+    _assert_same_records(records, expected)
+
+
+def test_records_before_an_unreadable_image_are_yielded(models, tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not a png")
+    batches = iter_evaluate({"a": models["a"]}, [make_image(), make_image(seed=1), bad], [0.5], [0], batch_size=1)
+    assert [r.image for r in next(batches)] == [0]  # image 2 is being read meanwhile; its error waits its turn
+    assert [r.image for r in next(batches)] == [1]
+    with pytest.raises(ImageError, match=r"images\[2\]"):
+        next(batches)
