@@ -1,33 +1,36 @@
-"""Benchmark of the standard study: the peer way (transformers, batch 1, fp32) against mae_core.evaluate.
+"""Benchmark of the standard study: the peer way (transformers, batch 1, fp32) against mae_core.evaluate, and both
+against the rate of a plain linear of the study's shape on the same machine.
 
 Study: ViT-L/16-sized random weights, one 224 px image, mask ratios 0.1..0.9 x seeds 0..4 x two differently seeded
-models, all timed in ONE process (absolute times move with machine load; the ratios are what to compare).
+models. Everything runs in ONE process, in interleaved rounds (peer, engine fp32, engine bf16, the linears), and each
+path keeps its best round: machine load moves absolute times, so compare the ratios and the fractions of the linear
+rate measured alongside.
 
-    .venv/bin/python benchmarks/bench_engine.py            # the full study (about 75 s on a quiet 2-core CPU)
-    .venv/bin/python benchmarks/bench_engine.py --quick    # ratios 0.25, 0.5, 0.75 x seeds 0, 1
+    .venv/bin/python benchmarks/bench_engine.py            # the full study, 3 rounds (5-6 min on a quiet 2-core CPU)
+    .venv/bin/python benchmarks/bench_engine.py --quick    # ratios 0.25, 0.5, 0.75 x seeds 0, 1, 2 rounds (~1 min)
 
-Peak memory is the process's resident set during each phase (the random models included), sampled from
-/proc/self/statm every 5 ms by a background thread (falls back to ru_maxrss, the process-wide peak, without /proc).
+TFLOP/s are model FLOPs (every matmul and attention product, benchmarks/measure.py) over wall time; the same count
+serves every path. The linear yardstick is [8192, 1024] x [1024, 4096] plus bias, timed with ``F.linear`` and with
+oneDNN's linear (what the engine uses on a CPU); "of linear" is the path's rate over the faster of the two in the
+path's dtype. "Ceiling" is the time the study would take at that linear rate: no engine can beat it by much.
+Peak memory is the process's resident set during each phase (the random models included).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import os
-import resource
 import sys
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run as a script from anywhere: mae_core and the tests' transformers bridge
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere: mae_core, measure and the tests' transformers bridge
 
+from benchmarks.measure import PeakRss, cpu_name, forward_flops, linear_rate, timed  # noqa: E402
 from mae_core.engine import EvalRecord, evaluate  # noqa: E402
 from mae_core.masking import mask_noise  # noqa: E402
 from mae_core.model import MaskedAutoencoderViT, mae_vit_large_patch16  # noqa: E402
@@ -37,52 +40,9 @@ from tests.hf_reference import hf_twin  # noqa: E402
 
 FULL_RATIOS = [round(0.1 * k, 1) for k in range(1, 10)]
 QUICK_RATIOS = [0.25, 0.5, 0.75]
-
-
-class PeakRss:
-    """Peak resident set (bytes) over a ``with`` block, absolute: growth alone would hide memory the allocator kept
-    from an earlier phase and hands out again."""
-
-    def __init__(self) -> None:
-        self.peak = 0
-        self._page = os.sysconf("SC_PAGE_SIZE")
-        self._proc = Path("/proc/self/statm").exists()
-        self.method = "process RSS sampled from /proc/self/statm" if self._proc else "ru_maxrss (process-wide peak)"
-
-    def _rss(self) -> int:
-        with open("/proc/self/statm") as handle:
-            return int(handle.read().split()[1]) * self._page
-
-    def __enter__(self) -> PeakRss:
-        gc.collect()
-        if not self._proc:
-            return self
-        self._max = self._rss()
-        self._stop = threading.Event()
-
-        def sample() -> None:
-            while not self._stop.wait(0.005):
-                self._max = max(self._max, self._rss())
-
-        self._thread = threading.Thread(target=sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if not self._proc:
-            self.peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-            return
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self._max, self._rss())
-
-
-def timed(fn: Callable[[], object]) -> tuple[object, float, int, str]:
-    with PeakRss() as rss:
-        start = time.perf_counter()
-        result = fn()
-        seconds = time.perf_counter() - start
-    return result, seconds, rss.peak, rss.method
+LINEAR_SHAPE = (8192, 1024, 4096)
+LINEAR_FLOPS = 2 * LINEAR_SHAPE[0] * LINEAR_SHAPE[1] * LINEAR_SHAPE[2]
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 def smooth_image(size: int = 224, seed: int = 0) -> np.ndarray:
@@ -93,12 +53,15 @@ def smooth_image(size: int = 224, seed: int = 0) -> np.ndarray:
     return np.clip(base * 200 + rng.normal(0, 20, size=base.shape), 0, 255).astype(np.uint8)
 
 
-def peer_study(
+Losses = dict[tuple[str, float, int], float]
+
+
+def peer_round(
     models: dict[str, MaskedAutoencoderViT], image: torch.Tensor, ratios: list[float], seeds: list[int]
-) -> tuple[dict[tuple[str, float, int], float], float, int, str]:
+) -> tuple[Losses, float, int]:
     """transformers' ViTMAEForPreTraining, one forward per (ratio, seed) at batch 1, fp32; only forwards timed."""
-    losses: dict[tuple[str, float, int], float] = {}
-    seconds, peak, method = 0.0, 0, ""
+    losses: Losses = {}
+    seconds, peak = 0.0, 0
     for name, model in models.items():
         twin = hf_twin(model, attn_implementation="sdpa")  # transformers' default attention
 
@@ -112,84 +75,163 @@ def peer_study(
 
         with torch.inference_mode():  # warm-up forward, not timed
             twin(image, noise=mask_noise(0, model.num_patches))
-        _, phase_seconds, phase_peak, method = timed(run)
+        _, phase_seconds, phase_peak = timed(run)
         seconds += phase_seconds
         peak = max(peak, phase_peak)
         del twin
         gc.collect()
-    return losses, seconds, peak, method
+    return losses, seconds, peak
 
 
-def by_key(records: list[EvalRecord]) -> dict[tuple[str, float, int], float]:
+def by_key(records: list[EvalRecord]) -> Losses:
     return {(r.model, r.mask_ratio, r.seed): r.loss for r in records}
 
 
-def main(argv: list[str] | None = None) -> None:
+class Best:
+    """The best (shortest) time of each path over the rounds, every round's time, and the largest peak RSS."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, list[float]] = {}
+        self.peak: dict[str, int] = {}
+
+    def add(self, path: str, seconds: float, peak: int = 0) -> None:
+        self.seconds.setdefault(path, []).append(seconds)
+        self.peak[path] = max(self.peak.get(path, 0), peak)
+
+    def best(self, path: str) -> float:
+        return min(self.seconds[path])
+
+    def describe(self, index: int | None = None) -> str:
+        """Every path's time in round ``index`` (None: all rounds); linears as TFLOP/s."""
+        parts = []
+        for path, times in self.seconds.items():
+            picked = times if index is None else [times[index]]
+            if path.startswith("linear"):
+                parts.append(f"{path} " + " / ".join(f"{LINEAR_FLOPS / t / 1e12:.3f}" for t in picked) + " TFLOP/s")
+            else:
+                parts.append(f"{path} " + " / ".join(f"{t:.2f}" for t in picked) + " s")
+        return "; ".join(parts)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="ratios 0.25, 0.5, 0.75 x seeds 0, 1")
+    parser.add_argument("--quick", action="store_true", help="ratios 0.25, 0.5, 0.75 x seeds 0, 1; 2 rounds")
     parser.add_argument("--ratios", type=float, nargs="+", help="mask ratios (default 0.1..0.9 step 0.1)")
     parser.add_argument("--seeds", type=int, nargs="+", help="seeds (default 0..4)")
     parser.add_argument("--models", type=int, default=2, help="number of differently seeded random ViT-L models")
     parser.add_argument("--batch-size", type=int, default=64, help="mae_core.evaluate batch size")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds, best kept (default 3; --quick 2)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
-    parser.add_argument("--skip-peer", action="store_true", help="time only mae_core.evaluate")
-    args = parser.parse_args(argv)
+    parser.add_argument("--skip-peer", action="store_true", help="time only mae_core.evaluate and the linears")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     ratios = args.ratios or (QUICK_RATIOS if args.quick else FULL_RATIOS)
     seeds = args.seeds or ([0, 1] if args.quick else list(range(5)))
+    rounds = args.rounds or (2 if args.quick else 3)
 
     models = {}
     for k in range(args.models):
         torch.manual_seed(k)
         models[f"vit-large-random-{k}"] = mae_vit_large_patch16().eval()
+    config = next(iter(models.values())).config
     image = preprocess(smooth_image(), 224).unsqueeze(0)  # [1, 3, 224, 224] normalised
     forwards = len(models) * len(ratios) * len(seeds)
+    flops = len(models) * len(seeds) * sum(forward_flops(config, r) for r in ratios)
+    print(f"machine: {cpu_name()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(
         f"study: {len(models)} x ViT-L/16 random, 1 image 224 px, ratios {ratios}, seeds {seeds} -> {forwards} "
-        f"forwards; torch {torch.__version__}, {torch.get_num_threads()} threads"
+        f"forwards, {flops / 1e12:.2f} TFLOP; {rounds} interleaved rounds, best kept"
     )
 
-    def engine(dtype: str) -> list[EvalRecord]:
-        return evaluate(models, image, ratios, seeds, batch_size=args.batch_size, dtype=dtype, device="cpu")
-
-    # the bfloat16 weight cast happens once per model and is then cached (mae_core.packed.cached_pack_weights);
-    # it is timed here on its own, so the study below measures the steady state a sweep or the app sees
+    # the bfloat16 weight cast (and prepacking) happens once per model and is then cached
+    # (mae_core.packed.cached_pack_weights); it is timed here on its own, so the rounds measure the steady state
     start = time.perf_counter()
     for model in models.values():
         cached_pack_weights(model, torch.device("cpu"), torch.bfloat16)
     cast_seconds = time.perf_counter() - start
-    for dtype in ("float32", "bfloat16"):  # warm-up: one-time kernel selection / JIT, not timed
-        evaluate(models, image, ratios[:1], seeds[:1], dtype=dtype, device="cpu")
 
+    def engine(dtype: str) -> list[EvalRecord]:
+        return evaluate(models, image, ratios, seeds, batch_size=args.batch_size, dtype=dtype, device="cpu")
+
+    for dtype in ("float32", "bfloat16"):  # warm-up: one-time kernel selection, not timed
+        evaluate(models, image, ratios[:1], seeds[:1], dtype=dtype, device="cpu")
     with PeakRss() as before:
         pass
-    baseline = before.peak
-    rows = []
-    peer = None
-    if not args.skip_peer:
-        peer, seconds, peak, method = peer_study(models, image, ratios, seeds)
-        rows.append(("transformers ViTMAEForPreTraining, batch 1, fp32 (peer)", seconds, peak))
-    fp32, seconds32, peak32, method = timed(lambda: engine("float32"))
-    rows.append((f"mae_core.evaluate fp32, batch_size {args.batch_size}", seconds32, peak32))
-    bf16, seconds16, peak16, method = timed(lambda: engine("bfloat16"))
-    rows.append((f"mae_core.evaluate bf16, batch_size {args.batch_size}", seconds16, peak16))
 
-    base = rows[0][1]
+    best, results = Best(), {}
+    for round_ in range(rounds):
+        if not args.skip_peer:
+            results["peer"], seconds, peak = peer_round(models, image, ratios, seeds)
+            best.add("peer", seconds, peak)
+        for label, dtype in (("fp32", "float32"), ("bf16", "bfloat16")):
+            results[label], seconds, peak = timed(lambda dtype=dtype: engine(dtype))
+            best.add(label, seconds, peak)
+        for label, dtype in DTYPES.items():
+            for onednn in (False, True):
+                rate = linear_rate(dtype, LINEAR_SHAPE, onednn=onednn)
+                seconds = LINEAR_FLOPS / (rate * 1e12)  # of the best of linear_rate's repeats
+                best.add(f"linear {label} {'oneDNN' if onednn else 'F.linear'}", seconds)
+        print(f"round {round_ + 1}: {best.describe(-1)}", flush=True)
+    report(best, results, flops, forwards, args, cast_seconds, before.peak, before.method)
+
+
+def report(
+    best: Best,
+    results: dict,
+    flops: int,
+    forwards: int,
+    args: argparse.Namespace,
+    cast_seconds: float,
+    baseline: int,
+    method: str,
+) -> None:
+    linear = {
+        label: {kind: LINEAR_FLOPS / best.best(f"linear {label} {kind}") / 1e12 for kind in ("F.linear", "oneDNN")}
+        for label in DTYPES
+    }
+    top = {label: max(rates.values()) for label, rates in linear.items()}
+    rows = (
+        [("peer", "transformers ViTMAEForPreTraining, batch 1, fp32 (peer)", "fp32")] if "peer" in best.seconds else []
+    )
+    rows += [("fp32", f"`mae_core.evaluate` fp32, batch_size {args.batch_size}", "fp32")]
+    rows += [("bf16", f"`mae_core.evaluate` bf16, batch_size {args.batch_size}", "bf16")]
+    base = best.best(rows[0][0])
     print()
-    print("| path | time (s) | speed-up vs first row | per forward (ms) | peak RSS (MiB) |")
+    print("| path | time (s) | vs first row | per forward (ms) | TFLOP/s | of linear | peak RSS (MiB) |")
+    print("|---|---|---|---|---|---|---|")
+    for key, label, dtype in rows:
+        seconds = best.best(key)
+        rate = flops / seconds / 1e12
+        print(
+            f"| {label} | {seconds:.2f} | {base / seconds:.2f}x | {1000 * seconds / forwards:.0f} | {rate:.3f} | "
+            f"{100 * rate / top[dtype]:.0f} % | {best.peak[key] / 2**20:.0f} |"
+        )
+    print()
+    print(
+        f"| linear {LINEAR_SHAPE[0]}x{LINEAR_SHAPE[1]} @ {LINEAR_SHAPE[1]}x{LINEAR_SHAPE[2]} | F.linear TFLOP/s "
+        "| oneDNN TFLOP/s | study at the faster (ceiling, s) | ceiling vs first row |"
+    )
     print("|---|---|---|---|---|")
-    for label, seconds, peak in rows:
-        per_forward = 1000 * seconds / forwards
-        print(f"| {label} | {seconds:.2f} | {base / seconds:.2f}x | {per_forward:.0f} | {peak / 2**20:.0f} |")
+    for label in DTYPES:
+        ceiling = flops / top[label] / 1e12
+        print(
+            f"| {label} | {linear[label]['F.linear']:.3f} | {linear[label]['oneDNN']:.3f} | {ceiling:.2f} | "
+            f"{base / ceiling:.2f}x |"
+        )
     print()
-    loss32, loss16 = by_key(fp32), by_key(bf16)
-    if peer is not None:
-        diff = max(abs(loss32[key] - peer[key]) for key in peer)
+    print(f"every round: {best.describe()}")
+    loss32, loss16 = by_key(results["fp32"]), by_key(results["bf16"])
+    if "peer" in results:
+        diff = max(abs(loss32[key] - results["peer"][key]) for key in results["peer"])
         print(f"max |loss fp32 - loss peer|: {diff:.3g}")
     relative = max(abs(loss16[key] - loss32[key]) / abs(loss32[key]) for key in loss32)
     print(f"max relative per-image loss difference bf16 vs fp32: {100 * relative:.3f} %")
-    print(f"one-time bfloat16 weight cast (cached per model, not in the times above): {cast_seconds:.2f} s in all")
+    print(f"one-time bfloat16 weight cast + prepack (cached per model, not in the times above): {cast_seconds:.2f} s")
     print(f"peak memory: {method}; {baseline / 2**20:.0f} MiB resident before the timed phases (models loaded)")
 
 
