@@ -6,7 +6,7 @@ models. Everything runs in ONE process, in interleaved rounds (peer, engine fp32
 path keeps its best round: machine load moves absolute times, so compare the ratios and the fractions of the linear
 rate measured alongside.
 
-    .venv/bin/python benchmarks/bench_engine.py            # the full study, 3 rounds (5-6 min on a quiet 2-core CPU)
+    .venv/bin/python benchmarks/bench_engine.py            # the full study, 3 rounds (about 7 min, quiet 2-core CPU)
     .venv/bin/python benchmarks/bench_engine.py --quick    # ratios 0.25, 0.5, 0.75 x seeds 0, 1, 2 rounds (~1 min)
 
 TFLOP/s are model FLOPs (every matmul and attention product, benchmarks/measure.py) over wall time; the same count
@@ -30,7 +30,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: mae_core, measure and the tests' transformers bridge
 
-from benchmarks.measure import PeakRss, cpu_name, forward_flops, linear_rate, timed  # noqa: E402
+from benchmarks.measure import CLOCKS, Clock, PeakRss, cpu_name, forward_flops, linear_rate, timed  # noqa: E402
 from mae_core.engine import EvalRecord, evaluate  # noqa: E402
 from mae_core.masking import mask_noise  # noqa: E402
 from mae_core.model import MaskedAutoencoderViT, mae_vit_large_patch16  # noqa: E402
@@ -57,7 +57,7 @@ Losses = dict[tuple[str, float, int], float]
 
 
 def peer_round(
-    models: dict[str, MaskedAutoencoderViT], image: torch.Tensor, ratios: list[float], seeds: list[int]
+    models: dict[str, MaskedAutoencoderViT], image: torch.Tensor, ratios: list[float], seeds: list[int], clock: Clock
 ) -> tuple[Losses, float, int]:
     """transformers' ViTMAEForPreTraining, one forward per (ratio, seed) at batch 1, fp32; only forwards timed."""
     losses: Losses = {}
@@ -75,7 +75,7 @@ def peer_round(
 
         with torch.inference_mode():  # warm-up forward, not timed
             twin(image, noise=mask_noise(0, model.num_patches))
-        _, phase_seconds, phase_peak = timed(run)
+        _, phase_seconds, phase_peak = timed(run, clock)
         seconds += phase_seconds
         peak = max(peak, phase_peak)
         del twin
@@ -123,7 +123,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, help="interleaved rounds, best kept (default 3; --quick 2)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     parser.add_argument("--skip-peer", action="store_true", help="time only mae_core.evaluate and the linears")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="wall",
+        help="wall (default), or cpu: this process's CPU seconds, needs --threads 1 (per-core rates on a busy machine)",
+    )
+    args = parser.parse_args(argv)
+    if args.clock == "cpu" and args.threads != 1:
+        parser.error("--clock cpu measures one core: add --threads 1")
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -133,6 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     ratios = args.ratios or (QUICK_RATIOS if args.quick else FULL_RATIOS)
     seeds = args.seeds or ([0, 1] if args.quick else list(range(5)))
     rounds = args.rounds or (2 if args.quick else 3)
+    clock = CLOCKS[args.clock]
 
     models = {}
     for k in range(args.models):
@@ -145,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"machine: {cpu_name()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(
         f"study: {len(models)} x ViT-L/16 random, 1 image 224 px, ratios {ratios}, seeds {seeds} -> {forwards} "
-        f"forwards, {flops / 1e12:.2f} TFLOP; {rounds} interleaved rounds, best kept"
+        f"forwards, {flops / 1e12:.2f} TFLOP; {rounds} interleaved rounds, best kept; {args.clock}-clock seconds"
     )
 
     # the bfloat16 weight cast (and prepacking) happens once per model and is then cached
@@ -166,14 +176,14 @@ def main(argv: list[str] | None = None) -> None:
     best, results = Best(), {}
     for round_ in range(rounds):
         if not args.skip_peer:
-            results["peer"], seconds, peak = peer_round(models, image, ratios, seeds)
+            results["peer"], seconds, peak = peer_round(models, image, ratios, seeds, clock)
             best.add("peer", seconds, peak)
         for label, dtype in (("fp32", "float32"), ("bf16", "bfloat16")):
-            results[label], seconds, peak = timed(lambda dtype=dtype: engine(dtype))
+            results[label], seconds, peak = timed(lambda dtype=dtype: engine(dtype), clock)
             best.add(label, seconds, peak)
         for label, dtype in DTYPES.items():
             for onednn in (False, True):
-                rate = linear_rate(dtype, LINEAR_SHAPE, onednn=onednn)
+                rate = linear_rate(dtype, LINEAR_SHAPE, onednn=onednn, clock=clock)
                 seconds = LINEAR_FLOPS / (rate * 1e12)  # of the best of linear_rate's repeats
                 best.add(f"linear {label} {'oneDNN' if onednn else 'F.linear'}", seconds)
         print(f"round {round_ + 1}: {best.describe(-1)}", flush=True)
