@@ -22,8 +22,9 @@ import time
 from pathlib import Path
 from unittest import mock
 
+from experiments.config import SweepConfig
 from experiments.store import LossRow, RunStore, utc_now
-from experiments.sweep import SweepConfig, SweepSession, run_sweep
+from experiments.sweep import SweepSession, run_sweep
 from mae_core.model import MAEConfig, MaskedAutoencoderViT
 
 BUDGET = 0.05
@@ -55,7 +56,7 @@ def _rows(run_id: str, start: int, count: int) -> list[LossRow]:
 
 def bench_store(total: int, batch: int, root: Path) -> float:
     """Seconds per row for building, filtering and appending ``total`` rows in batches of ``batch``."""
-    run = RunStore(root).create({"bench": "store"})
+    run = RunStore(root).create()
     done: set = set()
     start = time.perf_counter()
     for offset in range(0, total, batch):

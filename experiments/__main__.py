@@ -13,11 +13,12 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
+from experiments.config import DEFAULT_BATCH_SIZE, SweepConfig, parse_ratios, parse_seeds
 from experiments.distributed import run_distributed_sweep, world_size
 from experiments.progress import ProgressBar
 from experiments.report import write_report
 from experiments.store import Run, RunBusyError, RunStore, load_runs
-from experiments.sweep import DEFAULT_BATCH_SIZE, SweepConfig, SweepResult, parse_ratios, parse_seeds, run_sweep
+from experiments.sweep import SweepResult, run_sweep
 from mae_core.metrics import METRIC_NAMES
 from mae_core.packed import COMPUTE_DTYPES
 
@@ -132,7 +133,7 @@ def _resumed_config(args: argparse.Namespace) -> SweepConfig:
         raise UsageError(
             f"sweep --resume continues the run as it was recorded; drop {', '.join(given)} (or start a new run)"
         )
-    recorded = SweepConfig.from_dict(RunStore(args.out).open(args.resume).read_manifest()["config"])
+    recorded = RunStore(args.out).open(args.resume).read_manifest().recorded_config()
     changes = {}
     if args.batch_size is not None:
         changes["batch_size"] = args.batch_size
@@ -170,7 +171,7 @@ def _run_local(config: SweepConfig, args: argparse.Namespace) -> int:
 
 def _print_result(result: SweepResult) -> None:
     for error in result.errors:
-        print(f"skipped {error['image']}: {error['reason']}", file=sys.stderr)
+        print(f"skipped {error}", file=sys.stderr)
     print(
         f"run {result.run_id}: {result.status}, {result.rows} rows ({result.written} new) in "
         f"{os.path.join(result.run_dir, 'losses.csv')}",
@@ -225,11 +226,9 @@ def _runs(args: argparse.Namespace) -> int:
     if not manifests:
         print(f"no runs under {store.root}")
     for m in manifests:
-        names = ", ".join(c.get("name", "?") for c in m.get("checkpoints") or [])
-        print(
-            f"{m['run_id']}  {m.get('status', '?'):<11} rows={m.get('rows', '?')}  errors={len(m.get('errors', []))}"
-            f"  {names}"
-        )
+        names = ", ".join(c.name for c in m.checkpoints)
+        rows = "?" if m.rows is None else m.rows
+        print(f"{m.run_id}  {m.status:<11} rows={rows}  errors={len(m.errors)}  {names}")
     return EXIT_OK
 
 

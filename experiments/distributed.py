@@ -15,15 +15,22 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
+from filelock import FileLock
 
+from experiments.config import SweepConfig
+from experiments.images import ImageFailure
 from experiments.progress import ProgressBar
 from experiments.store import RunStore
-from experiments.sweep import SweepConfig, SweepResult, open_session
+from experiments.sweep import SweepResult, SweepSession, SweepStatus, attach_run, start_or_resume
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -64,9 +71,9 @@ def backend_for(device: str) -> str:
     return "nccl" if device.startswith("cuda") else "gloo"
 
 
-def shard(items: list, rank: int, world: int) -> list:
+def shard(items: Sequence[T], rank: int, world: int) -> list[T]:
     """Rank ``rank``'s images: every ``world``-th from ``rank`` (balanced to within one image)."""
-    return items[rank::world]
+    return list(items[rank::world])
 
 
 def run_distributed_sweep(
@@ -89,17 +96,46 @@ def run_distributed_sweep(
         dist.destroy_process_group()
 
 
+@dataclass(frozen=True)
+class RankOutcome:
+    """What one rank reports to the others once its share is done (sent with ``all_gather_object``)."""
+
+    status: SweepStatus = "finished"
+    errors: tuple[ImageFailure, ...] = ()
+    hashes: Mapping[str, str] = field(default_factory=dict)  # image name -> sha256 of the images it read
+    written: int = 0
+    fatal: str | None = None  # what stopped a failed rank
+
+
 def _sweep(
-    config: SweepConfig | None, env: DistEnv, device: str, *, root, resume: str | None, show_progress: bool
+    config: SweepConfig | None,
+    env: DistEnv,
+    device: str,
+    *,
+    root: str | os.PathLike | None,
+    resume: str | None,
+    show_progress: bool,
 ) -> SweepResult:
-    store = RunStore(root)
+    session, lock = _open_on_every_rank(RunStore(root), config, env, device, resume)
+    try:
+        outcome = _run_share(session, env, show_progress)
+        outcomes: list[RankOutcome | None] = [None] * env.world_size
+        dist.all_gather_object(outcomes, outcome)
+        return _conclude(session, env, [o for o in outcomes if o is not None])
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _open_on_every_rank(
+    store: RunStore, config: SweepConfig | None, env: DistEnv, device: str, resume: str | None
+) -> tuple[SweepSession, FileLock | None]:
+    """Rank 0 starts (or resumes) the run and holds its writer lock; then the other ranks attach to that run with
+    rank 0's (possibly resumed) config, on their own device. When rank 0 fails, every rank raises."""
     session, lock, failure = None, None, None
     if env.rank == 0:
         try:
-            session = open_session(store, config, resume=resume, models=None, device=device)
-            lock = session.run.acquire_writer()
-            session.run.merge_shards()
-            print(f"run {session.run.run_id} -> {session.run.path} ({env.world_size} ranks)", flush=True)
+            session, lock = _start_on_rank_0(store, config, device, resume, env)
         except Exception as err:  # every rank must learn of it, or they wait for rank 0 forever
             failure = err
     started = [
@@ -107,69 +143,68 @@ def _sweep(
         None if failure is None else f"{type(failure).__name__}: {failure}",
     ]
     dist.broadcast_object_list(started, src=0)
+    if failure is not None:
+        raise failure
     if started[1] is not None:
-        if failure is not None:
-            raise failure
         raise RuntimeError(f"rank 0 could not start the sweep: {started[1]}")
-    run_id, config_dict = started[0]
+    if session is None:
+        run_id, config_dict = started[0]
+        session = attach_run(store, run_id, SweepConfig.from_dict(config_dict), device=device)
+    return session, lock
+
+
+def _start_on_rank_0(
+    store: RunStore, config: SweepConfig | None, device: str, resume: str | None, env: DistEnv
+) -> tuple[SweepSession, FileLock]:
+    session = start_or_resume(store, config, resume=resume, device=device)
+    lock = session.run.acquire_writer()
     try:
-        if session is None:
-            # the other ranks open rank 0's run, with its (possibly resumed) config, on their own device
-            session = open_session(
-                store, SweepConfig.from_dict(config_dict), resume=run_id, models=None, device=device, create=False
-            )
-        mine = shard(session.items, env.rank, env.world_size)
-        outcome = {"status": "finished", "errors": [], "hashes": {}, "written": 0, "fatal": None}
-        progress = None
-        try:
-            progress = ProgressBar(f"rank 0/{env.world_size} cells") if show_progress and env.rank == 0 else None
-            part = session.execute(
-                mine, target=session.run.shard_path(env.rank), progress=progress, finish=False, status_on_error=False
-            )
-            outcome.update(errors=list(part.errors), written=part.written, hashes=dict(session.known_hashes))
-        except KeyboardInterrupt:
-            outcome["status"] = "interrupted"
-        except Exception as err:
-            outcome.update(status="failed", fatal=f"rank {env.rank}: {type(err).__name__}: {err}")
-        finally:
-            if progress is not None:
-                progress.close()
-        outcomes: list = [None] * env.world_size
-        dist.all_gather_object(outcomes, outcome)
-        return _conclude(session, env, outcomes)
+        session.run.merge_shards()  # a distributed sweep killed before its merge
+    except BaseException:
+        lock.release()
+        raise
+    print(f"run {session.run.run_id} -> {session.run.path} ({env.world_size} ranks)", flush=True)
+    return session, lock
+
+
+def _run_share(session: SweepSession, env: DistEnv, show_progress: bool) -> RankOutcome:
+    """This rank's images into its own shard file. Failures are reported, not raised, so every rank reaches the
+    gather that follows."""
+    progress = ProgressBar(f"rank 0/{env.world_size} cells") if show_progress and env.rank == 0 else None
+    mine = shard(session.items, env.rank, env.world_size)
+    try:
+        written, errors = session.compute(mine, target=session.run.shard_path(env.rank), progress=progress)
+    except KeyboardInterrupt:
+        return RankOutcome(status="interrupted")
+    except Exception as err:
+        return RankOutcome(status="failed", fatal=f"rank {env.rank}: {type(err).__name__}: {err}")
     finally:
-        if lock is not None:
-            lock.release()
+        if progress is not None:
+            progress.close()
+    return RankOutcome(errors=errors, hashes=dict(session.known_hashes), written=written)
 
 
-def _conclude(session, env: DistEnv, outcomes: list[dict]) -> SweepResult:
-    errors = tuple(e for o in outcomes for e in o["errors"])
-    statuses = {o["status"] for o in outcomes}
+def _conclude(session: SweepSession, env: DistEnv, outcomes: Sequence[RankOutcome]) -> SweepResult:
+    """Rank 0 merges the shards and finishes the manifest (or records why the run stopped); every rank returns."""
+    errors = tuple(e for o in outcomes for e in o.errors)
+    statuses = {o.status for o in outcomes}
     status = "failed" if "failed" in statuses else "interrupted" if "interrupted" in statuses else "finished"
-    written = sum(o["written"] for o in outcomes)
     rows = 0
     if env.rank == 0:
         if status == "finished":
             session.run.merge_shards()
             for o in outcomes:
-                session.known_hashes.update(o["hashes"])
+                session.known_hashes.update(o.hashes)
             rows = session.finish()  # the ranks already added their image errors to the manifest
         else:
-            fatal = "; ".join(o["fatal"] for o in outcomes if o["fatal"])
+            fatal = "; ".join(o.fatal for o in outcomes if o.fatal)
             session.run.update_manifest(status=status, fatal=fatal or None)
             rows = sum(session.run.cell_counts().values())
     dist.barrier()  # no rank leaves before the merge is on disk
-    result = SweepResult(
-        run_id=session.run.run_id,
-        run_dir=str(session.run.path),
-        rows=rows,
-        errors=errors if env.rank == 0 else (),
-        status=status,
-        written=written,
-        cells=len(session.items) * session.config.cells_per_image,
-    )
+    written = sum(o.written for o in outcomes)
+    result = session.result(status=status, rows=rows, errors=errors if env.rank == 0 else (), written=written)
     if env.rank == 0:
         for error in errors:
-            print(f"skipped {error['image']}: {error['reason']}", file=sys.stderr)
+            print(f"skipped {error}", file=sys.stderr)
         print(f"run {result.run_id}: {status}, {rows} rows in {session.run.losses_path}", flush=True)
     return result

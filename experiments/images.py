@@ -10,7 +10,7 @@ it (the path as written, ``folder/relative/path`` for folder members, the line f
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,8 +56,16 @@ class ImageFailure:
     path: str
     reason: str
 
+    def __str__(self) -> str:
+        return f"{self.image}: {self.reason}"
+
     def to_dict(self) -> dict[str, str]:
         return {"image": self.image, "path": self.path, "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> ImageFailure:
+        """A failure as the manifest stores it; other keys are ignored."""
+        return cls(image=str(data["image"]), path=str(data.get("path", "")), reason=str(data.get("reason", "")))
 
 
 def expand_images(specs: Sequence[str | os.PathLike], *, datasets: DatasetOptions | None = None) -> list[ImageItem]:

@@ -2,7 +2,7 @@
 
 Layout under a root (``--out``, else ``$MAE_RUNS_DIR``, else ``./runs``)::
 
-    <root>/<run_id>/manifest.json       the run's record, rewritten atomically (temp file, fsync, rename)
+    <root>/<run_id>/manifest.json       the run's record (experiments.manifest), rewritten atomically
     <root>/<run_id>/losses.csv          one row per (image, checkpoint, mask_ratio, seed)
     <root>/<run_id>/losses.rank<R>.csv  per-rank shards of a torchrun sweep until rank 0 merges them
 
@@ -22,31 +22,35 @@ import csv
 import dataclasses
 import functools
 import io
-import json
 import os
 import platform
 import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 from filelock import FileLock, Timeout
 
+from experiments.config import SweepConfig, format_ratio
+from experiments.images import ImageFailure
+from experiments.manifest import Manifest
 from mae_core.files import atomic_write_text
+
+if TYPE_CHECKING:
+    from mae_core.registry import LossType
 
 RUNS_DIR_ENV = "MAE_RUNS_DIR"
 DEFAULT_ROOT = "runs"
 MANIFEST_NAME = "manifest.json"
 LOSSES_NAME = "losses.csv"
 SHARD_PATTERN = "losses.rank*.csv"
-STATUSES = ("running", "finished", "failed", "interrupted")
 
 COLUMNS = (
     "run_id",
@@ -90,7 +94,7 @@ class LossRow:
     image_sha256: str
     checkpoint: str
     checkpoint_sha256: str
-    loss_type: str  # "pixel" | "gan" | "unknown"
+    loss_type: LossType | Literal["unknown"]
     mask_ratio: float
     seed: int
     masked_patches: int
@@ -131,11 +135,6 @@ def cell_key(image: str, checkpoint: str, mask_ratio: float | str, seed: int | s
     return (neutralize(image), neutralize(checkpoint), ratio, str(int(seed)))
 
 
-def format_ratio(mask_ratio: float) -> str:
-    """Mask ratios are written with 6 significant digits: ``0.1 * 3`` and ``0.3`` are the same cell."""
-    return f"{float(mask_ratio):.6g}"
-
-
 @functools.lru_cache(maxsize=1 << 16)  # run ids, image and checkpoint names repeat on every row
 def neutralize(text: str) -> str:
     """A string safe for spreadsheets and for line-based recovery: one line, never read as a formula."""
@@ -155,7 +154,7 @@ def resolve_root(root: str | os.PathLike | None = None) -> Path:
     return Path(root).expanduser()
 
 
-def environment() -> dict[str, Any]:
+def environment() -> dict[str, object]:
     """Python, platform, package versions and the project's git commit, for the manifest."""
     packages = {}
     for name in _PACKAGES:
@@ -185,15 +184,9 @@ def _git_commit(where: Path) -> str | None:
     return commit if out.returncode == 0 and len(commit) == 40 else None
 
 
-def _to_jsonable(config: Any) -> Any:
-    if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        config = dataclasses.asdict(config)
-    return json.loads(json.dumps(config, default=str))
-
-
-def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    """Write ``data`` so that readers see the old file or the new one, never a mix, even after a crash."""
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, allow_nan=True) + "\n")
+def write_manifest(path: Path, manifest: Manifest) -> None:
+    """Write ``manifest`` so that readers see the old file or the new one, never a mix, even after a crash."""
+    atomic_write_text(path, manifest.to_json())
 
 
 def new_run_id() -> str:
@@ -226,29 +219,25 @@ class Run:
         return sorted(self.path.glob(SHARD_PATTERN))
 
     # ---- manifest ----
-    def read_manifest(self) -> dict[str, Any]:
-        with open(self.manifest_path, encoding="utf-8") as f:
-            return json.load(f)
+    def read_manifest(self) -> Manifest:
+        return Manifest.from_json(self.manifest_path.read_text(encoding="utf-8"))
 
-    def update_manifest(self, **changes: Any) -> dict[str, Any]:
-        """Read-modify-write the manifest under its lock; returns the new manifest."""
+    def update_manifest(self, **changes: object) -> Manifest:
+        """Read-modify-write the manifest under its lock (``changes`` name :class:`Manifest` fields); returns it."""
         with FileLock(self.path / ".manifest.lock"):
-            manifest = self.read_manifest()
-            manifest.update(_to_jsonable(changes))
-            write_json_atomic(self.manifest_path, manifest)
+            manifest = dataclasses.replace(self.read_manifest(), **changes)
+            write_manifest(self.manifest_path, manifest)
         return manifest
 
-    def add_errors(self, errors: Sequence[Mapping[str, Any]]) -> None:
+    def add_errors(self, errors: Sequence[ImageFailure]) -> None:
         if not errors:
             return
         with FileLock(self.path / ".manifest.lock"):
             manifest = self.read_manifest()
-            known = list(manifest.get("errors", []))
             # a resume retries failed images: the same failure is recorded once
-            fresh = [e for e in _to_jsonable(list(errors)) if e not in known]
+            fresh = tuple(dict.fromkeys(e for e in errors if e not in manifest.errors))
             if fresh:
-                manifest["errors"] = known + fresh
-                write_json_atomic(self.manifest_path, manifest)
+                write_manifest(self.manifest_path, dataclasses.replace(manifest, errors=manifest.errors + fresh))
 
     # ---- rows ----
     def append_rows(self, rows: Iterable[LossRow], *, path: Path | None = None, durable: bool = True) -> int:
@@ -475,48 +464,39 @@ class RunStore:
     def __repr__(self) -> str:
         return f"RunStore({str(self.root)!r})"
 
-    def create(self, config: Any = None, *, run_id: str | None = None, **fields: Any) -> Run:
-        """A new run folder with a ``running`` manifest holding ``config`` (a dataclass or mapping) and ``fields``."""
+    def create(self, config: SweepConfig | None = None, *, run_id: str | None = None, **fields: object) -> Run:
+        """A new run folder with a ``running`` manifest holding ``config`` and ``fields`` (:class:`Manifest` fields
+        such as ``checkpoints`` or ``images``)."""
         self.root.mkdir(parents=True, exist_ok=True)
         run_id = run_id or new_run_id()
         check_run_id(run_id)
         path = self.root / run_id
         path.mkdir()  # exclusive: an existing run is never reused by accident
-        manifest = {
-            "run_id": run_id,
-            "status": "running",
-            "created": utc_now(),
-            "ended": None,
-            "config": _to_jsonable(config) if config is not None else None,
-            **_to_jsonable(fields),
-            "environment": environment(),
-            "errors": [],
-        }
-        write_json_atomic(path / MANIFEST_NAME, manifest)
+        manifest = Manifest(
+            run_id=run_id, status="running", created=utc_now(), config=config, environment=environment(), **fields
+        )
+        write_manifest(path / MANIFEST_NAME, manifest)
         return Run(path)
 
     def open(self, run_id: str) -> Run:
         check_run_id(run_id)
         run = Run(self.root / run_id)
         if not run.manifest_path.exists():
-            known = ", ".join(m["run_id"] for m in self.list_runs()[-5:]) or "none"
+            known = ", ".join(m.run_id for m in self.list_runs()[-5:]) or "none"
             raise ValueError(f"no run {run_id!r} under {self.root} (latest runs: {known})")
         return run
 
-    def list_runs(self) -> list[dict[str, Any]]:
+    def list_runs(self) -> list[Manifest]:
         """Manifests of all runs, oldest first; folders without a readable manifest are skipped."""
         if not self.root.is_dir():
             return []
         manifests = []
         for path in sorted(self.root.iterdir()):
             try:
-                with open(path / MANIFEST_NAME, encoding="utf-8") as f:
-                    manifest = json.load(f)
+                manifests.append(Manifest.from_json((path / MANIFEST_NAME).read_text(encoding="utf-8")))
             except (OSError, ValueError):
                 continue
-            manifest["path"] = str(path)
-            manifests.append(manifest)
-        manifests.sort(key=lambda m: (str(m.get("created")), str(m.get("run_id"))))
+        manifests.sort(key=lambda m: (m.created or "", m.run_id))
         return manifests
 
 
@@ -528,7 +508,7 @@ def check_run_id(run_id: str) -> None:
         raise ValueError(f"invalid run id {run_id!r}: run ids do not start with a dot")
 
 
-def list_runs(root: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+def list_runs(root: str | os.PathLike | None = None) -> list[Manifest]:
     """Manifests of all runs under ``root`` (default: ``$MAE_RUNS_DIR`` or ``./runs``), oldest first."""
     return RunStore(root).list_runs()
 

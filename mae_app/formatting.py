@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
+from experiments.images import ImageFailure
+from experiments.manifest import Manifest
 from experiments.selection import Selection
 from mae_core.reconstruct import Reconstruction
 from mae_core.registry import CheckpointEntry, CheckpointStatus
@@ -64,15 +66,9 @@ def rounded(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.round(6)
 
 
-def errors_text(errors: Sequence) -> str:
+def errors_text(errors: Sequence[ImageFailure]) -> str:
     """A sweep's skipped images, on one line."""
-    parts = []
-    for err in errors:
-        if isinstance(err, dict):
-            parts.append(f"{err.get('image', '')}: {err.get('reason', err)}")
-        else:
-            parts.append(str(err))
-    return "; ".join(parts) or "no details"
+    return "; ".join(str(err) for err in errors) or "no details"
 
 
 def sweep_progress(run_id: str | None, done: int, total: int) -> str:
@@ -93,22 +89,25 @@ def cancel_note(run_id: str | None, rows: int, total: int, finished: bool) -> st
     )
 
 
-def runs_table(manifests: Sequence[Mapping]) -> pd.DataFrame:
+def runs_table(manifests: Sequence[Manifest]) -> pd.DataFrame:
     """One row per run manifest, in the given order."""
     return pd.DataFrame([run_row(m) for m in manifests], columns=list(RUN_COLUMNS))
 
 
-def run_row(manifest: Mapping) -> dict:
-    config = manifest.get("config") or {}
+def run_row(manifest: Manifest) -> dict:
+    config = manifest.config
+    checkpoints, images, ratios, seeds = (
+        (config.checkpoints, config.images, config.ratios, config.seeds) if config is not None else ((),) * 4
+    )
     return {
-        "run_id": manifest.get("run_id"),
-        "status": manifest.get("status"),
-        "created": manifest.get("created"),
-        "checkpoints": ", ".join(config.get("checkpoints") or ()),
-        "images": len(config.get("images") or ()),
-        "mask_ratios": ", ".join(f"{r:g}" for r in config.get("ratios") or ()),
-        "seeds": len(config.get("seeds") or ()),
-        "errors": len(manifest.get("errors") or ()),
+        "run_id": manifest.run_id,
+        "status": manifest.status,
+        "created": manifest.created,
+        "checkpoints": ", ".join(checkpoints),
+        "images": len(images),
+        "mask_ratios": ", ".join(f"{r:g}" for r in ratios),
+        "seeds": len(seeds),
+        "errors": len(manifest.errors),
     }
 
 

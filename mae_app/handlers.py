@@ -18,10 +18,11 @@ import gradio as gr
 import pandas as pd
 
 from experiments.analysis import paired_difference, summarize
+from experiments.config import SweepConfig
 from experiments.figure import plot_metric
 from experiments.selection import select
 from experiments.store import Run, list_runs, load_runs
-from experiments.sweep import SweepConfig, run_sweep
+from experiments.sweep import run_sweep
 from mae_core.files import file_sha256
 from mae_core.heatmap import error_heatmap, shared_vmax
 from mae_core.metrics import METRIC_NAMES
@@ -317,7 +318,7 @@ class MAEApp:
     def list_runs(self) -> tuple[pd.DataFrame, dict]:
         """The runs table (newest first) and the run picker's choices."""
         manifests = list(reversed(list_runs(self.run_root)))
-        ids = [m["run_id"] for m in manifests]
+        ids = [m.run_id for m in manifests]
         # the newest run is picked for analysis
         return formatting.runs_table(manifests), gr.update(choices=ids, value=ids[:1])
 

@@ -1,6 +1,6 @@
 """UI values -> engine arguments: every check turns bad input into a ``gr.Error`` message box, never a traceback.
 
-The rules themselves live in the engine (``mae_core.masking`` for seeds and mask ratios, ``experiments.sweep`` for
+The rules themselves live in the engine (``mae_core.masking`` for seeds and mask ratios, ``experiments.config`` for
 ratio grids, ``experiments.analysis`` for metric names); this module only converts the browser's numbers and wraps
 their ``ValueError`` in the app's message.
 """
@@ -14,8 +14,8 @@ import gradio as gr
 from PIL import Image
 
 from experiments.analysis import check_metric
+from experiments.config import ratio_range
 from experiments.images import LIST_SUFFIXES
-from experiments.sweep import ratio_range
 from mae_core.masking import check_seed, mask_ratio_value
 from mae_core.preprocess import ImageError, load_image
 

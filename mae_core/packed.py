@@ -189,6 +189,19 @@ def _block(
     return x.add_(_linear(hidden, weights, f"{prefix}.mlp.fc2").float())
 
 
+@dataclass(frozen=True)
+class _KeepGroup:
+    """The items that keep the same number of patches: one attention call covers them all."""
+
+    items: torch.Tensor  # [count] item indices, ascending
+    ids_keep: torch.Tensor  # [count, keep] the kept patches of each, in noise order
+
+    @property
+    def sequence(self) -> tuple[int, int]:
+        """(sequences, length) of this group in the packed encoder: each sequence is cls + the kept tokens."""
+        return len(self.items), self.ids_keep.shape[1] + 1
+
+
 def packed_forward(
     weights: PackedWeights,
     imgs: torch.Tensor,
@@ -205,54 +218,67 @@ def packed_forward(
             f"need one mask ratio and one noise row per item: {n} items, {len(mask_ratios)} ratios, "
             f"noise of shape {list(noise.shape)} (expected [{n}, {length}])"
         )
-    device = imgs.device
-    keeps = [check_mask_ratio(r, length) for r in mask_ratios]
-    index = torch.as_tensor(list(image_index), dtype=torch.long, device=device)
-    ids_shuffle = torch.argsort(noise.to(device), dim=1)  # [N, L] ascending noise: the first len_keep are kept
-
-    # patch embedding of each distinct image once: [M, L, D]
-    conv = weights["patch_embed.proj.weight"]
-    tokens = F.conv2d(imgs.to(conv.dtype), conv, weights["patch_embed.proj.bias"], stride=config.patch_size)
-    tokens = tokens.flatten(2).transpose(1, 2).float() + weights["pos_embed"][:, 1:, :]
-    cls = weights["cls_token"] + weights["pos_embed"][:, :1, :]  # [1, 1, D]
-
-    # items grouped by len_keep (longest first), each group packed as [count * (1 + keep), D]
-    group_items: dict[int, list[int]] = {}
-    for item, keep in enumerate(keeps):
-        group_items.setdefault(keep, []).append(item)
-    order = sorted(group_items, reverse=True)
-    pieces, groups = [], []
-    for keep in order:
-        items = torch.as_tensor(group_items[keep], dtype=torch.long, device=device)
-        ids_keep = ids_shuffle[items, :keep]  # [count, keep]
-        kept = torch.gather(tokens[index[items]], 1, ids_keep.unsqueeze(-1).expand(-1, -1, tokens.shape[2]))
-        pieces.append(torch.cat([cls.expand(len(items), -1, -1), kept], dim=1).flatten(0, 1))
-        groups.append((len(items), keep + 1))
-    x = torch.cat(pieces, dim=0)  # [T, D], T = sum over items of (1 + len_keep)
-
+    groups = _group_by_keep([check_mask_ratio(r, length) for r in mask_ratios], noise.to(imgs.device))
+    index = torch.as_tensor(list(image_index), dtype=torch.long, device=imgs.device)
+    x = _encoder_tokens(weights, imgs, index, groups)  # [T, D], T = sum over items of (1 + len_keep)
+    sequences = [group.sequence for group in groups]
     for i in range(config.depth):
-        x = _block(x, weights, f"blocks.{i}", groups, config.num_heads)
+        x = _block(x, weights, f"blocks.{i}", sequences, config.num_heads)
     latent = _linear(_layer_norm(x, weights, "norm"), weights, "decoder_embed").float()  # [T, Dd]
 
-    # decoder input in item order: mask token everywhere, the encoded tokens scattered back to their patches
-    width = config.decoder_embed_dim
-    decoder_in = torch.empty(n, length + 1, width, dtype=torch.float32, device=device)
-    mask = torch.ones(n, length, dtype=torch.float32, device=device)
-    start = 0
-    for keep, (count, seq) in zip(order, groups):
-        items = torch.as_tensor(group_items[keep], dtype=torch.long, device=device)
-        encoded = latent[start : start + count * seq].view(count, seq, width)
-        start += count * seq
-        ids_keep = ids_shuffle[items, :keep]
-        patches = weights["mask_token"].expand(count, length, width).clone()
-        patches.scatter_(1, ids_keep.unsqueeze(-1).expand(-1, -1, width), encoded[:, 1:, :])
-        decoder_in[items] = torch.cat([encoded[:, :1, :], patches], dim=1)
-        mask[items] = mask[items].scatter(1, ids_keep, 0.0)
-    x = (decoder_in + weights["decoder_pos_embed"]).flatten(0, 1)  # [N * (L + 1), Dd]
-
-    decoder_groups = [(n, length + 1)]
+    x, mask = _decoder_tokens(weights, latent, groups, n)  # [N * (L + 1), Dd], [N, L]
     for i in range(config.decoder_depth):
-        x = _block(x, weights, f"decoder_blocks.{i}", decoder_groups, config.decoder_num_heads)
+        x = _block(x, weights, f"decoder_blocks.{i}", [(n, length + 1)], config.decoder_num_heads)
     pred = _linear(_layer_norm(x, weights, "decoder_norm"), weights, "decoder_pred").float()
     pred = pred.view(n, length + 1, config.patch_dim)[:, 1:, :]  # [N, L, p*p*C], cls dropped
     return PackedOutput(pred=pred, mask=mask)
+
+
+def _group_by_keep(keeps: Sequence[int], noise: torch.Tensor) -> list[_KeepGroup]:
+    """Items grouped by their number of kept patches, longest first; ``noise`` [N, L] on the compute device."""
+    ids_shuffle = torch.argsort(noise, dim=1)  # [N, L] ascending noise: the first len_keep are kept
+    members: dict[int, list[int]] = {}
+    for item, keep in enumerate(keeps):
+        members.setdefault(keep, []).append(item)
+    groups = []
+    for keep in sorted(members, reverse=True):
+        items = torch.as_tensor(members[keep], dtype=torch.long, device=noise.device)
+        groups.append(_KeepGroup(items=items, ids_keep=ids_shuffle[items, :keep]))
+    return groups
+
+
+def _encoder_tokens(
+    weights: PackedWeights, imgs: torch.Tensor, index: torch.Tensor, groups: Sequence[_KeepGroup]
+) -> torch.Tensor:
+    """The packed encoder input [T, D]: per group, each item's cls token then its kept patch tokens."""
+    # patch embedding of each distinct image once: [M, L, D]
+    conv = weights["patch_embed.proj.weight"]
+    tokens = F.conv2d(imgs.to(conv.dtype), conv, weights["patch_embed.proj.bias"], stride=weights.config.patch_size)
+    tokens = tokens.flatten(2).transpose(1, 2).float() + weights["pos_embed"][:, 1:, :]
+    cls = weights["cls_token"] + weights["pos_embed"][:, :1, :]  # [1, 1, D]
+    pieces = []
+    for group in groups:
+        gather = group.ids_keep.unsqueeze(-1).expand(-1, -1, tokens.shape[2])
+        kept = torch.gather(tokens[index[group.items]], 1, gather)  # [count, keep, D]
+        pieces.append(torch.cat([cls.expand(len(group.items), -1, -1), kept], dim=1).flatten(0, 1))
+    return torch.cat(pieces, dim=0)
+
+
+def _decoder_tokens(
+    weights: PackedWeights, latent: torch.Tensor, groups: Sequence[_KeepGroup], n: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The decoder input in item order, [N * (L + 1), Dd] with position embeddings: the mask token everywhere, the
+    encoded tokens scattered back to their patches. Also the mask [N, L] (0 keep, 1 remove)."""
+    length, width = weights.config.num_patches, weights.config.decoder_embed_dim
+    decoder_in = torch.empty(n, length + 1, width, dtype=torch.float32, device=latent.device)
+    mask = torch.ones(n, length, dtype=torch.float32, device=latent.device)
+    start = 0
+    for group in groups:
+        count, seq = group.sequence
+        encoded = latent[start : start + count * seq].view(count, seq, width)
+        start += count * seq
+        patches = weights["mask_token"].expand(count, length, width).clone()
+        patches.scatter_(1, group.ids_keep.unsqueeze(-1).expand(-1, -1, width), encoded[:, 1:, :])
+        decoder_in[group.items] = torch.cat([encoded[:, :1, :], patches], dim=1)
+        mask[group.items] = mask[group.items].scatter(1, group.ids_keep, 0.0)
+    return (decoder_in + weights["decoder_pos_embed"]).flatten(0, 1), mask

@@ -29,7 +29,7 @@ TRICKY = [
     "",
     "'",
     "\\",
-    "comma,and\"quote\".png",
+    'comma,and"quote".png',
 ]
 
 

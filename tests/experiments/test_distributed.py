@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from experiments.config import SweepConfig
 from experiments.distributed import backend_for, rank_device, shard
 from experiments.store import list_runs, load_runs
-from experiments.sweep import SweepConfig, run_sweep
+from experiments.sweep import run_sweep
 from tests.experiments.helpers import REPO_ROOT, cli_env, write_images
 
 CELL = ["image", "checkpoint", "mask_ratio", "seed"]
@@ -66,13 +67,13 @@ def test_torchrun_two_processes_merge_into_one_run(tmp_path, checkpoint_pair):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     (manifest,) = list_runs(root)
-    run_dir = root / manifest["run_id"]
+    run_dir = root / manifest.run_id
     assert "(2 ranks)" in done.stdout
-    assert manifest["status"] == "finished"
-    assert [e["image"].rsplit("/", 1)[-1] for e in manifest["errors"]] == ["broken.png"]
+    assert manifest.status == "finished"
+    assert [e.image.rsplit("/", 1)[-1] for e in manifest.errors] == ["broken.png"]
     assert not list(run_dir.glob("losses.rank*.csv")), "rank shards were not merged away"
-    df = load_runs([manifest["run_id"]], root=root)
-    assert len(df) == 5 * 2 * 2 * 2 == manifest["rows"]
+    df = load_runs([manifest.run_id], root=root)
+    assert len(df) == 5 * 2 * 2 * 2 == manifest.rows
     assert not df.duplicated(CELL).any()
 
     # the same study in one process gives the same numbers: sharding changes nothing but the speed

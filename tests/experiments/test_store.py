@@ -10,10 +10,10 @@ import stat
 import subprocess
 import sys
 import textwrap
-from dataclasses import dataclass
 
 import pytest
 
+from experiments.config import SweepConfig
 from experiments.store import (
     COLUMNS,
     Run,
@@ -29,26 +29,22 @@ from experiments.store import (
 from tests.experiments.helpers import REPO_ROOT, cli_env, make_rows
 
 
-@dataclass(frozen=True)
-class DemoConfig:
-    images: tuple[str, ...]
-    ratios: tuple[float, ...]
-
-
 def test_create_serialises_config_and_lists_runs(tmp_path):
     store = RunStore(tmp_path)
-    run = store.create(DemoConfig(images=("a.png",), ratios=(0.5, 0.75)), dtype="float32")
+    config = SweepConfig(images=("a.png",), checkpoints=("ck",), ratios=(0.5, 0.75))
+    run = store.create(config, dtype="float32")
     manifest = run.read_manifest()
-    assert manifest["run_id"] == run.run_id
-    assert manifest["status"] == "running" and manifest["ended"] is None
-    assert manifest["config"] == {"images": ["a.png"], "ratios": [0.5, 0.75]}
-    assert manifest["dtype"] == "float32"
-    assert manifest["created"].endswith("Z")
-    assert manifest["environment"]["packages"]["torch"]
+    assert manifest.run_id == run.run_id
+    assert manifest.status == "running" and manifest.ended is None
+    assert manifest.config == config and manifest.dtype == "float32"
+    assert manifest.created.endswith("Z")
+    assert manifest.environment["packages"]["torch"]
+    written = json.loads(run.manifest_path.read_text())
+    assert written["config"]["images"] == ["a.png"] and written["config"]["ratios"] == [0.5, 0.75]
     (tmp_path / "not-a-run").mkdir()  # folders without a manifest are skipped
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "manifest.json").write_text("{torn")
-    assert [m["run_id"] for m in list_runs(tmp_path)] == [run.run_id]
+    assert [m.run_id for m in list_runs(tmp_path)] == [run.run_id]
     run.update_manifest(status="finished", ended=utc_now())
     assert json.loads(run.manifest_path.read_text())["status"] == "finished"
     assert not list(run.path.glob("*.tmp")), "the atomic write left its temporary file behind"
@@ -70,13 +66,13 @@ def test_run_ids_cannot_leave_the_root(tmp_path, bad):
 
 def test_unknown_run_names_the_latest(tmp_path):
     store = RunStore(tmp_path)
-    run = store.create({})
+    run = store.create()
     with pytest.raises(ValueError, match=run.run_id):
         store.open("20990101-000000-ffffff")
 
 
 def test_rows_round_trip_with_types(tmp_path):
-    run = RunStore(tmp_path).create({})
+    run = RunStore(tmp_path).create()
     rows = make_rows(run.run_id, ["a.png", "b.png"])
     assert run.append_rows(rows) == 4
     df = load_runs([run.run_id], root=tmp_path)
@@ -88,7 +84,7 @@ def test_rows_round_trip_with_types(tmp_path):
 
 
 def test_strings_that_spreadsheets_would_run_are_neutralised(tmp_path):
-    run = RunStore(tmp_path).create({})
+    run = RunStore(tmp_path).create()
     names = ['=HYPERLINK("http://x")', "+1.png", "-2.png", "@SUM(A1).png", "\tTab.png", "\rcr.png", "plain.png"]
     run.append_rows(make_rows(run.run_id, names, seeds=(0,)))
     with open(run.losses_path, newline="") as f:
@@ -103,7 +99,7 @@ def test_strings_that_spreadsheets_would_run_are_neutralised(tmp_path):
 
 
 def test_torn_last_line_is_ignored_then_repaired(tmp_path):
-    run = RunStore(tmp_path).create({})
+    run = RunStore(tmp_path).create()
     run.append_rows(make_rows(run.run_id, ["a.png"]))
     with open(run.losses_path, "ab") as f:
         f.write(b"run,half-a-row-from-a-killed-writer")  # no newline: torn
@@ -116,7 +112,7 @@ def test_torn_last_line_is_ignored_then_repaired(tmp_path):
 
 
 def test_torn_header_is_rewritten(tmp_path):
-    run = RunStore(tmp_path).create({})
+    run = RunStore(tmp_path).create()
     run.losses_path.write_bytes(b"run_id,ima")
     assert run.read_rows().empty
     run.append_rows(make_rows(run.run_id, ["a.png"]))
@@ -125,14 +121,14 @@ def test_torn_header_is_rewritten(tmp_path):
 
 
 def test_foreign_csv_is_refused_with_its_header(tmp_path):
-    run = RunStore(tmp_path).create({})
+    run = RunStore(tmp_path).create()
     run.losses_path.write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="not a losses file"):
         run.read_rows()
 
 
 def test_shards_merge_once_per_cell(tmp_path):
-    run = RunStore(tmp_path).create({})
+    run = RunStore(tmp_path).create()
     rows = make_rows(run.run_id, ["a.png", "=b.png", "c.png"])
     run.append_rows(rows[:2])  # a.png is already merged (a merge killed midway)
     run.append_rows(rows[:4], path=run.shard_path(0))
@@ -148,7 +144,7 @@ def test_shards_merge_once_per_cell(tmp_path):
 
 
 def test_a_second_writer_of_the_same_run_is_refused(tmp_path):
-    run = RunStore(tmp_path).create({})
+    run = RunStore(tmp_path).create()
     lock = run.acquire_writer()
     try:
         with pytest.raises(RunBusyError, match=run.run_id):
@@ -172,7 +168,7 @@ WRITER = textwrap.dedent(
 
 
 def test_two_processes_appending_to_one_run_neither_interleave_nor_lose_rows(tmp_path):
-    run = RunStore(tmp_path).create({})
+    run = RunStore(tmp_path).create()
     batches, size = 60, 40
     procs = [
         subprocess.Popen(
@@ -208,7 +204,7 @@ def test_manifests_get_the_mode_the_umask_asks_for(tmp_path):
     # a store shared by a group must be readable by it: the atomic write used to leave mkstemp's 0600
     previous = os.umask(0o022)
     try:
-        run = RunStore(tmp_path).create({})
+        run = RunStore(tmp_path).create()
         assert stat.S_IMODE(run.manifest_path.stat().st_mode) == 0o644
         os.umask(0o002)
         run.update_manifest(status="finished")

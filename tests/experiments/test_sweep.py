@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
 from experiments.__main__ import main
+from experiments.config import SweepConfig
+from experiments.images import ImageFailure
 from experiments.store import COLUMNS, RunStore, list_runs, load_runs
-from experiments.sweep import SweepConfig, parse_ratios, parse_seeds, run_sweep
+from experiments.sweep import attach_run, resume_run, run_sweep, start_run
 from mae_core.files import file_sha256
 from mae_core.masking import mask_noise
 from mae_core.preprocess import preprocess
@@ -19,29 +23,6 @@ from tests.conftest import make_model
 from tests.experiments.helpers import huge_png, make_rows, run_cli, start_cli, write_images
 
 CELL = ["image", "checkpoint", "mask_ratio", "seed"]
-
-
-def test_ratio_and_seed_syntax():
-    assert parse_ratios("0.1:0.9:0.1") == (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-    assert parse_ratios("0.5, 0.75") == (0.5, 0.75)
-    assert parse_seeds("0-4") == (0, 1, 2, 3, 4)
-    assert parse_seeds("0-2,7") == (0, 1, 2, 7)
-    for bad in ("0.1:0.9", "0:0.5:0.25", "0.5,,0.6", "1.5", "x"):
-        with pytest.raises(ValueError, match="ratio"):
-            parse_ratios(bad)
-    for bad in ("4-0", "a", "1.5", ""):
-        with pytest.raises(ValueError, match="seed"):
-            parse_seeds(bad)
-
-
-def test_config_normalises_and_validates():
-    config = SweepConfig(images=("a",), checkpoints=("x", "x", "y"), ratios=(0.1 * 3, 0.3), seeds=(2, 2))
-    assert config.checkpoints == ("x", "y") and config.ratios == (0.3,) and config.seeds == (2,)
-    assert SweepConfig.from_dict(config.to_dict()) == config
-    with pytest.raises(ValueError, match="dtype"):
-        SweepConfig(images=("a",), checkpoints=("x",), dtype="float16")
-    with pytest.raises(ValueError, match="batch size"):
-        SweepConfig(images=("a",), checkpoints=("x",), batch_size=0)
 
 
 def test_library_sweep_with_loaded_models_matches_the_model(tmp_path):
@@ -86,7 +67,7 @@ def test_formula_like_names_are_neutralised_in_the_csv(tmp_path, checkpoint_pair
         cells = [r[COLUMNS.index("image")] for r in list(csv.reader(f))[1:]]
     assert sorted(cells) == sorted("'" + n for n in names)
     manifest = RunStore(tmp_path / "runs").open(result.run_id).read_manifest()
-    assert [i["name"] for i in manifest["images"]] == names  # the manifest (JSON) keeps the true names
+    assert [i.name for i in manifest.images] == names  # the manifest (JSON) keeps the true names
 
 
 def test_cli_sweep_with_bad_images_then_report(tmp_path, checkpoint_pair):
@@ -116,22 +97,22 @@ def test_cli_sweep_with_bad_images_then_report(tmp_path, checkpoint_pair):
     )
     assert done.returncode == 3, done.stderr  # finished, some images failed
     (manifest,) = list_runs(root)
-    run_id = manifest["run_id"]
+    run_id = manifest.run_id
     assert f"run {run_id} -> {root / run_id}" in done.stdout
-    assert manifest["status"] == "finished" and manifest["ended"]
-    assert {e["path"].rsplit("/", 1)[-1] for e in manifest["errors"]} == {
+    assert manifest.status == "finished" and manifest.ended
+    assert {e.path.rsplit("/", 1)[-1] for e in manifest.errors} == {
         "corrupt.png",
         "empty.png",
         "text.jpg",
         "bomb.png",
     }
-    assert all(e["reason"] for e in manifest["errors"])
+    assert all(e.reason for e in manifest.errors)
     assert "skipped" in done.stderr and "Traceback" not in done.stderr
-    assert [c["sha256"] for c in manifest["checkpoints"]] == [file_sha256(pixel), file_sha256(gan)]
-    assert [c["loss_type"] for c in manifest["checkpoints"]] == ["pixel", "gan"]
-    hashed = {i["name"].rsplit("/", 1)[-1]: i["sha256"] for i in manifest["images"]}
+    assert [c.sha256 for c in manifest.checkpoints] == [file_sha256(pixel), file_sha256(gan)]
+    assert [c.loss_type for c in manifest.checkpoints] == ["pixel", "gan"]
+    hashed = {i.name.rsplit("/", 1)[-1]: i.sha256 for i in manifest.images}
     assert hashed["img000.png"] == file_sha256(good[0]) and hashed["bomb.png"] is None
-    assert manifest["rows"] == 3 * 2 * 3 * 2 and manifest["ratios"] == [0.25, 0.5, 0.75]
+    assert manifest.rows == 3 * 2 * 3 * 2 and manifest.ratios == (0.25, 0.5, 0.75)
     df = load_runs([run_id], root=root)
     assert len(df) == 36 and not df.duplicated(CELL).any()
     by_ratio = df.groupby(["mask_ratio", "checkpoint"])["masked_patches"].unique()
@@ -269,10 +250,10 @@ def test_two_sweeps_at_once_into_one_root(tmp_path, checkpoint_pair):
     outputs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     manifests = list_runs(root)
-    assert len(manifests) == 2 and {m["status"] for m in manifests} == {"finished"}
-    counts = sorted(len(load_runs([m["run_id"]], root=root)) for m in manifests)
+    assert len(manifests) == 2 and {m.status for m in manifests} == {"finished"}
+    counts = sorted(len(load_runs([m.run_id], root=root)) for m in manifests)
     assert counts == sorted([3 * 2 * 2 * 3, 2 * 2 * 3 * 3])
-    both = load_runs([m["run_id"] for m in manifests], root=root)
+    both = load_runs([m.run_id for m in manifests], root=root)
     assert not both.duplicated(["run_id", *CELL]).any()
 
 
@@ -304,8 +285,8 @@ def test_sigterm_marks_the_run_interrupted_and_names_the_resume(tmp_path, checkp
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     (manifest,) = list_runs(root)
-    assert manifest["status"] == "interrupted" and manifest["ended"]
-    assert f"--resume {manifest['run_id']}" in err and "Traceback" not in err
+    assert manifest.status == "interrupted" and manifest.ended
+    assert f"--resume {manifest.run_id}" in err and "Traceback" not in err
 
 
 def test_plan_reads_keys_only_for_partly_done_images(tmp_path):
@@ -321,3 +302,47 @@ def test_plan_reads_keys_only_for_partly_done_images(tmp_path):
     plan = plan_work(config, items, run)
     assert [i.name for i in plan.work] == ["=half.png", "todo.png"]
     assert plan.stored == {cell_key("=half.png", "ck", 0.75, 1)}
+
+
+def test_start_resume_and_attach_are_three_ways_into_a_run(tmp_path, checkpoint_pair):
+    write_images(tmp_path / "imgs", 2)
+    (tmp_path / "imgs" / "broken.png").write_bytes(b"not a png")
+    weights = tmp_path / "weights.safetensors"
+    weights.write_bytes(Path(checkpoint_pair[0]).read_bytes())
+    store = RunStore(tmp_path / "runs")
+    config = SweepConfig(images=(str(tmp_path / "imgs"),), checkpoints=(str(weights),), device="cpu")
+
+    started = start_run(store, config)
+    manifest = started.run.read_manifest()
+    assert manifest.status == "running" and manifest.cells == 3 and manifest.resumed == ()
+    assert [i.name.rsplit("/", 1)[-1] for i in manifest.images] == ["broken.png", "img000.png", "img001.png"]
+    assert started.compute(started.items[1:2], target=None, progress=None) == (1, ())  # then the process dies
+
+    before = started.run.manifest_path.read_bytes()
+    joined = attach_run(store, started.run.run_id, config, device="cpu")  # another torchrun rank
+    assert started.run.manifest_path.read_bytes() == before, "attaching leaves the manifest to rank 0"
+    assert joined.items == started.items
+
+    resumed = resume_run(store, started.run.run_id, dataclasses.replace(config, batch_size=5))
+    assert resumed.config == dataclasses.replace(config, batch_size=5)  # how to compute may change, not what
+    assert len(resumed.run.read_manifest().resumed) == 1
+    written, errors = resumed.compute(resumed.items, target=None, progress=None)
+    assert written == 1 and [e.image for e in errors] == [resumed.items[0].name]
+    assert isinstance(errors[0], ImageFailure) and str(errors[0]).startswith(f"{errors[0].image}: ")
+    assert resumed.finish(errors) == 2
+    finished = resumed.run.read_manifest()
+    assert finished.status == "finished" and finished.errors == errors and finished.rows == 2
+
+    weights.write_bytes(Path(checkpoint_pair[1]).read_bytes())  # other weights under the same name
+    with pytest.raises(ValueError, match="changed since the run started"):
+        resume_run(store, started.run.run_id)
+
+
+def test_library_sweep_reports_unreadable_images_as_image_failures(tmp_path):
+    write_images(tmp_path / "imgs", 1)
+    (tmp_path / "imgs" / "empty.png").write_bytes(b"")
+    config = SweepConfig(images=(str(tmp_path / "imgs"),), checkpoints=("m",), device="cpu")
+    result = run_sweep(config, root=tmp_path / "runs", models={"m": make_model(seed=0)})
+    (failure,) = result.errors
+    assert failure.image.endswith("empty.png") and "empty" in failure.reason
+    assert result.exit_code == 3 and result.rows == 1

@@ -1,0 +1,135 @@
+"""What a sweep measures: ``SweepConfig`` and the command line's ratio and seed syntax.
+
+A config is the study's identity: checkpoints x images x mask ratios x seeds, plus how to compute them (batch size,
+dtype, device, crop). It is checked by the engine's own rules (``mae_core.masking.check_seed`` and
+``mask_ratio_value``, ``mae_core.packed.compute_dtype``, ``mae_core.engine.check_batch_size``) and stored in the run's
+manifest. Mask ratios are kept as the store writes them (:func:`format_ratio`), so ``0.1 * 3`` and ``0.3`` are the same
+cell everywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from mae_core.engine import check_batch_size
+from mae_core.masking import check_seed, mask_ratio_value
+from mae_core.packed import compute_dtype
+
+# cells per forward pass when the user does not say (the CLI's --batch-size): rows are appended once per batch, so
+# a batch smaller than the engine's library default loses less work to a kill and moves the progress bar sooner
+DEFAULT_BATCH_SIZE = 16
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """What to measure; serialises straight into the manifest's ``config``."""
+
+    images: tuple[str, ...]  # files, folders, .txt lists (see experiments.images)
+    checkpoints: tuple[str, ...]  # anything mae_core.loading.load_model accepts, or keys of run_sweep(models=...)
+    ratios: tuple[float, ...] = (0.75,)
+    seeds: tuple[int, ...] = (0,)
+    batch_size: int = DEFAULT_BATCH_SIZE
+    dtype: str = "float32"
+    device: str | None = None  # None: the engine's choice (CUDA when available)
+    crop: bool = False  # centre crop instead of squashing to the model's size
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: normalise once, here
+        set_(self, "images", tuple(str(i) for i in _as_tuple(self.images)))
+        set_(self, "checkpoints", tuple(dict.fromkeys(str(c) for c in _as_tuple(self.checkpoints))))
+        set_(self, "ratios", tuple(dict.fromkeys(_cell_ratio(r) for r in _as_tuple(self.ratios))))
+        set_(self, "seeds", tuple(dict.fromkeys(check_seed(s) for s in _as_tuple(self.seeds))))
+        set_(self, "batch_size", check_batch_size(self.batch_size))
+        compute_dtype(self.dtype)  # ValueError naming the accepted dtypes
+        if not self.images:
+            raise ValueError("no images given: pass files, folders or a .txt list of paths")
+        if not self.checkpoints:
+            raise ValueError("no checkpoints given: pass registry names, local files or hf:// ids")
+        if not self.ratios:
+            raise ValueError("no mask ratios given, e.g. 0.1:0.9:0.1 or 0.5,0.75")
+        if not self.seeds:
+            raise ValueError("no seeds given, e.g. 0-4 or 0,1,2")
+
+    @property
+    def cells_per_image(self) -> int:
+        return len(self.checkpoints) * len(self.ratios) * len(self.seeds)
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> SweepConfig:
+        """A config from its ``to_dict`` (a manifest's ``config``); keys this version does not know are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _as_tuple(value: object) -> tuple:
+    if isinstance(value, (str, bytes, os.PathLike)) or not isinstance(value, Iterable):
+        return (value,)
+    return tuple(value)
+
+
+def _cell_ratio(value: object) -> float:
+    """A user's mask ratio (checked by ``mask_ratio_value``) as the store writes it: 0.1 * 3 is the cell 0.3."""
+    return float(format_ratio(mask_ratio_value(value)))
+
+
+def parse_ratios(text: str) -> tuple[float, ...]:
+    """``"0.1:0.9:0.1"`` (start:stop:step, stop included) or ``"0.5,0.75"`` -> mask ratios."""
+    text = str(text).strip()
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise ValueError(f"mask ratios {text!r}: expected start:stop:step such as 0.1:0.9:0.1, or a comma list")
+        try:
+            start, stop, step = (float(p) for p in parts)
+        except ValueError:
+            raise ValueError(f"mask ratios {text!r}: start, stop and step must be numbers") from None
+        return ratio_range(start, stop, step)
+    return tuple(_cell_ratio(p) for p in _split(text, "mask ratios"))
+
+
+def ratio_range(start: float, stop: float, step: float) -> tuple[float, ...]:
+    """Mask ratios from ``start`` to ``stop`` inclusive every ``step``; ``0.1 * 3`` comes out as 0.3."""
+    if not step > 0 or stop < start:
+        raise ValueError(f"mask ratios {start:g}:{stop:g}:{step:g}: need step > 0 and stop >= start")
+    count = int(math.floor((stop - start) / step + 1e-9)) + 1
+    return tuple(_cell_ratio(round(start + i * step, 10)) for i in range(count))
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``"0-4"`` (inclusive), ``"0,3,7"`` or a mix such as ``"0-2,10"`` -> seeds."""
+    seeds: list[int] = []
+    for part in _split(str(text), "seeds"):
+        if "-" in part.lstrip("-"):
+            low, _, high = part.partition("-")
+            try:
+                a, b = int(low), int(high)
+            except ValueError:
+                raise ValueError(f"seeds {text!r}: {part!r} is not a range like 0-4") from None
+            if b < a:
+                raise ValueError(f"seeds {text!r}: range {part!r} ends before it starts")
+            seeds.extend(range(a, b + 1))
+        else:
+            try:
+                seeds.append(int(part))
+            except ValueError:
+                raise ValueError(f"seeds {text!r}: {part!r} is not an integer seed") from None
+    return tuple(check_seed(s) for s in seeds)
+
+
+def _split(text: str, what: str) -> list[str]:
+    parts = [p.strip() for p in text.split(",")]
+    if not text.strip() or any(not p for p in parts):
+        raise ValueError(f"{what} {text!r}: expected a comma-separated list without empty entries")
+    return parts
+
+
+def format_ratio(mask_ratio: float) -> str:
+    """Mask ratios are written with 6 significant digits: ``0.1 * 3`` and ``0.3`` are the same cell."""
+    return f"{float(mask_ratio):.6g}"

@@ -1,0 +1,182 @@
+"""A run's record, ``manifest.json``, as typed data: every reader and writer goes through :class:`Manifest`.
+
+The JSON object holds (every key but ``run_id`` is optional, so runs written by earlier versions load)::
+
+    run_id, status, created, ended        identity and life cycle (UTC ISO 8601 times)
+    config                                the SweepConfig that defines the run
+    checkpoints                           one CheckpointRecord per checkpoint: name, source, sha256, loss_type...
+    ratios, seeds, dtype, device, cells   the study's axes and how it is computed
+    images                                one ImageRecord per image: name, path, sha256 (once read)
+    environment                           Python, platform, package versions, git commit (free-form, for people)
+    errors                                one ImageFailure per image that could not be read
+    rows, resumed, fatal                  added as the run goes: row count, resume times, what stopped it
+
+Top-level keys this version does not know are kept in ``Manifest.extra`` and written back as they were, so a
+status update by an older version never drops what a newer one added. Inside the records, unknown keys are ignored:
+records are written by the sweep alone, from the checkpoints and images it holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from experiments.config import SweepConfig
+from experiments.images import ImageFailure
+
+if TYPE_CHECKING:
+    from mae_core.loading import CheckpointInfo
+    from mae_core.registry import LossType
+
+RunStatus = Literal["running", "finished", "failed", "interrupted"]
+IN_MEMORY_SOURCE = "in-memory model"  # the source of a checkpoint passed to run_sweep(models=...) as a model
+
+
+@dataclass(frozen=True)
+class CheckpointRecord:
+    """A checkpoint as the run used it."""
+
+    name: str  # its name in the run: the user's spec, or the key of run_sweep(models=...)
+    source: str = IN_MEMORY_SOURCE  # canonical origin: hf://..., a URL, bundled:<file>, a local path
+    sha256: str | None = None  # of the weights file; None for an in-memory model
+    loss_type: LossType | Literal["unknown"] = "unknown"
+    path: str | None = None  # the weights file read
+    format: str | None = None  # "official" | "state_dict" | "transformers" | "mae_core" | "safetensors"
+    norm_pix: bool | None = None
+    checkpoint_name: str | None = None  # the registry's (or a derived) name of the weights
+
+    @classmethod
+    def of(cls, name: str, info: CheckpointInfo | None) -> CheckpointRecord:
+        """The record of a model named ``name`` in the run, from its ``checkpoint_info`` (None: built in memory)."""
+        if info is None:
+            return cls(name=name)
+        return cls(
+            name=name,
+            source=info.source,
+            sha256=info.sha256,
+            loss_type=info.loss_type,
+            path=str(info.path),
+            format=info.format,
+            norm_pix=info.norm_pix,
+            checkpoint_name=info.name,
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        data = dataclasses.asdict(self)
+        return {k: v for k, v in data.items() if v is not None or k == "sha256"}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> CheckpointRecord:
+        return cls(**_known(cls, data))
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """An image of the run: its name in the store, where it was read, and its sha256 once it has been read."""
+
+    name: str
+    path: str
+    sha256: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> ImageRecord:
+        return cls(**_known(cls, data))
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The content of one run's ``manifest.json``."""
+
+    run_id: str
+    status: RunStatus = "running"
+    created: str | None = None
+    ended: str | None = None
+    config: SweepConfig | None = None
+    checkpoints: tuple[CheckpointRecord, ...] = ()
+    ratios: tuple[float, ...] = ()
+    seeds: tuple[int, ...] = ()
+    dtype: str | None = None
+    device: str | None = None
+    cells: int | None = None  # cells the run plans: images x checkpoints x ratios x seeds
+    images: tuple[ImageRecord, ...] = ()
+    environment: Mapping[str, object] = field(default_factory=dict)
+    errors: tuple[ImageFailure, ...] = ()
+    rows: int | None = None  # rows stored, written when the run finishes
+    resumed: tuple[str, ...] = ()  # when each resume started
+    fatal: str | None = None  # the error that stopped a failed run
+    extra: Mapping[str, object] = field(default_factory=dict)  # keys this version does not know, kept as they are
+
+    def recorded_config(self) -> SweepConfig:
+        """The run's config, what a resume must measure; ``ValueError`` when the run records none."""
+        if self.config is None:
+            raise ValueError(f"run {self.run_id} records no sweep configuration, so it cannot be resumed")
+        return self.config
+
+    def to_json(self) -> str:
+        """The manifest as JSON text (keys in the order above; ``rows``, ``resumed``, ``fatal`` only once set)."""
+        data: dict[str, object] = {
+            "run_id": self.run_id,
+            "status": self.status,
+            "created": self.created,
+            "ended": self.ended,
+            "config": self.config.to_dict() if self.config is not None else None,
+            "checkpoints": [c.to_dict() for c in self.checkpoints],
+            "ratios": list(self.ratios),
+            "seeds": list(self.seeds),
+            "dtype": self.dtype,
+            "device": self.device,
+            "cells": self.cells,
+            "images": [i.to_dict() for i in self.images],
+            "environment": dict(self.environment),
+            "errors": [e.to_dict() for e in self.errors],
+        }
+        late = {"rows": self.rows, "resumed": list(self.resumed) or None, "fatal": self.fatal}
+        data.update({key: value for key, value in late.items() if value is not None})
+        data.update(self.extra)
+        return json.dumps(data, indent=2, allow_nan=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        """Parse a manifest; ``ValueError`` when the text is not one (not JSON, no ``run_id``, a malformed part)."""
+        data = json.loads(text)
+        if not isinstance(data, dict) or not isinstance(data.get("run_id"), str):
+            raise ValueError("not a run manifest: expected a JSON object with a run_id")
+        try:
+            return cls._from_mapping(data)
+        except (TypeError, ValueError, AttributeError, KeyError) as err:
+            raise ValueError(f"manifest of run {data['run_id']} is malformed: {type(err).__name__}: {err}") from None
+
+    @classmethod
+    def _from_mapping(cls, data: Mapping[str, object]) -> Manifest:
+        config = data.get("config")
+        return cls(
+            **_known(cls, data, skip=_CONVERTED),
+            config=SweepConfig.from_dict(config) if config else None,
+            checkpoints=tuple(CheckpointRecord.from_dict(c) for c in data.get("checkpoints") or ()),
+            ratios=tuple(data.get("ratios") or ()),
+            seeds=tuple(data.get("seeds") or ()),
+            images=tuple(ImageRecord.from_dict(i) for i in data.get("images") or ()),
+            environment=dict(data.get("environment") or {}),
+            errors=tuple(ImageFailure.from_dict(e) for e in data.get("errors") or ()),
+            resumed=tuple(data.get("resumed") or ()),
+            extra={k: v for k, v in data.items() if k not in _MANIFEST_FIELDS},
+        )
+
+
+def _known(cls: type, data: Mapping[str, object], skip: frozenset[str] = frozenset()) -> dict[str, object]:
+    """The items of ``data`` that name a field of the dataclass ``cls`` (and are not in ``skip``)."""
+    names = {f.name for f in dataclasses.fields(cls)} - skip
+    return {key: value for key, value in data.items() if key in names}
+
+
+# fields from_json converts itself (records, tuples, the config) instead of taking them as the JSON has them
+_CONVERTED = frozenset(
+    {"config", "checkpoints", "ratios", "seeds", "images", "environment", "errors", "resumed", "extra"}
+)
+_MANIFEST_FIELDS = frozenset(f.name for f in dataclasses.fields(Manifest)) - {"extra"}

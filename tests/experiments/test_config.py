@@ -1,0 +1,49 @@
+"""SweepConfig and the command line's ratio and seed syntax: the engine's checks, the store's ratio cells."""
+
+from __future__ import annotations
+
+import pytest
+
+from experiments.config import DEFAULT_BATCH_SIZE, SweepConfig, format_ratio, parse_ratios, parse_seeds, ratio_range
+
+
+def test_ratio_and_seed_syntax():
+    assert parse_ratios("0.1:0.9:0.1") == (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+    assert parse_ratios("0.5, 0.75") == (0.5, 0.75)
+    assert parse_seeds("0-4") == (0, 1, 2, 3, 4)
+    assert parse_seeds("0-2,7") == (0, 1, 2, 7)
+    for bad in ("0.1:0.9", "0:0.5:0.25", "0.5,,0.6", "1.5", "x"):
+        with pytest.raises(ValueError, match="ratio"):
+            parse_ratios(bad)
+    for bad in ("4-0", "a", "1.5", ""):
+        with pytest.raises(ValueError, match="seed"):
+            parse_seeds(bad)
+
+
+def test_config_normalises_and_validates():
+    config = SweepConfig(images=("a",), checkpoints=("x", "x", "y"), ratios=(0.1 * 3, 0.3), seeds=(2, 2))
+    assert config.checkpoints == ("x", "y") and config.ratios == (0.3,) and config.seeds == (2,)
+    assert SweepConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="dtype"):
+        SweepConfig(images=("a",), checkpoints=("x",), dtype="float16")
+    with pytest.raises(ValueError, match="batch size"):
+        SweepConfig(images=("a",), checkpoints=("x",), batch_size=0)
+
+
+def test_ratios_are_the_cells_the_store_writes():
+    assert ratio_range(0.1, 0.3, 0.1) == (0.1, 0.2, 0.3)  # stop included, 0.1 * 3 is the cell 0.3
+    assert format_ratio(0.1 * 3) == format_ratio(0.3) == "0.3"
+    with pytest.raises(ValueError, match="step > 0"):
+        ratio_range(0.5, 0.1, 0.1)
+
+
+def test_defaults_and_unknown_keys_from_a_manifest():
+    config = SweepConfig(images=("a",), checkpoints=("x",))
+    assert config.batch_size == DEFAULT_BATCH_SIZE and config.dtype == "float32"
+    assert config.ratios == (0.75,) and config.seeds == (0,)
+    # a manifest written by a newer version may carry settings this one does not know: they are ignored
+    assert SweepConfig.from_dict({**config.to_dict(), "mask": "block"}) == config
+    with pytest.raises(ValueError, match="seed"):
+        SweepConfig(images=("a",), checkpoints=("x",), seeds=(1.5,))
+    with pytest.raises(ValueError, match="1.2"):
+        SweepConfig(images=("a",), checkpoints=("x",), ratios=(1.2,))
