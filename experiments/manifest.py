@@ -22,7 +22,7 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Self
 
 from experiments.config import SweepConfig
 from experiments.images import ImageFailure
@@ -35,8 +35,21 @@ RunStatus = Literal["running", "finished", "failed", "interrupted"]
 IN_MEMORY_SOURCE = "in-memory model"  # the source of a checkpoint passed to run_sweep(models=...) as a model
 
 
+class _Record:
+    """``to_dict``/``from_dict`` of a flat record. Fields left at None are not written, except ``sha256``, whose
+    None says "not hashed" to readers."""
+
+    def to_dict(self) -> dict[str, object]:
+        data = dataclasses.asdict(self)  # every subclass is a dataclass
+        return {key: value for key, value in data.items() if value is not None or key == "sha256"}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> Self:
+        return cls(**_known(cls, data))
+
+
 @dataclass(frozen=True)
-class CheckpointRecord:
+class CheckpointRecord(_Record):
     """A checkpoint as the run used it."""
 
     name: str  # its name in the run: the user's spec, or the key of run_sweep(models=...)
@@ -64,29 +77,14 @@ class CheckpointRecord:
             checkpoint_name=info.name,
         )
 
-    def to_dict(self) -> dict[str, object]:
-        data = dataclasses.asdict(self)
-        return {k: v for k, v in data.items() if v is not None or k == "sha256"}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, object]) -> CheckpointRecord:
-        return cls(**_known(cls, data))
-
 
 @dataclass(frozen=True)
-class ImageRecord:
+class ImageRecord(_Record):
     """An image of the run: its name in the store, where it was read, and its sha256 once it has been read."""
 
     name: str
     path: str
     sha256: str | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, object]) -> ImageRecord:
-        return cls(**_known(cls, data))
 
 
 @dataclass(frozen=True)
