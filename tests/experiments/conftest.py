@@ -21,7 +21,8 @@ def checkpoint_pair(tmp_path_factory) -> tuple[str, str]:
 def swept_run(tmp_path, checkpoint_pair) -> tuple[str, str]:
     """A finished sweep in a store under tmp_path: 3 images x both checkpoints x ratios 0.5, 0.75 x seeds 0, 1 (24
     rows). Returns (store root, run id)."""
-    from experiments.sweep import SweepConfig, run_sweep
+    from experiments.config import SweepConfig
+    from experiments.sweep import run_sweep
     from tests.experiments.helpers import write_images
 
     write_images(tmp_path / "imgs", 3)

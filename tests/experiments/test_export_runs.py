@@ -68,7 +68,7 @@ def test_hf_dataset_folder_is_a_hub_dataset_with_its_provenance(swept_run, tmp_p
 
 def test_a_later_export_replaces_the_runs_of_an_earlier_one(swept_run, tmp_path):
     root, run_id = swept_run
-    other = RunStore(root).create({"images": []}, run_id="20250101-000000-aaaaaa", checkpoints=[], ratios=[], seeds=[])
+    other = RunStore(root).create(run_id="20250101-000000-aaaaaa")  # a run without rows or config
     dest = tmp_path / "repo"
     export_hf_dataset([run_id, other.run_id], dest, root=root)
     assert (dest / "data" / f"{other.run_id}.parquet").is_file()
