@@ -58,6 +58,7 @@ PAIRED_COLUMNS = (
     "p_holm",
     "effect_size",
 )
+IMAGE_GAP_COLUMNS = ("image", "a", "b", "n_cells", "mean_a", "mean_b", "mean_diff", "largest_diff", "largest_at")
 # the cells two checkpoints share when they saw the same image under the same mask
 PAIR_KEYS = ("image_key", "mask", "mask_ratio", "seed")
 
@@ -244,6 +245,36 @@ def paired_difference(
     holm = table.groupby("mask", sort=False)["p_ttest"].transform(lambda p: pd.Series(holm_adjust(p), p.index))
     table.insert(PAIRED_COLUMNS.index("p_holm"), "p_holm", holm.astype(float))
     return table
+
+
+def image_gaps(df: pd.DataFrame, metric: str = "loss", a: str | None = None, b: str | None = None) -> pd.DataFrame:
+    """Per image, the paired difference ``b - a`` over all its cells where both checkpoints saw the identical mask
+    (every strategy, ratio and seed): columns ``IMAGE_GAP_COLUMNS``, the images with the largest mean gap (in
+    size, either sign) first - the images that drive a study's difference, to look at one by one."""
+    frame = study_cells(df, metric)
+    a, b = pair_checkpoints(frame, a, b)
+    pairs = paired_cells(frame, metric, a, b)
+    pairs["diff"] = pairs["b"] - pairs["a"]
+    rows = []
+    for _, group in pairs.groupby("image_key", sort=False):
+        largest = group["diff"].abs().idxmax()
+        rows.append(
+            {
+                "image": group["image"].iloc[0],
+                "a": a,
+                "b": b,
+                "n_cells": len(group),
+                "mean_a": float(group["a"].mean()),
+                "mean_b": float(group["b"].mean()),
+                "mean_diff": float(group["diff"].mean()),
+                "largest_diff": float(group.loc[largest, "diff"]),
+                "largest_at": f"{group.loc[largest, 'mask']} {group.loc[largest, 'mask_ratio']:g} "
+                f"seed {group.loc[largest, 'seed']}",
+            }
+        )
+    table = pd.DataFrame(rows, columns=list(IMAGE_GAP_COLUMNS))
+    order = table["mean_diff"].abs().sort_values(ascending=False, kind="stable").index
+    return table.loc[order].reset_index(drop=True)
 
 
 def paired_tests(b: np.ndarray, a: np.ndarray) -> tuple[float, float]:

@@ -16,26 +16,24 @@ from typing import NamedTuple
 
 import gradio as gr
 import pandas as pd
+import plotly.graph_objects as go
 
 from experiments.analysis import paired_difference, summarize
 from experiments.config import SweepConfig
-from experiments.figure import plot_metric
 from experiments.selection import select
 from experiments.store import Run, list_runs, load_runs
 from experiments.sweep import run_sweep
 from mae_core.files import file_sha256
-from mae_core.heatmap import error_heatmap, shared_vmax
 from mae_core.metrics import METRIC_NAMES
 from mae_core.model_cache import ModelCache
-from mae_core.reconstruct import Reconstruction, reconstruct
+from mae_core.reconstruct import reconstruct
 from mae_core.registry import checkpoint_status, is_offline, registry
 
-from . import formatting, inputs, links, space
+from . import formatting, inputs, links, plots, space
 from .background import Cancelled, Job
-from .exports import export_csv, served_folder
-from .png_files import save_png
+from .exports import export_csv
+from .panels import PANEL_FILES, heatmap_scale, panel_files
 
-PANEL_FILES = ("original", "masked", "reconstruction", "reconstruction_visible", "error_heatmap")
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 CANCEL_WAIT_S = 120.0  # how long "Cancel" waits for the batch in flight before answering
 
@@ -197,18 +195,19 @@ class MAEApp:
         seed_value = inputs.whole_seed(seed)
         results = []
         for name in (first, second):
-            model = self._model(name)
+            model = self.model(name)
             try:
                 results.append(reconstruct(model, picture, float(mask_ratio), seed_value, crop=bool(crop)))
             except ValueError as err:  # mask ratio out of range for this model's patch grid, bad image...
                 raise inputs.user_error(err) from None
-        vmax = shared_vmax([r.patch_error for r in results], [r.mask for r in results])
-        outputs = [path for result in results for path in _panel_files(result, vmax)]
+        vmax = heatmap_scale(results)
+        outputs = [path for result in results for path in panel_files(result, vmax)]
         loss_types = [self._loss_type(name) for name in (first, second)]
         table = formatting.metrics_table((first, second), results, loss_types)
         return (*outputs, table, formatting.compare_note(results, vmax))
 
-    def _model(self, name: str):
+    def model(self, name: str):
+        """A checkpoint by name from the shared cache, loaded on first use; ``gr.Error`` when it cannot be."""
         if not name:
             raise gr.Error("Choose a checkpoint for both rows.")
         try:
@@ -245,7 +244,7 @@ class MAEApp:
         seeds = inputs.seed_list(first_seed, num_seeds)
         config = self._sweep_config(image, batch, (first, second), ratios, seeds, bool(crop))
         metric = inputs.metric_name(metric)
-        models = {name: self._model(name) for name in config.checkpoints}  # after every check: loading is slow
+        models = {name: self.model(name) for name in config.checkpoints}  # after every check: loading is slow
         started: list[Run] = []
         job = Job(
             lambda report: run_sweep(
@@ -299,7 +298,9 @@ class MAEApp:
         note = f"Run **{result.run_id}** ({result.status}): {len(frame)} rows, stored {stored}."
         if result.errors:
             note += f"\n\nSkipped: {formatting.errors_text(result.errors)}"
-        return plot_metric(frame, metric), formatting.rounded(summarize(frame, metric)), str(csv_path), note
+        summary = summarize(frame, metric)
+        plot = study_plot(frame, summary, metric, *paired_or_reason(frame, metric))
+        return plot, formatting.rounded(summary), str(csv_path), note
 
     def cancel_sweep(self, request: gr.Request | None = None) -> str:
         """Stop this page's running sweep at the end of its batch in flight; a note on what was kept."""
@@ -334,13 +335,13 @@ class MAEApp:
         except ValueError as err:
             raise inputs.user_error(err) from None
         notes = formatting.selection_notes(selection)
-        try:
-            paired = formatting.rounded(paired_difference(frame, metric))
-        except ValueError as err:  # one checkpoint only, or no shared masks
-            paired, notes = pd.DataFrame(), [f"No paired difference: {err}", *notes]
+        paired, reason = paired_or_reason(frame, metric)
+        if paired is None:
+            notes = [f"No paired difference: {reason}", *notes]
         csv_path = export_csv(loaded, run_ids)
-        plot = plot_metric(frame, metric)
-        return formatting.rounded(summary), paired, "\n\n".join(notes), plot, str(csv_path)
+        plot = study_plot(frame, summary, metric, paired, reason)
+        table = formatting.rounded(paired) if paired is not None else pd.DataFrame()
+        return formatting.rounded(summary), table, "\n\n".join(notes), plot, str(csv_path)
 
     # ---- Checkpoints ----
     def checkpoints(self) -> tuple[pd.DataFrame, dict, dict, str]:
@@ -381,16 +382,22 @@ class MAEApp:
         return table, picker, button, f"Downloaded {name}. {note}"
 
 
-def _panel_files(result: Reconstruction, vmax: float) -> list[str]:
-    """The four panels and the error heatmap of one reconstruction, as PNG file paths in gradio's cache.
-
-    PNG files, not arrays: gradio rewrites an array's cache file in place, racing with concurrent downloads."""
-    heatmap = error_heatmap(result.patch_error, result.mask, result.original.shape[:2], vmax=vmax)
-    panels = (result.original, result.masked, result.reconstruction, result.reconstruction_visible, heatmap)
-    folder = served_folder("mae-panels")
-    return [str(save_png(panel, folder, name)) for panel, name in zip(panels, PANEL_FILES)]
-
-
 def _session_key(request: gr.Request | None) -> str:
     """The page a request comes from (each page load is a new session); "" for direct calls."""
     return str(getattr(request, "session_hash", None) or "")
+
+
+def paired_or_reason(frame: pd.DataFrame, metric: str) -> tuple[pd.DataFrame | None, str]:
+    """The paired difference of some rows, or None and why there is none (one checkpoint, no shared masks)."""
+    try:
+        return paired_difference(frame, metric), ""
+    except ValueError as err:
+        return None, str(err)
+
+
+def study_plot(
+    frame: pd.DataFrame, summary: pd.DataFrame, metric: str, paired: pd.DataFrame | None, reason: str = ""
+) -> go.Figure:
+    """The interactive two-panel plot of some rows (see :mod:`mae_app.plots`)."""
+    run_ids = list(dict.fromkeys(frame["run_id"])) if "run_id" in frame else []
+    return plots.study_plot(summary, paired, metric=metric, run_ids=run_ids, no_pair_reason=reason)

@@ -37,7 +37,9 @@ def build() -> SweepTab:
             "The study is saved to the run store."
         )
         with gr.Row():
-            batch = gr.File(file_count="multiple", file_types=["image"], label="Images (optional batch)")
+            batch = gr.File(
+                file_count="multiple", file_types=["image"], label="Images (optional batch)", elem_id="sweep-batch"
+            )
             with gr.Column():
                 with gr.Row():
                     ratio_min = gr.Number(0.1, label="First ratio", minimum=0.01, maximum=0.99)

@@ -10,9 +10,11 @@ import pytest
 from scipy import stats
 
 from experiments.analysis import (
+    IMAGE_GAP_COLUMNS,
     PAIRED_COLUMNS,
     SUMMARY_COLUMNS,
     holm_adjust,
+    image_gaps,
     pair_checkpoints,
     paired_difference,
     summarize,
@@ -150,6 +152,25 @@ def test_only_cells_with_the_same_mask_pair():
     df.loc[df["checkpoint"] == "tiny-gan", "seed"] += 100
     with pytest.raises(ValueError, match="no pairs"):
         paired_difference(df, "loss")
+
+
+def test_image_gaps_rank_images_by_their_paired_difference():
+    df = study_frame(images=5, seeds=2, ratios=(0.5, 0.75), shift=(0.0, 0.0))
+    gan = df["checkpoint"] == "tiny-gan"
+    df.loc[gan & (df["image"] == "im3.png"), "loss"] += 0.5  # one image drives the gap
+    df.loc[gan & (df["image"] == "im1.png") & (df["mask_ratio"] == 0.75) & (df["seed"] == 1), "loss"] -= 0.3
+    gaps = image_gaps(df, "loss")
+    assert list(gaps.columns) == list(IMAGE_GAP_COLUMNS)
+    assert list(gaps["image"][:2]) == ["im3.png", "im1.png"]
+    assert (gaps["a"] == "tiny-pixel").all() and (gaps["b"] == "tiny-gan").all() and (gaps["n_cells"] == 4).all()
+    wide = df.pivot_table(index=["image", "mask_ratio", "seed"], columns="checkpoint", values="loss")
+    expected = (wide["tiny-gan"] - wide["tiny-pixel"]).groupby(level="image").mean()
+    for row in gaps.itertuples():
+        assert row.mean_diff == pytest.approx(expected[row.image])
+        assert row.mean_diff == pytest.approx(row.mean_b - row.mean_a)
+    assert gaps["mean_diff"].abs().is_monotonic_decreasing
+    second = gaps.iloc[1]
+    assert second["largest_at"] == "random 0.75 seed 1" and second["largest_diff"] < -0.25
 
 
 def test_legacy_rows_without_mask_hash_pair_by_seed_and_patch_count():

@@ -10,8 +10,8 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
-from matplotlib.figure import Figure
 from PIL import Image
 
 from mae_app.handlers import EXAMPLES_DIR, MAEApp
@@ -177,7 +177,7 @@ def test_sweep_writes_a_run_and_returns_plot_table_and_csv(tiny_app, image_file,
     done = [int(re.search(r"(\d+) of 24 reconstructions", note).group(1)) for note in notes]
     assert done == sorted(done) and done[-1] == 24
     assert "24 of 24 reconstructions done (100 %)" in notes[-1]
-    assert isinstance(plot, Figure)
+    assert isinstance(plot, go.Figure)
     # 2 checkpoints x 3 ratios, each over 2 images x 2 seeds
     assert len(table) == 6 and set(table["checkpoint"]) == set(NAMES)
     assert (table["n_images"] == 2).all() and (table["n_seeds"] == 2).all()
@@ -194,7 +194,7 @@ def test_sweep_writes_a_run_and_returns_plot_table_and_csv(tiny_app, image_file,
     summary, paired, paired_note, figure, export = tiny_app.show_runs([run_id], "loss")
     assert len(summary) == 6 and paired_note == ""
     assert list(paired["mask_ratio"]) == [0.25, 0.5, 0.75] and (paired["n_images"] == 2).all()
-    assert isinstance(figure, Figure)
+    assert isinstance(figure, go.Figure)
     assert len(pd.read_csv(export)) == 24
 
 
