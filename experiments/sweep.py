@@ -26,6 +26,7 @@ from mae_core.engine import EvalRecord, iter_evaluate, select_device
 from mae_core.loading import load_model
 from mae_core.masking import check_mask_ratio
 from mae_core.model import MaskedAutoencoderViT
+from mae_core.prefetch import prefetch
 
 Progress = Callable[[int, int], None]
 SweepStatus = Literal["finished", "interrupted", "failed"]
@@ -104,6 +105,13 @@ def _chunks(items: Sequence[ImageItem], size: int) -> Iterator[Sequence[ImageIte
         yield items[start : start + size]
 
 
+def images_per_read(config: SweepConfig) -> int:
+    """How many images one read decodes: enough for about four full engine batches of every checkpoint, so batches
+    stay full, and no more, since decoded photos are tens of megabytes each (two reads are held at a time)."""
+    per_checkpoint = max(1, len(config.ratios) * len(config.seeds))
+    return max(1, -(-4 * max(1, config.batch_size) // per_checkpoint))
+
+
 # ---- the sweep ----
 def run_sweep(
     config: SweepConfig | None,
@@ -171,9 +179,9 @@ class SweepSession:
         errors: list[ImageFailure] = []
         if progress is not None:
             progress(0, total)
-        # read a few batches of images at a time: memory stays flat over folders of any size
-        for chunk in _chunks(plan.work, max(1, config.batch_size) * 4):
-            loaded, failed = read_images(chunk)
+        # read a few batches' images at a time, the next read on a background thread while these compute: memory
+        # stays flat over folders of any size and the model does not wait for decoding
+        for _chunk, (loaded, failed) in prefetch(_chunks(plan.work, images_per_read(config)), read_images):
             if failed:
                 errors.extend(failed)
                 self.run.add_errors(failed)

@@ -15,7 +15,7 @@ from experiments.__main__ import main
 from experiments.config import SweepConfig
 from experiments.images import ImageFailure
 from experiments.store import COLUMNS, RunStore, list_runs, load_runs
-from experiments.sweep import attach_run, resume_run, run_sweep, start_run
+from experiments.sweep import attach_run, images_per_read, resume_run, run_sweep, start_run
 from mae_core.files import file_sha256
 from mae_core.masking import mask_noise
 from mae_core.preprocess import preprocess
@@ -346,3 +346,38 @@ def test_library_sweep_reports_unreadable_images_as_image_failures(tmp_path):
     (failure,) = result.errors
     assert failure.image.endswith("empty.png") and "empty" in failure.reason
     assert result.exit_code == 3 and result.rows == 1
+
+
+def test_images_are_read_ahead_on_a_background_thread_a_few_batches_at_a_time(tmp_path, monkeypatch):
+    import threading
+
+    from experiments import sweep
+
+    write_images(tmp_path / "imgs", 5)
+    reads = []
+
+    def spy(items):
+        reads.append((threading.current_thread().name, len(items)))
+        return read_images(items)
+
+    read_images = sweep.read_images
+    monkeypatch.setattr(sweep, "read_images", spy)
+    config = SweepConfig(
+        images=(str(tmp_path / "imgs"),), checkpoints=("a", "b"), ratios=(0.5,), seeds=(0,), batch_size=1
+    )
+    models = {"a": make_model(seed=0), "b": make_model(seed=1)}
+    result = run_sweep(config, root=tmp_path / "runs", models=models)
+    assert result.rows == 10
+    assert [size for _, size in reads] == [4, 1]  # four batches' worth of images per read
+    assert all(name.startswith("mae-prefetch") for name, _ in reads)
+
+
+def test_images_per_read_covers_four_full_batches():
+    def config(ratios: int, seeds: int, batch_size: int) -> SweepConfig:
+        ratio_grid = tuple(round(0.1 * (k + 1), 1) for k in range(ratios))
+        return SweepConfig(images=("x",), checkpoints=("a", "b"), ratios=ratio_grid, seeds=tuple(range(seeds)),
+                           batch_size=batch_size)  # fmt: skip
+
+    assert images_per_read(config(9, 5, 64)) == 6  # 45 cells per image and checkpoint: 270 >= 4 x 64
+    assert images_per_read(config(1, 1, 64)) == 256
+    assert images_per_read(config(9, 5, 1)) == 1
