@@ -8,7 +8,6 @@ every patch kept at ratio 0.9 is also kept at ratio 0.5. Every strategy is such 
 
 from __future__ import annotations
 
-import hashlib
 import math
 import numbers
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .files import bytes_sha256
 from .mask_strategies import (
     MASK_STRATEGIES,
     block_removal_order,
@@ -159,8 +159,7 @@ def mask_hash(mask: torch.Tensor) -> str:
     were removed, so a paired comparison can prove both checkpoints saw the identical mask. 16 hex characters of the
     sha256 of the patch count and the bitmap packed into bytes."""
     bits = mask.detach().reshape(-1).to("cpu", torch.bool).numpy()
-    digest = hashlib.sha256(len(bits).to_bytes(4, "little") + np.packbits(bits).tobytes())
-    return digest.hexdigest()[:16]
+    return bytes_sha256(len(bits).to_bytes(4, "little") + np.packbits(bits).tobytes())[:16]
 
 
 def noise_for_seeds(seeds: Sequence[int], num_patches: int, strategy: str = "random") -> torch.Tensor:
