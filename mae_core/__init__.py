@@ -23,7 +23,7 @@ from .errors import (
 )
 from .heatmap import error_heatmap, shared_vmax
 from .loading import CheckpointInfo, load_model
-from .mask_strategies import MASK_STRATEGIES
+from .mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
 from .masking import (
     check_mask_ratio,
     check_seed,
@@ -66,6 +66,7 @@ from .sources import download
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "CUSTOM_MASK",
     "LOSS_TYPES",
     "MASK_STRATEGIES",
     "PRESETS",

@@ -1,9 +1,10 @@
-"""The batched evaluation engine: every (model, image, mask ratio, seed) combination, one record each.
+"""The batched evaluation engine: every (model, image, mask strategy, mask ratio, seed) combination, one record each.
 
-Work is cut into batches of up to ``batch_size`` (image, ratio, seed) items per model; a batch mixes ratios freely
-because it runs through the packed forward (:mod:`mae_core.packed`). Masks depend only on (seed, number of patches):
-the noise for (image, seed) is ``mask_noise(seed, L)[0]`` whatever the batch, so every model sees the same masks and
-results do not depend on batch size or order (up to float rounding of the matmul blocking).
+Work is cut into batches of up to ``batch_size`` (image, strategy, ratio, seed) items per model; a batch mixes
+strategies and ratios freely because it runs through the packed forward (:mod:`mae_core.packed`). Masks depend only
+on (strategy, seed, number of patches): the noise for (image, strategy, seed) is ``mask_noise(seed, L,
+strategy=strategy)[0]`` whatever the batch, so every model sees the same masks and results do not depend on batch
+size or order (up to float rounding of the matmul blocking).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 import torch
 
-from .masking import check_mask_ratio, check_seed, mask_hash, mask_noise
+from .masking import check_mask_ratio, check_seed, check_strategy, mask_hash, mask_noise
 from .metrics import masked_mean, patch_mse, psnr
 from .model import MaskedAutoencoderViT
 from .packed import PackedWeights, cached_pack_weights, compute_dtype, packed_forward
@@ -48,6 +49,7 @@ class EvalRecord:
 @dataclass(frozen=True)
 class _Item:
     image: int
+    mask: str
     mask_ratio: float
     seed: int
 
@@ -87,6 +89,7 @@ class EvalOptions(TypedDict, total=False):
     device: torch.device | str | None
     crop: bool
     progress: Progress | None
+    masks: Iterable[str]
 
 
 def evaluate(
@@ -96,7 +99,8 @@ def evaluate(
     seeds: Iterable[int],
     **options: Unpack[EvalOptions],
 ) -> list[EvalRecord]:
-    """All records, ordered by model (as given), image, mask ratio, seed. See :func:`iter_evaluate`."""
+    """All records, ordered by model (as given), image, mask strategy (as given), mask ratio, seed.
+    See :func:`iter_evaluate`."""
     batches = iter_evaluate(models, images, mask_ratios, seeds, **options)
     return [record for batch in batches for record in batch]
 
@@ -112,6 +116,7 @@ def iter_evaluate(
     device: torch.device | str | None = None,
     crop: bool = False,
     progress: Progress | None = None,
+    masks: Iterable[str] = ("random",),
 ) -> Iterator[list[EvalRecord]]:
     """Yield one list of records per computed batch (at most ``batch_size`` records, one model per batch).
 
@@ -119,6 +124,8 @@ def iter_evaluate(
     centre-cropped with ``crop``), or an ImageNet-normalised tensor [N, 3, H, W] at the models' size.
     ``dtype``: "float32" (exact) or "bfloat16" (matmuls in bfloat16, weights cast once per model and cached while
     it lives, the caller's model untouched). ``progress(done, total)`` is called after each batch (counts of records).
+    ``masks``: strategies of :data:`mae_core.mask_strategies.MASK_STRATEGIES`; every (image, ratio, seed) runs once
+    per strategy, with the noise ``mask_noise(seed, L, strategy=mask)[0]`` whatever the batch.
     All arguments are validated here, when this is called, before any work starts (not at the first ``next``).
     """
     _check_models(models)
@@ -131,6 +138,7 @@ def iter_evaluate(
         raise ValueError("images is empty; give at least one image")
     ratios = _check_ratios(mask_ratios, models)
     seed_list = _check_seeds(seeds)
+    strategies = _check_masks(masks)
     batch = check_batch_size(batch_size)
     weights_dtype = compute_dtype(dtype)
     if progress is not None and not callable(progress):
@@ -138,15 +146,14 @@ def iter_evaluate(
     if isinstance(images, torch.Tensor):
         _check_tensor_images(images, models)
     target_device = select_device(device)
-    items = [_Item(i, r, s) for i in range(len(images)) for r in ratios for s in seed_list]
-    return _run(models, images, items, seed_list, batch, weights_dtype, target_device, crop, progress)
+    items = [_Item(i, m, r, s) for i in range(len(images)) for m in strategies for r in ratios for s in seed_list]
+    return _run(models, images, items, batch, weights_dtype, target_device, crop, progress)
 
 
 def _run(
     models: Mapping[str, MaskedAutoencoderViT],
     images: Sequence[ImageLike] | torch.Tensor,
     items: list[_Item],
-    seed_list: list[int],
     batch_size: int,
     compute_dtype: torch.dtype,
     target_device: torch.device,
@@ -167,7 +174,8 @@ def _run(
         model = models[name]
         if name != current:
             current, num_patches = name, model.config.num_patches
-            noise = {s: mask_noise(s, num_patches)[0] for s in seed_list}  # [L] each, independent of batching
+            orders = {(item.mask, item.seed) for item in items}
+            noise = {(m, s): mask_noise(s, num_patches, strategy=m)[0] for m, s in orders}  # [L] each, batch-free
             with torch.inference_mode():
                 weights = cached_pack_weights(model, target_device, compute_dtype)
         with torch.inference_mode():
@@ -189,7 +197,7 @@ def _evaluate_chunk(
     weights: PackedWeights,
     imgs: torch.Tensor,
     chunk: list[_Item],
-    noise: dict[int, torch.Tensor],
+    noise: dict[tuple[str, int], torch.Tensor],
     device: torch.device,
 ) -> list[EvalRecord]:
     """``imgs`` [M, 3, H, W]: the batch's distinct images (:func:`_distinct_images`), normalised, on ``device``."""
@@ -200,7 +208,7 @@ def _evaluate_chunk(
         imgs,
         image_index,
         [item.mask_ratio for item in chunk],
-        torch.stack([noise[item.seed] for item in chunk]),
+        torch.stack([noise[item.mask, item.seed] for item in chunk]),
     )
     per_item = imgs[torch.as_tensor(image_index, device=device)]  # [N, 3, H, W]
     loss = model.forward_loss(per_item, out.pred, out.mask)  # [N], the model's own (norm-pix aware) objective
@@ -214,7 +222,7 @@ def _evaluate_chunk(
             mask_ratio=item.mask_ratio,
             seed=item.seed,
             masked_patches=int(masked[k]),
-            mask="random",
+            mask=item.mask,
             mask_hash=mask_hash(out.mask[k]),
             loss=float(loss[k]),
             mse=float(mse[k]),
@@ -271,6 +279,14 @@ def _check_ratios(mask_ratios: Iterable[float], models: Mapping[str, MaskedAutoe
 
 def _check_seeds(seeds: Iterable[int]) -> list[int]:
     return [check_seed(s) for s in _as_list(seeds, "seeds")]
+
+
+def _check_masks(masks: Iterable[str]) -> list[str]:
+    strategies = [check_strategy(m) for m in _as_list(masks, "masks")]
+    repeated = sorted({m for m in strategies if strategies.count(m) > 1})
+    if repeated:
+        raise ValueError(f"masks lists {', '.join(map(repr, repeated))} more than once; give each strategy once")
+    return strategies
 
 
 def _check_tensor_images(images: torch.Tensor, models: Mapping[str, MaskedAutoencoderViT]) -> None:

@@ -18,6 +18,7 @@ import torch
 
 from .files import bytes_sha256
 from .mask_strategies import (
+    CUSTOM_MASK,
     MASK_STRATEGIES,
     block_removal_order,
     grid_removal_order,
@@ -73,7 +74,7 @@ def num_removed(num_patches: int, mask_ratio: float) -> int:
 
 def check_strategy(strategy: object) -> str:
     """A strategy name from :data:`MASK_STRATEGIES`; ``ValueError`` naming the value and the accepted ones otherwise."""
-    if strategy == "custom":
+    if strategy == CUSTOM_MASK:
         raise ValueError("a custom mask is drawn, not seeded: build its noise with mask_from_patches(removed, L)")
     if not isinstance(strategy, str) or strategy not in MASK_STRATEGIES:
         raise ValueError(f"unknown mask strategy {strategy!r}; accepted: {', '.join(MASK_STRATEGIES)}")

@@ -1,4 +1,5 @@
-"""One image, one mask ratio, one seed: the four panels of the official demo plus metrics and a per-patch error map."""
+"""One image, one mask (a seeded strategy at a ratio, or drawn patches): the four panels of the official demo
+plus metrics and a per-patch error map."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .masking import mask_noise
+from .mask_strategies import CUSTOM_MASK
+from .masking import check_strategy, mask_from_patches, mask_noise, mask_ratio_for_count, removed_bitmap
 from .metrics import Metrics, masked_mean, patch_mse, psnr
 from .model import MaskedAutoencoderViT
 from .patches import mask_to_pixels
@@ -27,8 +29,9 @@ class Reconstruction:
     mask: np.ndarray  # [g, g] uint8, 1 = removed
     patch_error: np.ndarray  # [g, g] float32, per-patch MSE in [0, 1] RGB (visible patches included)
     metrics: Metrics
-    mask_ratio: float
+    mask_ratio: float  # for a drawn mask, the ratio of the drawn patches (mask_ratio_for_count)
     seed: int
+    strategy: str = "random"  # a name of MASK_STRATEGIES, or "custom" for a drawn mask
 
     def panels(self) -> list[tuple[np.ndarray, str]]:
         """The four panels with their titles, in the official order."""
@@ -42,15 +45,19 @@ def reconstruct(
     mask_ratio: float = 0.75,
     seed: int = 0,
     *,
+    strategy: str = "random",
+    removed: object = None,
     crop: bool = False,
     device: torch.device | str | None = None,
 ) -> Reconstruction:
-    """Mask ``image`` with the noise of ``seed`` and reconstruct it. Runs in float32 on the model's device."""
+    """Mask ``image`` with the noise of ``seed`` under ``strategy`` and reconstruct it, in float32 on the model's
+    device. ``strategy="custom"`` removes exactly the patches ``removed`` (indices or a boolean [g, g] grid, see
+    :func:`mae_core.masking.mask_from_patches`); ``mask_ratio`` is then the drawn one and the argument is ignored."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     config = model.config
     grid = config.grid_size
+    noise, mask_ratio = _mask_noise(strategy, removed, seed, mask_ratio, config.num_patches)
     x = preprocess(image, config.img_size, crop=crop).unsqueeze(0).to(device)  # [1, 3, H, W]
-    noise = mask_noise(seed, config.num_patches)
     with torch.inference_mode():
         out = model(x, mask_ratio=mask_ratio, noise=noise)
         target = model.patchify(x)
@@ -75,4 +82,18 @@ def reconstruct(
         ),
         mask_ratio=float(mask_ratio),
         seed=int(seed),
+        strategy=strategy,
     )
+
+
+def _mask_noise(strategy: str, removed: object, seed: int, mask_ratio: float, num_patches: int):
+    """(noise [1, L], mask ratio) for a seeded strategy or a drawn mask; ``ValueError`` for mixed-up arguments."""
+    if strategy != CUSTOM_MASK:
+        if removed is not None:
+            raise ValueError(f"removed patches are for strategy='custom', not {strategy!r}")
+        return mask_noise(seed, num_patches, strategy=check_strategy(strategy)), mask_ratio
+    if removed is None:
+        raise ValueError("strategy='custom' needs the removed patches (indices or a boolean grid)")
+    drawn = removed_bitmap(removed, num_patches)
+    noise = mask_from_patches(drawn, num_patches)  # refuses empty and full masks
+    return noise, mask_ratio_for_count(int(drawn.sum()), num_patches)

@@ -34,7 +34,7 @@ def images():
 
 
 def _key(record: EvalRecord) -> tuple:
-    return (record.model, record.image, record.mask_ratio, record.seed)
+    return (record.model, record.image, record.mask, record.mask_ratio, record.seed)
 
 
 def _assert_same_records(left: list[EvalRecord], right: list[EvalRecord], rtol: float = 1e-5) -> None:
@@ -93,7 +93,7 @@ def test_records_match_the_models_own_forward(models, images):
     assert len(records) == 2 * 3 * len(RATIOS) * len(SEEDS)
     # ordered by model, image, ratio, seed
     assert [_key(r) for r in records] == [
-        (m, i, r, s) for m in ("a", "b") for i in range(3) for r in RATIOS for s in SEEDS
+        (m, i, "random", r, s) for m in ("a", "b") for i in range(3) for r in RATIOS for s in SEEDS
     ]
     for record in records[::5]:
         model = models[record.model]
@@ -104,6 +104,27 @@ def test_records_match_the_models_own_forward(models, images):
         assert record.mask == "random"
         assert record.mask_hash == mask_hash(plain.mask[0])
         assert record.loss == pytest.approx(float(plain.loss[0]), rel=1e-5)
+
+
+def test_every_mask_strategy_runs_each_cell_with_its_own_noise(models, images):
+    masks = ("grid", "random", "block")
+    records = evaluate(models, images[:2], [0.5, 0.75], [0, 4], masks=masks, batch_size=5)
+    assert [_key(r) for r in records] == [
+        (m, i, k, r, s) for m in ("a", "b") for i in range(2) for k in masks for r in (0.5, 0.75) for s in (0, 4)
+    ]
+    for record in records:
+        x = images[record.image : record.image + 1]
+        with torch.inference_mode():
+            plain = models[record.model](x, record.mask_ratio, mask_noise(record.seed, 16, strategy=record.mask))
+        assert record.masked_patches == 16 - int(16 * (1 - record.mask_ratio))
+        assert record.mask_hash == mask_hash(plain.mask[0])
+        assert record.loss == pytest.approx(float(plain.loss[0]), rel=1e-5)
+    by_model = {m: [r.mask_hash for r in records if r.model == m] for m in ("a", "b")}
+    assert by_model["a"] == by_model["b"]  # both checkpoints saw the same mask in every cell
+    grid_075 = {r.mask_hash for r in records if r.mask == "grid" and r.mask_ratio == 0.75}
+    random_075 = {r.mask_hash for r in records if r.mask == "random" and r.mask_ratio == 0.75}
+    assert not grid_075 & random_075
+    _assert_same_records(records, evaluate(models, images[:2], [0.5, 0.75], [0, 4], masks=masks[::-1]))
 
 
 def test_pixel_metrics_agree_with_reconstruct(models):
@@ -214,6 +235,11 @@ def test_iter_evaluate_batches_and_progress(models, images):
         ({"batch_size": 0}, "batch size"),
         ({"device": "banana"}, "banana"),
         ({"progress": 3}, "progress"),
+        ({"masks": []}, "masks is empty"),
+        ({"masks": "block"}, "masks must be a non-empty sequence"),
+        ({"masks": ["random", "checkerboard"]}, "checkerboard"),
+        ({"masks": ["custom"]}, "mask_from_patches"),
+        ({"masks": ["block", "random", "block"]}, "'block' more than once"),
     ],
 )
 def test_validation(models, images, kwargs, match):

@@ -44,3 +44,39 @@ def test_same_seed_same_mask_other_seed_other_mask(tiny_model, rgb_image):
 def test_bad_ratio_is_a_value_error(tiny_model, rgb_image):
     with pytest.raises(ValueError, match="1.0"):
         reconstruct(tiny_model, rgb_image, 1.0)
+
+
+@pytest.mark.parametrize("strategy", ["block", "grid"])
+def test_seeded_strategies_use_their_own_noise(tiny_model, rgb_image, strategy):
+    rec = reconstruct(tiny_model, rgb_image, 0.75, seed=3, strategy=strategy)
+    x = preprocess(rgb_image, 32).unsqueeze(0)
+    with torch.no_grad():
+        out = tiny_model(x, 0.75, mask_noise(3, 16, strategy=strategy))
+    assert np.array_equal(rec.mask.reshape(-1), out.mask[0].to(torch.uint8).numpy())
+    assert rec.strategy == strategy and rec.metrics.loss == pytest.approx(float(out.loss[0]), rel=1e-6)
+
+
+def test_drawn_mask_removes_exactly_the_drawn_patches(tiny_model, rgb_image):
+    drawn = np.zeros((4, 4), dtype=bool)
+    drawn[1:3, 0:3] = True
+    rec = reconstruct(tiny_model, rgb_image, 0.9, seed=5, strategy="custom", removed=drawn)
+    assert np.array_equal(rec.mask.astype(bool), drawn)  # the 0.9 given is ignored: the drawing decides
+    assert rec.metrics.masked_patches == 6 and rec.mask_ratio == pytest.approx(6 / 16)
+    assert rec.strategy == "custom"
+    by_index = reconstruct(tiny_model, rgb_image, strategy="custom", removed=[4, 5, 6, 8, 9, 10])
+    assert np.array_equal(by_index.mask, rec.mask) and by_index.metrics == rec.metrics
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"strategy": "custom"}, "needs the removed patches"),
+        ({"strategy": "custom", "removed": []}, "removes no patch"),
+        ({"strategy": "custom", "removed": list(range(16))}, "leave at least one"),
+        ({"strategy": "block", "removed": [1]}, "not 'block'"),
+        ({"strategy": "diagonal"}, "diagonal"),
+    ],
+)
+def test_bad_mask_arguments_are_value_errors(tiny_model, rgb_image, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        reconstruct(tiny_model, rgb_image, 0.5, **kwargs)
