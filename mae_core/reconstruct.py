@@ -97,3 +97,16 @@ def _mask_noise(strategy: str, removed: object, seed: int, mask_ratio: float, nu
     drawn = removed_bitmap(removed, num_patches)
     noise = mask_from_patches(drawn, num_patches)  # refuses empty and full masks
     return noise, mask_ratio_for_count(int(drawn.sum()), num_patches)
+
+
+def masked_preview(
+    image: ImageLike, removed: object, *, img_size: int, patch_size: int, crop: bool = False
+) -> np.ndarray:
+    """[img_size, img_size, 3] uint8: the "masked" panel :func:`reconstruct` would show for the drawn patches
+    ``removed`` (indices or a boolean grid), without running a model: what will be hidden, before running."""
+    if img_size % patch_size:
+        raise ValueError(f"image size {img_size} is not divisible by patch size {patch_size}")
+    grid = img_size // patch_size
+    x = preprocess(image, img_size, crop=crop).unsqueeze(0)  # [1, 3, H, W]
+    mask = torch.from_numpy(removed_bitmap(removed, grid * grid)).to(x.dtype)  # [L], 1 = removed
+    return to_uint8((x * (1 - mask_to_pixels(mask, patch_size, (grid, grid))))[0])

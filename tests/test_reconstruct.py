@@ -80,3 +80,18 @@ def test_drawn_mask_removes_exactly_the_drawn_patches(tiny_model, rgb_image):
 def test_bad_mask_arguments_are_value_errors(tiny_model, rgb_image, kwargs, match):
     with pytest.raises(ValueError, match=match):
         reconstruct(tiny_model, rgb_image, 0.5, **kwargs)
+
+
+def test_masked_preview_is_the_masked_panel_before_running(tiny_model, rgb_image):
+    from mae_core.reconstruct import masked_preview
+
+    drawn = [0, 5, 10, 15]
+    for crop in (False, True):
+        rec = reconstruct(tiny_model, rgb_image, strategy="custom", removed=drawn, crop=crop)
+        preview = masked_preview(rgb_image, drawn, img_size=32, patch_size=8, crop=crop)
+        assert preview.shape == (32, 32, 3) and preview.dtype == np.uint8
+        assert np.array_equal(preview, rec.masked)
+    one = masked_preview(rgb_image, [0], img_size=32, patch_size=8)
+    original = reconstruct(tiny_model, rgb_image, strategy="custom", removed=[0]).original
+    assert np.array_equal(one[8:], original[8:]) and np.array_equal(one[:, 8:], original[:, 8:])  # only patch 0
+    assert not np.array_equal(one[:8, :8], original[:8, :8])
