@@ -1,5 +1,5 @@
-"""Gradio components the app configures beyond their defaults: a checked image input, the result panels and the
-"copy link" control of the shareable views."""
+"""Gradio components the app configures beyond their defaults: a checked image input, the result panels, the
+"copy link" control of the shareable views, the mask strategy choice and the mask painter."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ from collections.abc import Callable
 import gradio as gr
 from PIL import Image, UnidentifiedImageError
 
+from mae_core.mask_strategies import CUSTOM_MASK
 from mae_core.preprocess import ImageError, load_image
+
+DRAW_LABEL = "draw"  # the label of the custom (drawn) strategy; the API accepts it as a value too
+BRUSH_COLOUR = "#ff00ff"  # magenta: stands out on photographs
 
 PANEL_HEIGHT = 220  # CSS pixels; small models' 32-64 px panels are scaled up, blocky on purpose (see PANEL_CSS)
 PANEL_CLASS = "mae-panel"
@@ -89,4 +93,39 @@ def wire_link(button: gr.Button, box: gr.Textbox, make_query: Callable, inputs: 
     """``make_query(*inputs)`` gives the view's query string; the page turns it into a link and copies it."""
     button.click(make_query, inputs, [box], api_visibility="private").then(
         None, [box], [box], js=COPY_LINK_JS, api_visibility="private"
+    )
+
+
+def strategy_choice(strategies, **kwargs) -> gr.Radio:
+    """A radio of mask strategies where ``custom`` shows as "draw"; a call through the API may send either name.
+
+    As in :func:`checked_image`, the instance's ``preprocess`` is wrapped (the stock one accepts values only)."""
+    choices = [(DRAW_LABEL if s == CUSTOM_MASK else s, s) for s in strategies]
+    component = gr.Radio(choices, **kwargs)
+    stock_preprocess = component.preprocess
+
+    def preprocess(payload):
+        return stock_preprocess(CUSTOM_MASK if payload == DRAW_LABEL else payload)
+
+    component.preprocess = preprocess
+    return component
+
+
+def mask_painter(**kwargs) -> gr.ImageEditor:
+    """A one-layer brush over the image (set by the app, never uploaded here), hidden until draw is chosen.
+
+    The canvas takes the background's size (the checkpoint's input), so painted pixels map straight onto its
+    patch grid; the brush size scales with it."""
+    return gr.ImageEditor(
+        type="numpy",
+        image_mode="RGBA",
+        sources=(),
+        transforms=(),
+        layers=False,
+        brush=gr.Brush(colors=[BRUSH_COLOUR], default_color=BRUSH_COLOUR, color_mode="fixed"),
+        eraser=gr.Eraser(),
+        label="Paint over what to hide: a patch half painted or more is removed",
+        height=300,
+        visible=False,
+        **kwargs,
     )

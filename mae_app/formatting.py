@@ -53,13 +53,26 @@ def compare_note(results: Sequence[Reconstruction], vmax: float) -> str:
     first, second = results
     removed = int(first.mask.sum())
     if first.mask.shape == second.mask.shape and np.array_equal(first.mask, second.mask):
-        same = f"Both rows use the same mask: {removed} of {first.mask.size} patches removed (seed {first.seed})."
+        how = "drawn" if first.strategy == "custom" else f"{first.strategy}, seed {first.seed}"
+        same = f"Both rows use the same mask: {removed} of {first.mask.size} patches removed ({how})."
     else:
         same = (
             f"The checkpoints have different patch grids ({first.mask.shape[0]}x{first.mask.shape[1]} and "
             f"{second.mask.shape[0]}x{second.mask.shape[1]}), so their masks cannot be identical."
         )
     return f"{same} Heatmap colours run from 0 to {vmax:.4g} MSE in both rows; grey patches were visible."
+
+
+def patch_list(indices: Sequence[int]) -> str:
+    """Patch indices as the "removed patches" box shows them (and ``inputs.removed_patches`` reads them)."""
+    return ", ".join(str(int(i)) for i in indices)
+
+
+def drawn_note(removed: int, num_patches: int) -> str:
+    return (
+        f"The drawing hides {removed} of {num_patches} patches (ratio {removed / num_patches:.3f}); "
+        "press Reconstruct to see both rows rebuild them."
+    )
 
 
 def rounded(frame: pd.DataFrame) -> pd.DataFrame:

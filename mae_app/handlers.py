@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import gradio as gr
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -23,17 +24,21 @@ from experiments.config import SweepConfig
 from experiments.selection import select
 from experiments.store import Run, list_runs, load_runs
 from experiments.sweep import run_sweep
+from mae_core.drawn_mask import patches_from_painting
 from mae_core.files import file_sha256
+from mae_core.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
 from mae_core.metrics import METRIC_NAMES
 from mae_core.model_cache import ModelCache
-from mae_core.reconstruct import reconstruct
+from mae_core.preprocess import preprocess, to_uint8
+from mae_core.reconstruct import masked_preview, reconstruct
 from mae_core.registry import checkpoint_status, is_offline, registry
 
 from . import formatting, inputs, links, plots, space
 from .background import Cancelled, Job
 from .exports import export_csv
-from .panels import PANEL_FILES, heatmap_scale, panel_files
+from .panels import PANEL_FILES, heatmap_scale, panel_files, served_png
 
+MASKED = PANEL_FILES.index("masked")
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 CANCEL_WAIT_S = 120.0  # how long "Cancel" waits for the batch in flight before answering
 
@@ -62,6 +67,7 @@ class PageStart(NamedTuple):
     ratio: dict
     seed: dict
     crop: dict
+    strategy: dict
     tabs: dict  # the tab to open
     note: str  # the status line, in Markdown
     linked: bool  # the link set up a Compare: the page runs it at once
@@ -129,6 +135,7 @@ class MAEApp:
             gr.update() if view.ratio is None else gr.update(value=view.ratio),
             gr.update() if view.seed is None else gr.update(value=view.seed),
             gr.update() if view.crop is None else gr.update(value=view.crop),
+            gr.update() if view.mask is None else gr.update(value=view.mask),
             gr.update(selected=link.open_tab) if link.open_tab else gr.update(),
             "\n\n".join(lines),
             view.example is not None,
@@ -140,6 +147,7 @@ class MAEApp:
         choices = links.LinkChoices(
             examples=list(self.examples),
             checkpoints=list(self.choices()),
+            masks=list(MASK_STRATEGIES),
             metrics=list(METRIC_NAMES),
             ratio_range=inputs.RATIO_RANGE,
         )
@@ -158,15 +166,29 @@ class MAEApp:
         digest = file_sha256(image)
         return next((name for name, path in self.examples.items() if file_sha256(path) == digest), None)
 
-    def compare_link(self, image: str | None, first: str, second: str, ratio: float, seed: float, crop: bool) -> str:
-        """The query string of the Compare tab's current view (the page prefixes its own address)."""
+    def compare_link(
+        self,
+        image: str | None,
+        first: str,
+        second: str,
+        ratio: float,
+        seed: float,
+        crop: bool,
+        strategy: str = "random",
+        removed: str | None = "",
+    ) -> str:
+        """The query string of the Compare tab's current view (the page prefixes its own address). Links carry
+        seeded masks; a drawn one is refused with a message (links name examples and settings, not drawings)."""
+        strategy = inputs.compare_strategy(strategy)
+        if strategy == CUSTOM_MASK:
+            raise gr.Error("Links carry random, block or grid masks, not drawn ones: choose one of those to share.")
         view = links.CompareView(
             example=self.example_name(image),
             a=first or None,
             b=second or None,
             ratio=float(ratio),
             seed=inputs.whole_seed(seed),
-            mask="random",
+            mask=strategy,
             crop=bool(crop),
         )
         return links.compare_query(view)
@@ -185,26 +207,77 @@ class MAEApp:
         mask_ratio: float,
         seed: float,
         crop: bool = False,
+        strategy: str = "random",
+        removed: str | None = "",
     ) -> tuple:
-        """Reconstruct ``image`` with both checkpoints under the same mask.
+        """Reconstruct ``image`` with both checkpoints under the same mask: a seeded ``strategy`` at ``mask_ratio``,
+        or ``custom`` (``draw``) removing exactly the patch indices in ``removed`` (the ratio is then the drawn one).
 
         Returns, in order: the four panels and the error heatmap of ``first`` (5 PNG file paths), the same for
         ``second``, the metrics table and a note in Markdown.
         """
         picture = inputs.read_image(image)
         seed_value = inputs.whole_seed(seed)
+        strategy = inputs.compare_strategy(strategy)
+        mask = {"strategy": strategy}
+        if strategy == CUSTOM_MASK:
+            mask["removed"] = inputs.removed_patches(removed)
         results = []
         for name in (first, second):
             model = self.model(name)
             try:
-                results.append(reconstruct(model, picture, float(mask_ratio), seed_value, crop=bool(crop)))
-            except ValueError as err:  # mask ratio out of range for this model's patch grid, bad image...
+                results.append(reconstruct(model, picture, float(mask_ratio), seed_value, crop=bool(crop), **mask))
+            except ValueError as err:  # mask ratio or drawn patches out of range for this model's grid...
                 raise inputs.user_error(err) from None
         vmax = heatmap_scale(results)
         outputs = [path for result in results for path in panel_files(result, vmax)]
         loss_types = [self._loss_type(name) for name in (first, second)]
         table = formatting.metrics_table((first, second), results, loss_types)
         return (*outputs, table, formatting.compare_note(results, vmax))
+
+    def drawing_canvas(self, strategy: str, image: str | None, first: str, crop: bool = False) -> tuple:
+        """The Draw panel for the current image: the painter (the image as ``first`` sees it, nothing painted),
+        the cleared "removed patches" box, and whether the seed and ratio controls apply (three updates). Seeded
+        strategies hide the painter; no image yet leaves it empty."""
+        drawing = strategy in (CUSTOM_MASK, inputs.DRAW)
+        seeded = gr.update(visible=not drawing)
+        if not drawing:
+            return gr.update(visible=False), gr.update(visible=False), seeded, seeded, seeded
+        canvas = None
+        if image and first:
+            config = self.model(first).config
+            try:
+                model_input = to_uint8(preprocess(inputs.read_image(image), config.img_size, crop=bool(crop)))
+            except ValueError as err:
+                raise inputs.user_error(err) from None
+            canvas = {"background": model_input, "layers": [], "composite": None}
+        return gr.update(value=canvas, visible=True), gr.update(value="", visible=True), seeded, seeded, seeded
+
+    def preview_drawing(
+        self, painting: dict | None, image: str | None, first: str, second: str, crop: bool = False
+    ) -> tuple:
+        """What a drawing hides, before running: the removed patch indices on ``first``'s grid (half or more of a
+        patch painted), both rows' panels with only the masked one filled in (the others wait for Reconstruct),
+        and a note."""
+        blank = [None] * 2 * len(PANEL_FILES)
+        painted = inputs.painted_pixels(painting)
+        if painted is None or not image:
+            return "", *blank, "Upload an image, choose **draw**, then paint over what to hide."
+        grid = self.model(first).config.grid_size
+        removed = np.flatnonzero(patches_from_painting(painted, grid)).tolist()
+        if not removed:
+            return "", *blank, f"Nothing hidden yet: paint over at least half of a patch ({grid}x{grid} grid)."
+        picture = inputs.read_image(image)
+        for row, name in enumerate((first, second)):
+            config = self.model(name).config
+            try:
+                panel = masked_preview(
+                    picture, removed, img_size=config.img_size, patch_size=config.patch_size, crop=bool(crop)
+                )
+            except ValueError as err:  # the other checkpoint's grid has fewer patches
+                raise inputs.user_error(err) from None
+            blank[row * len(PANEL_FILES) + MASKED] = served_png(panel, "masked")
+        return formatting.patch_list(removed), *blank, formatting.drawn_note(len(removed), grid * grid)
 
     def model(self, name: str):
         """A checkpoint by name from the shared cache, loaded on first use; ``gr.Error`` when it cannot be."""

@@ -7,16 +7,19 @@ their ``ValueError`` in the app's message.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 from PIL import Image
 
 from experiments.analysis import check_metric
 from experiments.config import ratio_range
 from experiments.images import LIST_SUFFIXES
-from mae_core.masking import check_seed, mask_ratio_value
+from mae_core.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
+from mae_core.masking import check_seed, check_strategy, mask_ratio_value
 from mae_core.preprocess import ImageError, load_image
 
 # Seeds the app DRAWS stay below 2**31 so they are exact in JSON and in the browser's numbers; seeds a user TYPES
@@ -25,6 +28,8 @@ SEED_LIMIT = 2**31
 MAX_SWEEP_CELLS = 2000  # images x ratios x seeds x checkpoints one UI sweep may ask for
 MAX_SEEDS = 1000  # seeds one UI sweep may ask for
 RATIO_RANGE = (0.05, 0.95)  # the Compare tab's mask-ratio slider, which links must fit
+DRAW = "draw"  # what the Compare tab calls a custom (drawn) mask; the API takes either name
+PAINTED_ALPHA = 128  # a canvas pixel counts as painted when the brush covers it at least half (alpha 0-255)
 
 
 def user_error(err: Exception) -> gr.Error:
@@ -102,3 +107,57 @@ def check_sweep_size(cells: int) -> None:
             f"This sweep asks for {cells} reconstructions; the app runs at most {MAX_SWEEP_CELLS}. "
             "Use fewer ratios, seeds or images, or run `python -m experiments sweep` from a terminal."
         )
+
+
+def compare_strategy(strategy: str | None) -> str:
+    """The Compare tab's mask strategy: a seeded one, or ``custom`` (also called ``draw``) for a drawn mask."""
+    name = CUSTOM_MASK if strategy == DRAW else (strategy or "random")
+    if name == CUSTOM_MASK:
+        return name
+    try:
+        return check_strategy(name)
+    except ValueError as err:
+        raise gr.Error(f"{err}, or {DRAW!r} / {CUSTOM_MASK!r} for a drawn mask") from None
+
+
+def sweep_strategies(strategies: Sequence[str] | str | None) -> tuple[str, ...]:
+    """The Sweep tab's strategies (several at once, each once), at least one; drawn masks are for Compare."""
+    chosen = [strategies] if isinstance(strategies, str) else list(strategies or [])
+    if not chosen:
+        raise gr.Error(f"Choose at least one mask strategy ({', '.join(MASK_STRATEGIES)}).")
+    try:
+        return tuple(dict.fromkeys(check_strategy(s) for s in chosen))
+    except ValueError as err:
+        raise gr.Error(f"{err} (a sweep cannot use a drawn mask)") from None
+
+
+def removed_patches(text: str | Sequence[int] | None) -> list[int]:
+    """Drawn patch indices from the "removed patches" box: ``"3, 4, 17"``, ``"[3, 4, 17]"`` or whitespace between.
+
+    At least one; whether they fit the checkpoint's grid is the engine's check (``mask_from_patches``)."""
+    if text is None or isinstance(text, str):
+        parts = [p for p in re.split(r"[\s,;]+", (text or "").strip().strip("[]()")) if p]
+    else:
+        parts = [str(p) for p in text]
+    if not parts:
+        raise gr.Error("Draw over the image first (or type patch indices): no patch is removed yet.")
+    if not all(re.fullmatch(r"\d+", p) for p in parts):
+        raise gr.Error(f"removed patches must be whole numbers >= 0 separated by commas, got {text!r}")
+    return sorted({int(p) for p in parts})
+
+
+def painted_pixels(painting: Mapping | None) -> np.ndarray | None:
+    """[H, W] bool from an image editor's value: a pixel painted at least half-opaque on any layer.
+
+    ``None`` when nothing is on the canvas yet (no background and no layer)."""
+    if not painting:
+        return None
+    layers = [np.asarray(layer) for layer in painting.get("layers") or [] if layer is not None]
+    background = painting.get("background")
+    if not layers:
+        return None if background is None else np.zeros(np.asarray(background).shape[:2], dtype=bool)
+    painted = np.zeros(layers[0].shape[:2], dtype=bool)
+    for layer in layers:
+        if layer.ndim == 3 and layer.shape[2] == 4 and layer.shape[:2] == painted.shape:
+            painted |= layer[..., 3] >= PAINTED_ALPHA
+    return painted

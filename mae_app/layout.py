@@ -33,12 +33,16 @@ def build_demo(app: MAEApp) -> gr.Blocks:
 
         controls = [compare_tab.image, compare_tab.first, compare_tab.second, compare_tab.ratio, compare_tab.seed]
         demo.load(
-            app.on_load, outputs=[*controls, compare_tab.crop, tabs, pair_note, linked], api_visibility="private"
+            app.on_load,
+            outputs=[*controls, compare_tab.crop, compare_tab.strategy, tabs, pair_note, linked],
+            api_visibility="private",
         ).then(gpu(app.linked_compare), [linked, *compare_tab.inputs], compare_tab.outputs, api_visibility="private")
         demo.load(app.checkpoints, outputs=checkpoints_tab.outputs, api_visibility="private")
         demo.load(app.list_runs, outputs=[runs_tab.table, runs_tab.picked], api_visibility="private")
 
-        compare.wire(compare_tab, gpu(app.compare), app.new_seed, app.compare_link)
+        compare.wire(
+            compare_tab, gpu(app.compare), app.new_seed, app.compare_link, app.drawing_canvas, app.preview_drawing
+        )
         sweep.wire(sweep_tab, compare_tab, runs_tab, gpu(app.sweep), app.cancel_sweep, app.list_runs)
         runs.wire(runs_tab, app.list_runs, app.show_runs)
         checkpoints.wire(checkpoints_tab, app.checkpoints, app.download_checkpoint)

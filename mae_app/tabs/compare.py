@@ -8,7 +8,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..components import checked_image, link_row, result_panel, wire_link
+from mae_core.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
+
+from ..components import checked_image, link_row, mask_painter, result_panel, strategy_choice, wire_link
 from ..inputs import RATIO_RANGE
 
 PANEL_LABELS = ("original", "masked", "reconstruction", "reconstruction + visible", "per-patch error")
@@ -24,6 +26,9 @@ class CompareTab:
     seed: gr.Number
     new_seed: gr.Button
     crop: gr.Checkbox
+    strategy: gr.Radio  # random / block / grid, or draw (value "custom")
+    painter: gr.ImageEditor  # shown for draw: paint over the image as the top checkpoint sees it
+    removed: gr.Textbox  # the drawn patch indices: filled from the painting, or typed; an input of /compare
     run: gr.Button
     panels: tuple[gr.Image, ...]  # 5 per row, top row first
     metrics: gr.Dataframe
@@ -34,7 +39,7 @@ class CompareTab:
     @property
     def inputs(self) -> list:
         """What :meth:`MAEApp.compare` takes, in its order."""
-        return [self.image, self.first, self.second, self.ratio, self.seed, self.crop]
+        return [self.image, self.first, self.second, self.ratio, self.seed, self.crop, self.strategy, self.removed]
 
     @property
     def outputs(self) -> list:
@@ -57,11 +62,21 @@ def build(names: Sequence[str], examples: Sequence[Path], pair: tuple[str, str])
                 )
                 if examples:
                     gr.Examples([[str(p)] for p in examples], inputs=[image], label="Examples")
+                painter = mask_painter(elem_id="mask-painter")
+                removed = gr.Textbox(
+                    "",
+                    label="Removed patches (row-major indices; filled in as you paint)",
+                    visible=False,
+                    elem_id="removed-patches",
+                )
             with gr.Column(scale=1):
                 # values are set again per page load (on_load): the pair may change while the server runs
                 first = gr.Dropdown(list(names), value=pair[0], label="Checkpoint, top row", elem_id="checkpoint-top")
                 second = gr.Dropdown(
                     list(names), value=pair[1], label="Checkpoint, bottom row", elem_id="checkpoint-bottom"
+                )
+                strategy = strategy_choice(
+                    [*MASK_STRATEGIES, CUSTOM_MASK], value="random", label="Mask", elem_id="mask-strategy"
                 )
                 low, high = RATIO_RANGE
                 ratio = gr.Slider(low, high, value=0.75, step=0.05, label="Mask ratio", elem_id="mask-ratio")
@@ -76,7 +91,24 @@ def build(names: Sequence[str], examples: Sequence[Path], pair: tuple[str, str])
         metrics = gr.Dataframe(label="Metrics on the removed patches", interactive=False, elem_id="metrics")
         note = gr.Markdown(elem_id="compare-note")
         copy_link, link = link_row("compare")
-    return CompareTab(image, first, second, ratio, seed, new_seed, crop, run, panels, metrics, note, copy_link, link)
+    return CompareTab(
+        image,
+        first,
+        second,
+        ratio,
+        seed,
+        new_seed,
+        crop,
+        strategy,
+        painter,
+        removed,
+        run,
+        panels,
+        metrics,
+        note,
+        copy_link,
+        link,
+    )
 
 
 def _panel_rows() -> tuple[gr.Image, ...]:
@@ -88,9 +120,12 @@ def _panel_rows() -> tuple[gr.Image, ...]:
     return tuple(panels)
 
 
-def wire(tab: CompareTab, compare: Callable, new_seed: Callable, compare_link: Callable) -> None:
+def wire(
+    tab: CompareTab, compare: Callable, new_seed: Callable, compare_link: Callable, canvas: Callable, preview: Callable
+) -> None:
     """The Reconstruct button is the named ``/compare`` endpoint; releasing the slider, entering a seed and the
-    "New seed" button recompute privately."""
+    "New seed" button recompute privately. Choosing draw (or a new image, checkpoint or crop while drawing) resets
+    the painter (``canvas``); each stroke shows what will be hidden in both rows' masked panels (``preview``)."""
     inputs, outputs = tab.inputs, tab.outputs
     tab.run.click(compare, inputs, outputs, api_name="compare")
     tab.ratio.release(compare, inputs, outputs, api_visibility="private")
@@ -99,3 +134,12 @@ def wire(tab: CompareTab, compare: Callable, new_seed: Callable, compare_link: C
         compare, inputs, outputs, api_visibility="private"
     )
     wire_link(tab.copy_link, tab.link, compare_link, inputs)
+    canvas_outputs = [tab.painter, tab.removed, tab.ratio, tab.seed, tab.new_seed]
+    for control in (tab.strategy, tab.image, tab.first, tab.crop):
+        control.change(canvas, [tab.strategy, tab.image, tab.first, tab.crop], canvas_outputs, api_visibility="private")
+    tab.painter.input(
+        preview,
+        [tab.painter, tab.image, tab.first, tab.second, tab.crop],
+        [tab.removed, *tab.panels, tab.note],
+        api_visibility="private",
+    )

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from gradio_client import Client, handle_file
@@ -40,7 +41,9 @@ def test_named_endpoints_are_compare_and_sweep(server):
     _, url = server
     endpoints = Client(url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert set(endpoints) == {"/compare", "/sweep"}
-    assert len(endpoints["/compare"]["parameters"]) == 6
+    compare = endpoints["/compare"]["parameters"]
+    assert len(compare) == 8  # image, two checkpoints, ratio, seed, crop, strategy, removed patches
+    assert [p["parameter_default"] for p in compare[-2:]] == ["random", ""]  # older callers need not send them
     assert len(endpoints["/compare"]["returns"]) == 12
 
 
@@ -55,6 +58,25 @@ def test_compare_returns_png_panels_and_the_metrics_table(server, picture):
     assert list(table["checkpoint"]) == list(NAMES)
     assert list(table["masked_patches"]) == [8, 8]
     assert "same mask" in note
+
+
+def test_compare_takes_a_strategy_and_drawn_patches(server, picture):
+    app, url = server
+    client = Client(url, verbose=False)
+    for strategy in ("block", "grid"):
+        result = client.predict(handle_file(picture), *NAMES, 0.75, 3, False, strategy, api_name="/compare")
+        local = app.compare(picture, *NAMES, 0.75, 3, False, strategy)
+        assert list(table_frame(result[10])["loss"]) == pytest.approx(list(local[10]["loss"]), abs=1e-6)
+        assert f"({strategy}, seed 3)" in result[11]
+    for strategy, removed in (("custom", "0, 5, 10, 15"), ("draw", [0, 5, 10, 15])):
+        result = client.predict(handle_file(picture), *NAMES, 0.5, 0, False, strategy, removed, api_name="/compare")
+        assert list(table_frame(result[10])["masked_patches"]) == [4, 4]
+        assert "4 of 16 patches removed (drawn)" in result[11]
+        with Image.open(result[1]) as masked, Image.open(result[0]) as original:
+            changed = (np.asarray(masked) != np.asarray(original)).any(axis=-1).reshape(4, 8, 4, 8).any(axis=(1, 3))
+        assert np.argwhere(changed.reshape(-1)).reshape(-1).tolist() == [0, 5, 10, 15]  # the diagonal, as drawn
+    with pytest.raises(AppError, match="no patch is removed"):
+        client.predict(handle_file(picture), *NAMES, 0.5, 0, False, "custom", "", api_name="/compare")
 
 
 def test_eight_parallel_clients_each_get_their_own_answer(server, picture):

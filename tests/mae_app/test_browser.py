@@ -91,3 +91,64 @@ def test_a_shared_link_sets_the_compare_tab_and_copy_link_gives_it_back(tmp_path
             assert page.evaluate("navigator.clipboard.readText()") == link.input_value()
         finally:
             browser.close()
+
+
+def test_draw_a_mask_in_chromium(tmp_path, isolated_caches):
+    """Choose draw, paint a band across the image, see the hidden patches before running, then Reconstruct:
+    both rows remove exactly the painted patches."""
+    from playwright.sync_api import expect, sync_playwright
+
+    picture = tmp_path / "upload.png"
+    make_image(96, 80, seed=5).save(picture)
+    screenshot = tmp_path / "draw.png"
+    with serve(default_app(run_root=tmp_path / "runs")) as (_, url), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            page.goto(url)
+            expect(page.locator("#pair-note")).to_contain_text("tiny-pixel (top) vs tiny-gan (bottom)", timeout=30_000)
+            page.locator("#input-image input[type=file]").set_input_files(str(picture))
+            expect(page.locator("#input-image img")).to_be_visible(timeout=30_000)
+            page.locator("#mask-strategy").get_by_text("draw", exact=True).click()
+            painter = page.locator("#mask-painter")
+            expect(painter).to_be_visible(timeout=30_000)
+            expect(page.locator("#mask-ratio")).to_be_hidden()
+            page.wait_for_timeout(2_000)  # the painter loads the image as the top checkpoint sees it
+            painter.get_by_role("button", name="Brush").first.click()
+            _paint_band(page, painter.locator("canvas").first)
+            removed_box = page.locator("#removed-patches textarea")
+            expect(removed_box).not_to_have_value("", timeout=30_000)
+            expect(page.locator("#top-1 img")).to_be_visible(timeout=30_000)  # the masked panel, before running
+            expect(page.locator("#compare-note")).to_contain_text("The drawing hides")
+            removed = [int(i) for i in removed_box.input_value().split(",")]
+            rows = {i // 14 for i in removed}
+            assert rows <= set(range(3, 11)), removed  # a band across the middle of the 14 x 14 grid
+            assert len(removed) >= 14
+            page.locator("#run-compare").click()
+            page.wait_for_selector(f"{PANELS[-1]} img, .toast-body.error", timeout=90_000)
+            errors = page.locator(".toast-body.error")
+            assert errors.count() == 0, errors.first.inner_text()
+            expect(page.locator("#metrics")).to_contain_text("tiny-gan", timeout=30_000)
+            expect(page.locator("#compare-note")).to_contain_text(
+                f"same mask: {len(removed)} of 196 patches removed (drawn)"
+            )
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+    assert screenshot.stat().st_size > 10_000
+    if os.environ.get("MAE_SCREENSHOT_DIR"):
+        Path(os.environ["MAE_SCREENSHOT_DIR"], screenshot.name).write_bytes(screenshot.read_bytes())
+
+
+def _paint_band(page, canvas) -> None:
+    """Brush strokes 60 px high around the canvas centre (where the image sits), each from the centre out to an edge
+    of the canvas: the painter ignores strokes that start off the image."""
+    box = canvas.bounding_box()
+    assert box is not None
+    centre_x, centre_y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    for offset in range(-30, 31, 6):
+        for end_x in (box["x"] + 2, box["x"] + box["width"] - 2):
+            page.mouse.move(centre_x, centre_y + offset)
+            page.mouse.down()
+            page.mouse.move(end_x, centre_y + offset, steps=20)
+            page.mouse.up()

@@ -17,6 +17,7 @@ from PIL import Image
 from mae_app.handlers import EXAMPLES_DIR, MAEApp
 from mae_app.inputs import SEED_LIMIT
 from mae_core.heatmap import VISIBLE_GREY
+from mae_core.reconstruct import masked_preview, reconstruct
 from tests.conftest import make_image
 from tests.fake_caches import add_to_hf_cache
 from tests.mae_app.helpers import NAMES, make_app, run_to_end
@@ -88,6 +89,83 @@ def test_compare_turns_bad_input_into_a_message(tiny_app, image_file, tmp_path, 
     path = {"TEXT": str(text), "IMAGE": image_file}.get(image, image)
     with pytest.raises(gr.Error, match=message):
         tiny_app.compare(path, *names, ratio, seed)
+
+
+@pytest.mark.parametrize("strategy", ["block", "grid"])
+def test_compare_with_a_seeded_strategy_uses_its_mask_in_both_rows(tiny_app, image_file, strategy):
+    *paths, table, note = tiny_app.compare(image_file, *NAMES, 0.75, 2, False, strategy)
+    rec = reconstruct(tiny_app.models.get(NAMES[0]), image_file, 0.75, 2, strategy=strategy)
+    top, bottom = read_panels(paths)[:5], read_panels(paths)[5:]
+    np.testing.assert_array_equal(top[1], rec.masked)
+    np.testing.assert_array_equal(top[1], bottom[1])
+    assert (table["masked_patches"] == 12).all()
+    assert f"same mask: 12 of 16 patches removed ({strategy}, seed 2)" in note
+
+
+@pytest.mark.parametrize("strategy", ["custom", "draw"])
+def test_compare_with_drawn_patches_removes_exactly_those(tiny_app, image_file, strategy):
+    *paths, table, note = tiny_app.compare(image_file, *NAMES, 0.75, 0, False, strategy, "[1, 2, 6]")
+    original, masked, *_, heatmap = read_panels(paths)[:5]
+    changed = (original != masked).any(axis=-1).reshape(4, 8, 4, 8).any(axis=(1, 3))  # [4, 4] patches hidden
+    assert np.argwhere(changed).tolist() == [[0, 1], [0, 2], [1, 2]]
+    grey = (heatmap == VISIBLE_GREY).all(axis=-1).reshape(4, 8, 4, 8).all(axis=(1, 3))
+    assert np.array_equal(~grey, changed)  # the heatmap colours the removed patches only
+    assert (table["masked_patches"] == 3).all()
+    assert "same mask: 3 of 16 patches removed (drawn)" in note
+
+
+@pytest.mark.parametrize(
+    "strategy, removed, message",
+    [
+        ("custom", "", "no patch is removed"),
+        ("custom", "1, two", "whole numbers"),
+        ("custom", "3, 16", r"\[0, 15\]"),
+        ("custom", ",".join(map(str, range(16))), "leave at least one"),
+        ("diagonal", "", "diagonal"),
+    ],
+)
+def test_compare_refuses_bad_masks_with_a_message(tiny_app, image_file, strategy, removed, message):
+    with pytest.raises(gr.Error, match=message):
+        tiny_app.compare(image_file, *NAMES, 0.5, 0, False, strategy, removed)
+
+
+def test_choosing_draw_shows_the_painter_with_the_model_input(tiny_app, image_file):
+    painter, removed, ratio, seed, new_seed = tiny_app.drawing_canvas("custom", image_file, NAMES[0])
+    assert painter["visible"] and removed["visible"] and removed["value"] == ""
+    assert ratio["visible"] is False and seed["visible"] is False and new_seed["visible"] is False
+    background = painter["value"]["background"]
+    np.testing.assert_array_equal(background, reconstruct(tiny_app.models.get(NAMES[0]), image_file).original)
+    assert painter["value"]["layers"] == []
+    hidden = tiny_app.drawing_canvas("random", image_file, NAMES[0])
+    assert hidden[0]["visible"] is False and hidden[2]["visible"] is True
+    empty = tiny_app.drawing_canvas("custom", None, NAMES[0])
+    assert empty[0]["visible"] and empty[0]["value"] is None  # no image yet: nothing to paint on
+
+
+def test_painting_previews_the_hidden_patches_before_running(tiny_app, image_file):
+    layer = np.zeros((32, 32, 4), dtype=np.uint8)
+    layer[0:8, 8:24, 3] = 255  # patches 1 and 2 fully
+    layer[8:12, 16:24, 3] = 255  # patch 6 exactly half
+    layer[8:11, 24:32, 3] = 255  # patch 7: 3/8, kept
+    painting = {"background": np.zeros((32, 32, 4), dtype=np.uint8), "layers": [layer], "composite": None}
+    text, *panels, note = tiny_app.preview_drawing(painting, image_file, *NAMES)
+    assert text == "1, 2, 6"
+    assert [p is not None for p in panels] == [False, True, False, False, False] * 2  # only the masked panels
+    expected = masked_preview(image_file, [1, 2, 6], img_size=32, patch_size=8)
+    for path in (panels[1], panels[6]):
+        with Image.open(path) as img:
+            np.testing.assert_array_equal(np.asarray(img.convert("RGB")), expected)
+    assert "hides 3 of 16 patches" in note
+    *_, compared_note = tiny_app.compare(image_file, *NAMES, 0.5, 0, False, "custom", text)
+    assert "3 of 16 patches removed (drawn)" in compared_note
+
+
+def test_an_empty_painting_hides_nothing(tiny_app, image_file):
+    layer = np.zeros((32, 32, 4), dtype=np.uint8)
+    layer[0:3, 0:3, 3] = 255
+    text, *panels, note = tiny_app.preview_drawing({"background": None, "layers": [layer]}, image_file, *NAMES)
+    assert text == "" and all(p is None for p in panels) and "Nothing hidden yet" in note
+    assert tiny_app.preview_drawing(None, image_file, *NAMES)[0] == ""
 
 
 def test_new_seed_draws_valid_varying_seeds():
