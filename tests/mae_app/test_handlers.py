@@ -221,6 +221,17 @@ def test_compare_link_names_examples_by_content_and_leaves_uploads_out(tiny_app,
         tiny_app.compare_link(image_file, *NAMES, 0.75, -1, False)
 
 
+def test_links_carry_the_mask_strategy_both_ways(tiny_app, image_file):
+    link = tiny_app.compare_link(image_file, *NAMES, 0.5, 3, False, "grid")
+    assert "&mask=grid&" in link
+    page = tiny_app.on_load(gr.Request(query_params={"mask": "block", "seed": "3"}))
+    assert page.strategy["value"] == "block" and "Link:" not in page.note
+    assert "value" not in tiny_app.on_load(gr.Request(query_params={"seed": "3"})).strategy
+    assert "mask='custom' ignored" in tiny_app.on_load(gr.Request(query_params={"mask": "custom"})).note
+    with pytest.raises(gr.Error, match="not drawn ones"):
+        tiny_app.compare_link(image_file, *NAMES, 0.5, 3, False, "draw", "1, 2")
+
+
 def test_the_pair_listeners_hear_each_change_once(tmp_path, tiny_checkpoints):
     pairs = [("tiny-a", "tiny-b"), ("tiny-a", "tiny-b"), ("tiny-b", "tiny-a")]
     app = make_app(tmp_path / "runs", tiny_checkpoints)
