@@ -1,4 +1,4 @@
-"""``python -m experiments sweep|report|runs``: a thin command line over the library.
+"""``python -m experiments sweep|report|runs|export``: a thin command line over the library.
 
 Exit codes: 0 all good, 1 fatal error, 2 usage error (one line on stderr, no traceback), 3 the sweep finished but
 some images could not be read (listed in the manifest's ``errors``), 130 interrupted (resume with ``--resume``).
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from experiments.config import DEFAULT_BATCH_SIZE, SweepConfig, parse_ratios, parse_seeds
-from experiments.distributed import run_distributed_sweep, world_size
+from experiments.distributed import dist_env, run_distributed_sweep, world_size
 from experiments.progress import ProgressBar
 from experiments.report import write_report
 from experiments.store import Run, RunBusyError, RunStore, load_runs
@@ -36,10 +36,16 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m experiments", description="Mask-ratio studies of MAE checkpoints.")
-    commands = parser.add_subparsers(dest="command", metavar="{sweep,report,runs}", parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", metavar="{sweep,report,runs,export}", parser_class=_Parser)
 
     sweep = commands.add_parser("sweep", help="evaluate checkpoints x images x mask ratios x seeds into the store")
-    sweep.add_argument("--images", nargs="+", metavar="PATH", help="image files, folders (recursive), .txt lists")
+    sweep.add_argument(
+        "--images",
+        nargs="+",
+        metavar="PATH",
+        help="image files, folders (recursive), .txt lists, datasets: hf://datasets/ORG/NAME[@REV], save_to_disk "
+        "folders, .parquet, image folders with metadata.jsonl or imagefolder:DIR",
+    )
     sweep.add_argument("--checkpoints", nargs="+", metavar="NAME", help="registry names, local files/folders, hf://")
     sweep.add_argument("--ratios", help="start:stop:step (stop included) or a comma list [0.75]")
     sweep.add_argument("--seeds", help="a range 0-4, a comma list, or both: 0-2,7 [0]")
@@ -50,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--crop", action="store_true", help="centre-crop to a square instead of squashing")
     sweep.add_argument("--resume", metavar="RUN_ID", help="continue this run: only its missing cells are computed")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sweep.add_argument("--split", metavar="NAME", help="datasets: the split [validation, else the only one]")
+    sweep.add_argument("--image-column", metavar="NAME", help="datasets: the image column [the first Image column]")
+    sweep.add_argument("--limit", type=int, metavar="N", help="datasets: take N rows [all]")
+    sweep.add_argument("--sample-seed", type=int, metavar="S", help="datasets: draw the --limit rows with seed S")
+    sweep.add_argument(
+        "--track", action="append", metavar="TRACKER", help="log to trackio[:PROJECT] or mlflow[:EXPERIMENT] (repeat)"
+    )
 
     report = commands.add_parser("report", help="summary tables, paired difference and plot of runs")
     report.add_argument("run_ids", nargs="+", metavar="RUN_ID")
@@ -58,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs = commands.add_parser("runs", help="list the runs of a store")
     runs.add_argument("--out", metavar="ROOT", help="run store root [$MAE_RUNS_DIR or ./runs]")
+
+    export = commands.add_parser("export", help="runs as typed Parquet files or a Hub dataset (optionally pushed)")
+    export.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    export.add_argument("--format", default="parquet", choices=("parquet", "hf-dataset"), help="[parquet]")
+    export.add_argument("--dest", metavar="DIR", help="the folder to write (with --push: optional, else required)")
+    export.add_argument("--push", metavar="ORG/NAME", help="hf-dataset: upload to this Hub dataset repository")
+    export.add_argument("--public", action="store_true", help="with --push: create the repository public")
+    export.add_argument("--out", metavar="ROOT", help="run store root [$MAE_RUNS_DIR or ./runs]")
 
     return parser
 
@@ -70,11 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command is None:
-            raise UsageError("python -m experiments: choose a command: sweep, report or runs (see --help)")
+            raise UsageError("python -m experiments: choose a command: sweep, report, runs or export (see --help)")
         if args.command == "sweep":
             return _sweep(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "export":
+            return _export(args)
         return _runs(args)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -82,18 +105,54 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    trackers = _trackers(args.track)
     config = _sweep_config(args)
     if world_size() > 1:
 
         def distributed() -> int:
-            code = run_distributed_sweep(
+            result = run_distributed_sweep(
                 config, root=args.out, resume=args.resume, show_progress=not args.no_progress
-            ).exit_code
+            )
+            code = _track(trackers, result, args.out) if dist_env().rank == 0 else result.exit_code
             # torchrun reports any non-zero exit as a crashed worker: skipped images are in the manifest instead
             return EXIT_OK if code == EXIT_IMAGES_FAILED else code
 
         return _guarded(distributed)
-    return _guarded(lambda: _run_local(config, args))
+    return _guarded(lambda: _run_local(config, args, trackers))
+
+
+def _trackers(values: Sequence[str] | None) -> list:
+    """The ``--track`` trackers, each checked (package installed, store answering) before any run exists."""
+    if not values:
+        return []  # and the tracker packages are never imported
+    from experiments.tracking import check_tracker, parse_track
+
+    try:
+        specs = list(dict.fromkeys(parse_track(value) for value in values))
+        for spec in specs:
+            check_tracker(spec)
+    except ValueError as err:
+        raise UsageError(f"sweep: {err}") from None
+    return specs
+
+
+def _track(trackers: Sequence, result: SweepResult, root: str | None) -> int:
+    """Log a finished run into each tracker; a tracker that fails costs exit code 1, never the stored rows."""
+    if not trackers or result.status != "finished":
+        return result.exit_code
+    from experiments.tracking import log_run, run_log
+
+    run = RunStore(root).open(result.run_id)
+    log = run_log(run.read_manifest(), run.read_rows())
+    code = result.exit_code
+    for spec in trackers:
+        try:
+            print(f"tracked in {log_run(spec, log)}", flush=True)
+        except Exception as err:  # a tracker's own failure; the run itself is complete in the store
+            print(f"error: --track {spec} failed ({type(err).__name__}: {err}); the run is complete in the "
+                  "store", file=sys.stderr)  # fmt: skip
+            code = EXIT_FATAL
+    return code
 
 
 def _sweep_config(args: argparse.Namespace) -> SweepConfig:
@@ -113,6 +172,9 @@ def _sweep_config(args: argparse.Namespace) -> SweepConfig:
             given["batch_size"] = args.batch_size
         if args.dtype:
             given["dtype"] = args.dtype
+        for name in ("split", "image_column", "limit", "sample_seed"):
+            if getattr(args, name) is not None:
+                given[name] = getattr(args, name)
         return SweepConfig(images=tuple(args.images), checkpoints=tuple(args.checkpoints), **given)
     except ValueError as err:
         raise UsageError(f"sweep: {err}") from None
@@ -127,6 +189,10 @@ def _resumed_config(args: argparse.Namespace) -> SweepConfig:
         "--seeds": args.seeds,
         "--dtype": args.dtype,
         "--crop": args.crop or None,
+        "--split": args.split,
+        "--image-column": args.image_column,
+        "--limit": args.limit,
+        "--sample-seed": args.sample_seed,
     }
     given = [flag for flag, value in fixed.items() if value is not None]
     if given:
@@ -142,7 +208,7 @@ def _resumed_config(args: argparse.Namespace) -> SweepConfig:
     return dataclasses.replace(recorded, **changes)
 
 
-def _run_local(config: SweepConfig, args: argparse.Namespace) -> int:
+def _run_local(config: SweepConfig, args: argparse.Namespace, trackers: Sequence = ()) -> int:
     bar = ProgressBar(enabled=not args.no_progress)
     started = []
 
@@ -166,7 +232,7 @@ def _run_local(config: SweepConfig, args: argparse.Namespace) -> int:
     finally:
         bar.close()
     _print_result(result)
-    return result.exit_code
+    return _track(trackers, result, args.out)
 
 
 def _print_result(result: SweepResult) -> None:
@@ -230,6 +296,38 @@ def _runs(args: argparse.Namespace) -> int:
         rows = "?" if m.rows is None else m.rows
         print(f"{m.run_id}  {m.status:<11} rows={rows}  errors={len(m.errors)}  {names}")
     return EXIT_OK
+
+
+def _export(args: argparse.Namespace) -> int:
+    if args.push and args.format != "hf-dataset":
+        raise UsageError("export: --push uploads a Hub dataset folder: use --format hf-dataset")
+    if not args.dest and not args.push:
+        raise UsageError("export: --dest is required (the folder to write), unless --push uploads it")
+    if args.public and not args.push:
+        raise UsageError("export: --public applies to --push")
+
+    def action() -> int:
+        import tempfile
+
+        from experiments.export import PushError, export_hf_dataset, export_parquet, push_dataset
+
+        if args.format == "parquet":
+            result = export_parquet(args.run_ids, args.dest, root=args.out)
+            print(f"wrote {result.rows} rows: " + ", ".join(str(f) for f in result.files))
+            return EXIT_OK
+        with tempfile.TemporaryDirectory(prefix="mae-export-") as scratch:
+            result = export_hf_dataset(args.run_ids, args.dest or scratch, root=args.out)
+            print(f"wrote a Hub dataset of {result.rows} rows in {result.dest}")
+            if args.push:
+                try:
+                    url = push_dataset(result.dest, args.push, private=not args.public)
+                except PushError as err:
+                    print(f"error: {err}", file=sys.stderr)
+                    return EXIT_FATAL
+                print(f"pushed to {args.push} ({'public' if args.public else 'private'}): {url}")
+        return EXIT_OK
+
+    return _guarded(action)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from experiments.datasets import DatasetOptions
 from mae_core.engine import check_batch_size
 from mae_core.masking import check_seed, mask_ratio_value
 from mae_core.packed import compute_dtype
@@ -22,6 +23,7 @@ from mae_core.packed import compute_dtype
 # cells per forward pass when the user does not say (the CLI's --batch-size): rows are appended once per batch, so
 # a batch smaller than the engine's library default loses less work to a kill and moves the progress bar sooner
 DEFAULT_BATCH_SIZE = 16
+_DATASET_FIELDS = frozenset({"split", "image_column", "limit", "sample_seed"})
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,11 @@ class SweepConfig:
     dtype: str = "float32"
     device: str | None = None  # None: the engine's choice (CUDA when available)
     crop: bool = False  # centre crop instead of squashing to the model's size
+    # which rows of the dataset arguments among ``images`` (see experiments.datasets); None: the defaults
+    split: str | None = None
+    image_column: str | None = None
+    limit: int | None = None
+    sample_seed: int | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise once, here
@@ -53,13 +60,21 @@ class SweepConfig:
             raise ValueError("no mask ratios given, e.g. 0.1:0.9:0.1 or 0.5,0.75")
         if not self.seeds:
             raise ValueError("no seeds given, e.g. 0-4 or 0,1,2")
+        DatasetOptions(self.split, self.image_column, self.limit, self.sample_seed)  # ValueError when one is bad
+
+    @property
+    def dataset_options(self) -> DatasetOptions:
+        return DatasetOptions(self.split, self.image_column, self.limit, self.sample_seed)
 
     @property
     def cells_per_image(self) -> int:
         return len(self.checkpoints) * len(self.ratios) * len(self.seeds)
 
     def to_dict(self) -> dict[str, object]:
-        return dataclasses.asdict(self)
+        """The config as the manifest stores it; dataset options only when given, so a run without datasets reads
+        as runs did before they existed."""
+        data = dataclasses.asdict(self)
+        return {k: v for k, v in data.items() if v is not None or k not in _DATASET_FIELDS}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> SweepConfig:

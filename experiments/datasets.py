@@ -551,6 +551,15 @@ def source_items(source: DatasetSource) -> list[ImageItem]:
     return [ImageItem(name=source.image_name(i), path=source.location, index=i, dataset=source) for i in source.indices]
 
 
+def dataset_sources(items: Sequence[ImageItem]) -> tuple[DatasetSource, ...]:
+    """The datasets that ``items`` are rows of, each once, in order of appearance."""
+    seen: dict[int, DatasetSource] = {}
+    for item in items:
+        if item.dataset is not None and id(item.dataset) not in seen:
+            seen[id(item.dataset)] = item.dataset
+    return tuple(seen.values())
+
+
 def load_images(
     spec: str,
     *,

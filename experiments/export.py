@@ -18,7 +18,6 @@ Every file is written atomically (``mae_core.files``): an interrupted export lea
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Mapping, Sequence
@@ -28,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+from experiments.manifest import CheckpointRecord, Manifest
 from experiments.store import RunStore
 from mae_core.files import atomic_output, atomic_write_text
 
@@ -45,7 +45,8 @@ class RunTable:
     """One run as exported: its manifest and its rows (typed, one per cell)."""
 
     run_id: str
-    manifest: Mapping[str, Any]
+    manifest: Manifest
+    manifest_text: str  # manifest.json as stored
     rows: pd.DataFrame
 
 
@@ -66,8 +67,10 @@ def read_runs(run_ids: Sequence[str], root: str | os.PathLike | None = None) -> 
     tables = []
     for run_id in dict.fromkeys(run_ids):
         run = store.open(run_id)
-        manifest = json.loads(run.manifest_path.read_text(encoding="utf-8"))
-        tables.append(RunTable(run_id=run_id, manifest=manifest, rows=run.read_rows()))
+        text = run.manifest_path.read_text(encoding="utf-8")
+        tables.append(
+            RunTable(run_id=run_id, manifest=Manifest.from_json(text), manifest_text=text, rows=run.read_rows())
+        )
     return tables
 
 
@@ -86,7 +89,7 @@ def arrow_table(table: RunTable):
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
     fields = [pa.field(name, _arrow_type(frame[name])) for name in frame.columns]
     arrow = pa.Table.from_pandas(frame, schema=pa.schema(fields), preserve_index=False)
-    manifest = json.dumps(table.manifest, allow_nan=True).encode()
+    manifest = table.manifest_text.encode()
     return arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), MANIFEST_METADATA_KEY: manifest})
 
 
@@ -137,7 +140,7 @@ def export_hf_dataset(
         files.append(write_parquet(table, folder / DATA_DIR / f"{table.run_id}.parquet"))
         manifest_path = folder / RUNS_DIR / table.run_id / "manifest.json"
         manifest_path.parent.mkdir(parents=True, exist_ok=True)
-        files.append(atomic_write_text(manifest_path, json.dumps(table.manifest, indent=2, allow_nan=True) + "\n"))
+        files.append(atomic_write_text(manifest_path, table.manifest_text))
     _remove_stale(folder, {t.run_id for t in tables})
     files.append(atomic_write_text(folder / "README.md", dataset_card(tables)))
     return ExportResult(dest=folder, files=tuple(files), rows=sum(len(t.rows) for t in tables))
@@ -204,73 +207,69 @@ def dataset_card(tables: Sequence[RunTable]) -> str:
 def _run_rows(tables: Sequence[RunTable]) -> list[dict[str, Any]]:
     out = []
     for t in tables:
-        config = t.manifest.get("config") or {}
+        m = t.manifest
         out.append(
             {
                 "run_id": t.run_id,
-                "status": t.manifest.get("status"),
-                "created": t.manifest.get("created"),
+                "status": m.status,
+                "created": m.created,
                 "rows": len(t.rows),
-                "images": len(t.manifest.get("images") or []),
-                "mask ratios": ", ".join(f"{r:g}" for r in t.manifest.get("ratios") or []),
-                "seeds": ", ".join(str(s) for s in t.manifest.get("seeds") or []),
-                "dtype": t.manifest.get("dtype"),
-                "device": t.manifest.get("device"),
-                "crop": config.get("crop"),
+                "images": len(m.images),
+                "mask ratios": ", ".join(f"{r:g}" for r in m.ratios),
+                "seeds": ", ".join(str(s) for s in m.seeds),
+                "dtype": m.dtype,
+                "device": m.device,
+                "crop": m.config.crop if m.config is not None else None,
             }
         )
     return out
 
 
 def _checkpoint_rows(tables: Sequence[RunTable]) -> list[dict[str, Any]]:
-    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    seen: dict[tuple[str, str | None], dict[str, Any]] = {}
     for t in tables:
-        for record in t.manifest.get("checkpoints") or []:
-            key = (str(record.get("name")), str(record.get("sha256")))
+        for record in t.manifest.checkpoints:
             seen.setdefault(
-                key,
+                (record.name, record.sha256),
                 {
-                    "checkpoint": record.get("name"),
-                    "source": record.get("source"),
-                    "sha256": record.get("sha256") or "(in-memory model)",
-                    "loss_type": record.get("loss_type"),
+                    "checkpoint": record.name,
+                    "source": record.source,
+                    "sha256": record.sha256 or "(in-memory model)",
+                    "loss_type": record.loss_type,
                     "licence of the weights": weights_licence(record),
                 },
             )
     return list(seen.values())
 
 
-def weights_licence(record: Mapping[str, Any]) -> str:
-    """The licence of a run's checkpoint: its record's, else its registry entry's, else unknown."""
-    if record.get("licence"):
-        return str(record["licence"])
+def weights_licence(record: CheckpointRecord) -> str:
+    """The licence of a run's checkpoint, from its registry entry (by the weights' name, else the run's name for
+    them), else unknown."""
     from mae_core.registry import RegistryError, registry
 
     try:
         entries = registry()
     except RegistryError:
         entries = {}
-    for name in (record.get("checkpoint_name"), record.get("name")):
+    for name in (record.checkpoint_name, record.name):
         if name in entries:
             return entries[name].licence
     return "unknown (not a registry checkpoint: see where the weights came from)"
 
 
 def _dataset_rows(tables: Sequence[RunTable]) -> list[dict[str, Any]]:
-    rows = []
-    for t in tables:
-        for source in t.manifest.get("datasets") or []:
-            rows.append(
-                {
-                    "run_id": t.run_id,
-                    "dataset": source.get("id"),
-                    "revision": source.get("revision") or "(local)",
-                    "split": source.get("split") or "(none)",
-                    "column": source.get("column"),
-                    "rows used": f"{len(source.get('indices') or [])} of {source.get('num_rows')}",
-                }
-            )
-    return rows
+    return [
+        {
+            "run_id": t.run_id,
+            "dataset": source.id,
+            "revision": source.revision or "(local)",
+            "split": source.split or "(none)",
+            "column": source.column,
+            "rows used": f"{len(source.indices)} of {source.num_rows}",
+        }
+        for t in tables
+        for source in t.manifest.datasets
+    ]
 
 
 def _column_types(tables: Sequence[RunTable]) -> list[tuple[str, Any]]:

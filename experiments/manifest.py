@@ -6,7 +6,10 @@ The JSON object holds (every key but ``run_id`` is optional, so runs written by 
     config                                the SweepConfig that defines the run
     checkpoints                           one CheckpointRecord per checkpoint: name, source, sha256, loss_type...
     ratios, seeds, dtype, device, cells   the study's axes and how it is computed
-    images                                one ImageRecord per image: name, path, sha256 (once read)
+    images                                one ImageRecord per image: name, path, sha256 (once read); a dataset
+                                          row adds its dataset's position in ``datasets`` and its index
+    datasets                              one DatasetSource per dataset argument: id, revision, split, column,
+                                          the chosen row indices (experiments.datasets)
     environment                           Python, platform, package versions, git commit (free-form, for people)
     errors                                one ImageFailure per image that could not be read
     rows, resumed, fatal                  added as the run goes: row count, resume times, what stopped it
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Self
 
 from experiments.config import SweepConfig
+from experiments.datasets import DatasetSource
 from experiments.images import ImageFailure
 
 if TYPE_CHECKING:
@@ -85,6 +89,8 @@ class ImageRecord(_Record):
     name: str
     path: str
     sha256: str | None = None
+    dataset: int | None = None  # a dataset row: the position of its DatasetSource in the manifest's ``datasets``
+    index: int | None = None  # ... and its row in that dataset
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,7 @@ class Manifest:
     device: str | None = None
     cells: int | None = None  # cells the run plans: images x checkpoints x ratios x seeds
     images: tuple[ImageRecord, ...] = ()
+    datasets: tuple[DatasetSource, ...] = ()  # the datasets some images are rows of, with the rows chosen
     environment: Mapping[str, object] = field(default_factory=dict)
     errors: tuple[ImageFailure, ...] = ()
     rows: int | None = None  # rows stored, written when the run finishes
@@ -117,7 +124,8 @@ class Manifest:
         return self.config
 
     def to_json(self) -> str:
-        """The manifest as JSON text (keys in the order above; ``rows``, ``resumed``, ``fatal`` only once set)."""
+        """The manifest as JSON text (keys in the order above; ``datasets``, ``rows``, ``resumed``, ``fatal`` only once
+        set)."""
         data: dict[str, object] = {
             "run_id": self.run_id,
             "status": self.status,
@@ -134,7 +142,12 @@ class Manifest:
             "environment": dict(self.environment),
             "errors": [e.to_dict() for e in self.errors],
         }
-        late = {"rows": self.rows, "resumed": list(self.resumed) or None, "fatal": self.fatal}
+        late = {
+            "datasets": [d.to_dict() for d in self.datasets] or None,
+            "rows": self.rows,
+            "resumed": list(self.resumed) or None,
+            "fatal": self.fatal,
+        }
         data.update({key: value for key, value in late.items() if value is not None})
         data.update(self.extra)
         return json.dumps(data, indent=2, allow_nan=True) + "\n"
@@ -160,6 +173,7 @@ class Manifest:
             ratios=tuple(data.get("ratios") or ()),
             seeds=tuple(data.get("seeds") or ()),
             images=tuple(ImageRecord.from_dict(i) for i in data.get("images") or ()),
+            datasets=tuple(DatasetSource.from_dict(d) for d in data.get("datasets") or ()),
             environment=dict(data.get("environment") or {}),
             errors=tuple(ImageFailure.from_dict(e) for e in data.get("errors") or ()),
             resumed=tuple(data.get("resumed") or ()),
@@ -175,6 +189,6 @@ def _known(cls: type, data: Mapping[str, object], skip: frozenset[str] = frozens
 
 # fields from_json converts itself (records, tuples, the config) instead of taking them as the JSON has them
 _CONVERTED = frozenset(
-    {"config", "checkpoints", "ratios", "seeds", "images", "environment", "errors", "resumed", "extra"}
+    {"config", "checkpoints", "ratios", "seeds", "images", "datasets", "environment", "errors", "resumed", "extra"}
 )
 _MANIFEST_FIELDS = frozenset(f.name for f in dataclasses.fields(Manifest)) - {"extra"}

@@ -12,6 +12,7 @@ rank 0 opened). Each returns a :class:`SweepSession` that computes cells into th
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from experiments.config import SweepConfig
+from experiments.datasets import DatasetReaders, DatasetSource, dataset_sources
 from experiments.images import ImageFailure, ImageItem, LoadedImage, expand_images, read_images
 from experiments.manifest import CheckpointRecord, ImageRecord, Manifest
 from experiments.store import CellKey, LossRow, Run, RunStore, neutralize, utc_now
@@ -166,6 +168,7 @@ class SweepSession:
     checkpoints: list[LoadedCheckpoint]
     device: str
     known_hashes: dict[str, str] = field(default_factory=dict)  # image name -> sha256
+    readers: DatasetReaders = field(default_factory=DatasetReaders)  # datasets stay open across chunks
 
     def compute(
         self, items: Sequence[ImageItem], *, target: os.PathLike | None, progress: Progress | None
@@ -180,8 +183,10 @@ class SweepSession:
         if progress is not None:
             progress(0, total)
         # read a few batches' images at a time, the next read on a background thread while these compute: memory
-        # stays flat over folders of any size and the model does not wait for decoding
-        for _chunk, (loaded, failed) in prefetch(_chunks(plan.work, images_per_read(config)), read_images):
+        # stays flat over folders of any size and the model does not wait for decoding (one reading thread, in
+        # order, so a dataset stream is read forward by that thread alone)
+        read = functools.partial(read_images, readers=self.readers)
+        for _chunk, (loaded, failed) in prefetch(_chunks(plan.work, images_per_read(config)), read):
             if failed:
                 errors.extend(failed)
                 self.run.add_errors(failed)
@@ -280,7 +285,7 @@ def start_run(
 ) -> SweepSession:
     """A new run of ``config``: images expanded and checkpoints loaded and checked before the run folder exists, so
     a bad argument leaves no failed run behind."""
-    items = expand_images(config.images)
+    items = expand_images(config.images, datasets=config.dataset_options)
     device, checkpoints = _load_for(config, models, device)
     run = store.create(
         config,
@@ -292,6 +297,7 @@ def start_run(
         device=device,
         cells=len(items) * config.cells_per_image,
         images=_image_records(items, {}),
+        datasets=dataset_sources(items),
     )
     return SweepSession(run=run, config=config, items=items, checkpoints=checkpoints, device=device)
 
@@ -349,7 +355,7 @@ def _reopen(
     device: str | None,
 ) -> SweepSession:
     """A session on an existing run: its recorded images (and the hashes already known), checkpoints loaded."""
-    items = [ImageItem(name=i.name, path=i.path) for i in manifest.images]
+    items = [_recorded_item(i, manifest.datasets) for i in manifest.images]
     hashes = {i.name: i.sha256 for i in manifest.images if i.sha256}
     device, checkpoints = _load_for(config, models, device)
     return SweepSession(
@@ -374,7 +380,24 @@ def _load_for(
 
 
 def _image_records(items: Sequence[ImageItem], hashes: Mapping[str, str]) -> tuple[ImageRecord, ...]:
-    return tuple(ImageRecord(name=i.name, path=i.path, sha256=hashes.get(i.name)) for i in items)
+    position = {id(source): k for k, source in enumerate(dataset_sources(items))}
+    return tuple(
+        ImageRecord(
+            name=i.name,
+            path=i.path,
+            sha256=hashes.get(i.name),
+            dataset=position[id(i.dataset)] if i.dataset is not None else None,
+            index=i.index,
+        )
+        for i in items
+    )
+
+
+def _recorded_item(record: ImageRecord, datasets: Sequence[DatasetSource]) -> ImageItem:
+    """An image as the manifest records it: a file, or the row of a recorded dataset (read at its commit)."""
+    if record.dataset is None:
+        return ImageItem(name=record.name, path=record.path)
+    return ImageItem(name=record.name, path=record.path, index=record.index, dataset=datasets[record.dataset])
 
 
 def _check_same_checkpoints(recorded: Sequence[CheckpointRecord], current: Sequence[CheckpointRecord]) -> None:

@@ -32,6 +32,8 @@ from typing import Any
 
 import pandas as pd
 
+from experiments.manifest import Manifest
+
 TRACKERS = ("trackio", "mlflow")
 INSTALL_HINTS = {"trackio": "pip install trackio", "mlflow": "pip install mlflow-skinny (or mlflow)"}
 DEFAULT_TRACKIO_PROJECT = "mae-inspect"
@@ -99,9 +101,9 @@ class RunLog:
     rows: pd.DataFrame  # the per-image table: the run's rows
 
 
-def run_log(manifest: Mapping[str, Any], rows: pd.DataFrame) -> RunLog:
+def run_log(manifest: Manifest, rows: pd.DataFrame) -> RunLog:
     """The tracker payload of a run, from its manifest and rows (pure)."""
-    labels = checkpoint_labels([str(c.get("name")) for c in manifest.get("checkpoints") or []])
+    labels = checkpoint_labels([c.name for c in manifest.checkpoints])
     summary = summary_table(rows)
     several_masks = summary["mask"].nunique() > 1
     metrics: dict[int, dict[str, float]] = {}
@@ -113,8 +115,8 @@ def run_log(manifest: Mapping[str, Any], rows: pd.DataFrame) -> RunLog:
         if not math.isnan(record.sd):
             values[f"{key}_sd"] = float(record.sd)
     return RunLog(
-        run_id=str(manifest["run_id"]),
-        status=str(manifest.get("status")),
+        run_id=manifest.run_id,
+        status=manifest.status,
         params=run_params(manifest, rows, labels),
         metrics=metrics,
         summary=summary,
@@ -122,32 +124,38 @@ def run_log(manifest: Mapping[str, Any], rows: pd.DataFrame) -> RunLog:
     )
 
 
-def run_params(manifest: Mapping[str, Any], rows: pd.DataFrame, labels: Mapping[str, str]) -> dict[str, Any]:
-    config = manifest.get("config") or {}
-    masks = sorted(set(rows["mask"])) if "mask" in rows and len(rows) else config.get("masks") or ["random"]
+def run_params(manifest: Manifest, rows: pd.DataFrame, labels: Mapping[str, str]) -> dict[str, Any]:
+    """What the run measured, as a tracker's parameters (nested: trackio takes it as it is, MLflow flattened)."""
+    config = manifest.config
     return {
-        "run_id": manifest["run_id"],
+        "run_id": manifest.run_id,
         "checkpoints": {
-            labels.get(str(c.get("name")), str(c.get("name"))): {
-                "name": c.get("name"),
-                "source": c.get("source"),
-                "sha256": c.get("sha256"),
-                "loss_type": c.get("loss_type"),
+            labels.get(c.name, c.name): {
+                "name": c.name,
+                "source": c.source,
+                "sha256": c.sha256,
+                "loss_type": c.loss_type,
             }
-            for c in manifest.get("checkpoints") or []
+            for c in manifest.checkpoints
         },
-        "mask_ratios": [float(r) for r in manifest.get("ratios") or config.get("ratios") or []],
-        "seeds": compact_ints(manifest.get("seeds") or config.get("seeds") or []),
-        "masks": list(masks) if not isinstance(masks, str) else [masks],
-        "dtype": manifest.get("dtype") or config.get("dtype"),
-        "device": manifest.get("device"),
-        "crop": bool(config.get("crop", False)),
-        "batch_size": config.get("batch_size"),
-        "images": len(manifest.get("images") or []),
+        "mask_ratios": [float(r) for r in manifest.ratios],
+        "seeds": compact_ints(manifest.seeds),
+        "masks": sorted(set(rows["mask"])) if "mask" in rows and len(rows) else ["random"],
+        "dtype": manifest.dtype,
+        "device": manifest.device,
+        "crop": bool(config.crop) if config is not None else False,
+        "batch_size": config.batch_size if config is not None else None,
+        "images": len(manifest.images),
         "datasets": [
-            {k: d.get(k) for k in ("id", "revision", "split", "column", "num_rows")}
-            | {"rows": len(d.get("indices", []))}
-            for d in manifest.get("datasets") or []
+            {
+                "id": d.id,
+                "revision": d.revision,
+                "split": d.split,
+                "column": d.column,
+                "num_rows": d.num_rows,
+                "rows": len(d.indices),
+            }
+            for d in manifest.datasets
         ],
     }
 

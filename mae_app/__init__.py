@@ -16,7 +16,15 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from .handlers import MAEApp
-from .launch import default_app, launch_options, main, start_space_prefetch
+from .launch import default_app, launch_options, main, start_space_prefetch, start_store_mirror
 from .layout import build_demo
 
-__all__ = ["MAEApp", "build_demo", "default_app", "launch_options", "main", "start_space_prefetch"]
+__all__ = [
+    "MAEApp",
+    "build_demo",
+    "default_app",
+    "launch_options",
+    "main",
+    "start_space_prefetch",
+    "start_store_mirror",
+]

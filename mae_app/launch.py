@@ -1,4 +1,5 @@
-"""Start-up: the app over the real registry, the server's options from the environment, a Space's prefetch.
+"""Start-up: the app over the real registry, the server's options from the environment, a Space's prefetch, the
+run store's Hub mirror (``MAE_RUNS_REPO``).
 
 ``python app.py`` (the repository root's entry point, which Hugging Face Spaces run) calls :func:`main`. The server
 listens on 127.0.0.1:7860; ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` change that.
@@ -11,6 +12,7 @@ from collections.abc import Callable
 
 import torch
 
+from experiments.mirror import StoreMirror, start_mirror
 from experiments.store import resolve_root
 from mae_core import ModelCache, download, load_model, select_device
 from mae_core.preprocess import MAX_IMAGE_BYTES
@@ -77,9 +79,20 @@ def start_space_prefetch(app: MAEApp, download: Callable[[str], object]) -> spac
     return prefetch
 
 
+def start_store_mirror(app: MAEApp, *, api: object = None) -> StoreMirror | None:
+    """With ``MAE_RUNS_REPO=ORG/NAME`` set, restore the app's run store from that Hub dataset repository (before the
+    first page lists the runs) and commit it there in the background; the status line says how that stands.
+    Without the variable, nothing. ``api``: a ``huggingface_hub.HfApi`` (default: the user's token and endpoint)."""
+    mirror = start_mirror(resolve_root(app.run_root), api=api)
+    if mirror is not None:
+        app.notes.append(mirror.note)
+    return mirror
+
+
 def main() -> None:
     """Build the app over the real registry and serve it until interrupted."""
     app = default_app()
+    start_store_mirror(app)
     start_space_prefetch(app, download)
     demo = build_demo(app)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pandas as pd
@@ -89,8 +90,60 @@ def test_a_folder_with_other_files_is_not_overwritten(swept_run, tmp_path):
         export_parquet(["nope"], tmp_path / "x", root=root)
 
 
-def test_licences_come_from_the_record_then_the_registry():
-    assert weights_licence({"name": "x", "licence": "MIT"}) == "MIT"
-    assert weights_licence({"name": "x", "checkpoint_name": "vit-large-gan"}) == "CC-BY-NC-4.0"
-    assert weights_licence({"name": "/tmp/w.pth"}).startswith("unknown")
+def test_licences_come_from_the_registry():
+    from experiments.manifest import CheckpointRecord
 
+    assert weights_licence(CheckpointRecord(name="x", checkpoint_name="vit-large-gan")) == "CC-BY-NC-4.0"
+    assert weights_licence(CheckpointRecord(name="tiny-pixel")).startswith("see mae_core/bundled")
+    assert weights_licence(CheckpointRecord(name="/tmp/w.pth")).startswith("unknown")
+
+
+# ---- the command line ----
+def test_cli_exports_parquet_and_a_hub_dataset(swept_run, tmp_path):
+    from tests.experiments.helpers import run_cli
+
+    root, run_id = swept_run
+    done = run_cli("export", run_id, "--format", "parquet", "--dest", str(tmp_path / "pq"), "--out", root)
+    assert done.returncode == 0, done.stderr
+    assert len(pd.read_parquet(tmp_path / "pq" / f"{run_id}.parquet")) == 24
+    done = run_cli("export", run_id, "--format", "hf-dataset", "--dest", str(tmp_path / "ds"), MAE_RUNS_DIR=root)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "ds" / "README.md").is_file() and f"{tmp_path / 'ds'}" in done.stdout
+
+
+def test_cli_export_errors_are_one_line(swept_run, tmp_path):
+    from tests.experiments.helpers import run_cli
+
+    root, run_id = swept_run
+    cases = [
+        (("export", "nope", "--dest", str(tmp_path / "x"), "--out", root), "no run 'nope'"),
+        (("export", run_id, "--format", "csv", "--dest", str(tmp_path / "x"), "--out", root), "invalid choice"),
+        (("export", run_id, "--format", "parquet", "--push", "org/x", "--out", root), "--push uploads"),
+        (("export", run_id, "--format", "parquet", "--out", root), "--dest is required"),
+    ]
+    for args, message in cases:
+        done = run_cli(*args)
+        assert done.returncode == 2 and message in done.stderr, (args, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_cli_push_uploads_a_private_hub_dataset(swept_run, tmp_path):
+    from tests.experiments.helpers import run_cli
+    from tests.fake_hub import serve
+
+    root, run_id = swept_run
+    with serve() as hub:
+        env = {"HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_user_token", "HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path)}
+        done = run_cli("export", run_id, "--format", "hf-dataset", "--push", "org/mae-study", "--out", root, **env)
+        assert done.returncode == 0, done.stderr
+        files = hub.files("dataset", "org/mae-study")
+        assert hub.repos[("dataset", "org/mae-study")].private
+        assert "Bearer hf_user_token" in hub.authorizations
+        assert set(files) == {"README.md", f"data/{run_id}.parquet", f"runs/{run_id}/manifest.json"}
+        assert len(pd.read_parquet(io.BytesIO(files[f"data/{run_id}.parquet"]))) == 24
+        assert "org/mae-study" in done.stdout
+
+        done = run_cli("export", run_id, "--format", "hf-dataset", "--push", "org/open", "--public", "--out", root,
+                       "--dest", str(tmp_path / "kept"), **env)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert not hub.repos[("dataset", "org/open")].private and (tmp_path / "kept" / "README.md").is_file()

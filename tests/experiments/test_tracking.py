@@ -41,10 +41,10 @@ def test_labels_seeds_and_flat_parameters():
 
 
 def _log(swept_run):
+    """The run's manifest.json as written, and the tracker payload."""
     root, run_id = swept_run
     run = RunStore(root).open(run_id)
-    manifest = json.loads(run.manifest_path.read_text())
-    return manifest, run_log(manifest, run.read_rows())
+    return json.loads(run.manifest_path.read_text()), run_log(run.read_manifest(), run.read_rows())
 
 
 def test_the_payload_holds_parameters_summaries_and_rows(swept_run):
@@ -77,7 +77,9 @@ def _in_fresh_python(code: str, **env: str) -> dict:
         [sys.executable, "-c", code], env=cli_env(**env), cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    got.setdefault("stderr", result.stderr[-3000:])
+    return got
 
 
 def test_trackio_run_reads_back_through_trackio(swept_run, tmp_path):
@@ -89,7 +91,7 @@ from experiments.tracking import TrackSpec, check_tracker, log_run, run_log
 run = RunStore({root!r}).open({run_id!r})
 spec = TrackSpec("trackio", "study")
 check_tracker(spec)
-log_run(spec, run_log(json.loads(run.manifest_path.read_text()), run.read_rows()))
+log_run(spec, run_log(run.read_manifest(), run.read_rows()))
 import trackio
 from trackio.sqlite_storage import SQLiteStorage
 runs = list(trackio.Api().runs("study"))
@@ -115,6 +117,7 @@ def test_mlflow_run_reads_back_through_mlflow(swept_run, tmp_path, monkeypatch):
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow's own switch for its file store
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # set_experiment exports it: gone after the test
     manifest, log = _log(swept_run)
     spec = TrackSpec("mlflow", "mae-study")
     check_tracker(spec)
@@ -149,3 +152,57 @@ def test_an_unusable_mlflow_store_is_reported_before_the_sweep(tmp_path, monkeyp
     with pytest.raises(ValueError, match="--track mlflow: the tracking store .* cannot be used"):
         check_tracker(TrackSpec("mlflow"))
 
+
+# ---- through the sweep command ----
+def _sweep_code(tmp_path, checkpoint_pair, *track: str) -> str:
+    from tests.experiments.helpers import write_images
+
+    write_images(tmp_path / "imgs", 2)
+    args = ["sweep", "--images", str(tmp_path / "imgs"), "--checkpoints", *checkpoint_pair, "--ratios", "0.5,0.75",
+            "--seeds", "0", "--device", "cpu", "--out", str(tmp_path / "runs"), "--no-progress", *track]  # fmt: skip
+    return (
+        "import json, sys\nfrom experiments.__main__ import main\n"
+        f"code = main({args!r})\n"
+        "print(json.dumps({'code': code, 'imported': [m for m in ('trackio', 'mlflow') if m in sys.modules]}))"
+    )
+
+
+def test_a_sweep_without_track_never_imports_the_trackers(tmp_path, checkpoint_pair):
+    got = _in_fresh_python(_sweep_code(tmp_path, checkpoint_pair))
+    assert (got["code"], got["imported"]) == (0, []), got["stderr"]
+
+
+def test_sweep_track_logs_into_both_trackers(tmp_path, checkpoint_pair, monkeypatch):
+    pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # for the read-back in this process
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # MLflow's default experiment in the new store
+    env = {"TRACKIO_DIR": str(tmp_path / "trackio"), "MLFLOW_TRACKING_URI": (tmp_path / "mlruns").as_uri(),
+           "MLFLOW_ALLOW_FILE_STORE": "true"}  # fmt: skip
+    got = _in_fresh_python(_sweep_code(tmp_path, checkpoint_pair, "--track", "trackio:cli", "--track", "mlflow"), **env)
+    assert got["code"] == 0 and sorted(got["imported"]) == ["mlflow", "trackio"], got["stderr"]
+    from experiments.store import list_runs
+
+    (manifest,) = list_runs(tmp_path / "runs")
+    assert (tmp_path / "trackio" / "cli.db").is_file()
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=(tmp_path / "mlruns").as_uri())
+    runs = client.search_runs(["0"], filter_string=f"tags.`mae_inspect.run_id` = '{manifest.run_id}'")
+    assert len(runs) == 1 and runs[0].data.tags["mae_inspect.rows"] == "8"
+
+
+def test_a_missing_tracker_is_one_line_and_exit_2(tmp_path, checkpoint_pair):
+    from tests.experiments.helpers import run_cli, write_images
+
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text("import sys\nsys.modules['trackio'] = None\n")  # as if not installed
+    write_images(tmp_path / "imgs", 1)
+    done = run_cli("sweep", "--images", str(tmp_path / "imgs"), "--checkpoints", *checkpoint_pair,
+                   "--out", str(tmp_path / "runs"), "--track", "trackio",
+                   PYTHONPATH=f"{hide}:{REPO_ROOT}")  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "error: sweep: --track trackio needs the trackio package, which is not installed: pip install trackio"
+    )
+    assert not (tmp_path / "runs").exists()  # refused before any run was created

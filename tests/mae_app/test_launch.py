@@ -37,3 +37,40 @@ def test_space_prefetch_runs_only_on_a_space_and_shows_a_note(tiny_app, monkeypa
     prefetch.thread.join(10)
     assert fetched == ["vit-large-gan"]
     assert "vit-large-gan is cached" in tiny_app.on_load().note
+
+
+def test_the_run_store_is_restored_from_and_mirrored_to_a_hub_dataset(tiny_app, tiny_checkpoints, tmp_path,
+                                                                      monkeypatch, image_file):  # fmt: skip
+    """A Space after a restart: its store is empty, the mirror holds an earlier run. Through huggingface_hub's own
+    client against a Hub on 127.0.0.1 (tests/fake_hub.py)."""
+    from huggingface_hub import HfApi
+
+    from experiments.config import SweepConfig
+    from experiments.store import RunStore
+    from experiments.sweep import run_sweep
+    from mae_app import start_store_mirror
+    from tests.experiments.helpers import make_rows
+    from tests.fake_hub import serve
+
+    earlier = RunStore(tmp_path / "before-restart").create(None, run_id="20250101-000000-abcdef")
+    earlier.append_rows(make_rows(earlier.run_id, ["a.png", "b.png"]))
+    files = {f"{earlier.run_id}/{p.name}": p.read_bytes() for p in earlier.path.iterdir() if not p.name.startswith(".")}
+    monkeypatch.delenv("MAE_RUNS_REPO", raising=False)
+    assert start_store_mirror(tiny_app) is None and tiny_app.notes == []  # without the variable: nothing
+    with serve() as hub:
+        hub.add_repo("dataset", "me/space-runs", files, private=True)
+        monkeypatch.setenv("MAE_RUNS_REPO", "me/space-runs")
+        mirror = start_store_mirror(tiny_app, api=HfApi(endpoint=hub.url, token="hf_space_secret"))
+        try:
+            runs, _ = tiny_app.list_runs()
+            assert list(runs["run_id"]) == [earlier.run_id]  # restored before the first page lists the runs
+            assert "mirrored to the Hub dataset me/space-runs" in tiny_app.on_load().note
+            config = SweepConfig(images=(image_file,), checkpoints=tuple(str(p) for p in tiny_checkpoints.values()),
+                                 device="cpu")  # fmt: skip
+            new = run_sweep(config, root=tiny_app.run_root)
+            mirror.push_now()
+            remote = hub.files("dataset", "me/space-runs")
+            assert remote[f"{new.run_id}/losses.csv"] == (tiny_app.run_root / new.run_id / "losses.csv").read_bytes()
+            assert f"{earlier.run_id}/losses.csv" in remote
+        finally:
+            mirror.scheduler.stop()
