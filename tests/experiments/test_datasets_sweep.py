@@ -197,3 +197,21 @@ def test_a_hub_imagefolder_at_an_explicit_revision(tmp_path, checkpoint_pair):
     assert manifest["datasets"][0]["revision"] == commit and manifest["datasets"][0]["kind"] == "hub"
     expected = {f"org/folder:validation:{i}": hashlib.sha256(png_bytes(i)).hexdigest() for i in chosen}
     assert dict(zip(rows["image"], rows["image_sha256"], strict=True)) == expected
+
+
+def test_a_hub_dataset_offline_reads_the_copy_datasets_prepared(tmp_path, checkpoint_pair):
+    caches = {"HF_HOME": str(tmp_path / "hf"), "HF_DATASETS_CACHE": str(tmp_path / "hf" / "datasets")}
+    with serve() as hub:
+        commit = hub.add_repo("dataset", "org/pets", _parquet_shards(2, 3))
+        prepare = subprocess.run(
+            [sys.executable, "-c", "import datasets; datasets.load_dataset('org/pets')"],
+            env=cli_env(**{**_hub_env(hub, tmp_path), **caches}), capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert prepare.returncode == 0, prepare.stderr
+    # the Hub is gone; HF_HUB_OFFLINE=1 (cli_env's default) reads the prepared copy and its commit
+    result = _sweep(["hf://datasets/org/pets"], checkpoint_pair, tmp_path / "runs", "--limit", "2", **caches)
+    assert result.returncode == 0, result.stderr
+    manifest, rows = _only_run(tmp_path / "runs")
+    assert manifest["datasets"][0]["revision"] == commit and manifest["datasets"][0]["num_rows"] == 6
+    expected = {f"org/pets:validation:{i}": hashlib.sha256(png_bytes(i)).hexdigest() for i in range(2)}
+    assert dict(zip(rows["image"], rows["image_sha256"], strict=True)) == expected
