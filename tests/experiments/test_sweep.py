@@ -356,9 +356,9 @@ def test_images_are_read_ahead_on_a_background_thread_a_few_batches_at_a_time(tm
     write_images(tmp_path / "imgs", 5)
     reads = []
 
-    def spy(items):
+    def spy(items, readers=None):
         reads.append((threading.current_thread().name, len(items)))
-        return read_images(items)
+        return read_images(items, readers)
 
     read_images = sweep.read_images
     monkeypatch.setattr(sweep, "read_images", spy)
