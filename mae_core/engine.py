@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, TypedDict
 
 import torch
 
 from .masking import check_mask_ratio, check_seed, check_strategy, mask_hash, mask_noise
-from .metrics import masked_mean, patch_mse, psnr
+from .metrics import MetricPlan, measure, plan_metrics, warn_if_skipped
 from .model import MaskedAutoencoderViT
 from .packed import PackedWeights, cached_pack_weights, compute_dtype, packed_forward
 from .prefetch import prefetch
@@ -44,6 +44,11 @@ class EvalRecord:
     loss: float  # official loss: MSE per removed patch in the (normalised, maybe norm-pix) target space
     mse: float  # MSE over the removed patches in [0, 1] RGB (prediction de-normalised and clipped)
     psnr: float  # dB, from ``mse``, capped (see mae_core.metrics)
+    # optional metrics (mae_core.metrics; None when the call did not compute them)
+    ssim: float | None = None  # SSIM over the removed pixels, original vs reconstruction + visible; 1 = identical
+    lpips: float | None = None  # LPIPS AlexNet v0.1, original vs reconstruction + visible; 0 = identical
+    detail: float | None = None  # removed-region luminance gradient, reconstruction / original; 1 = as detailed
+    visible_loss: float | None = None  # official loss over the visible patches
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,7 @@ class EvalOptions(TypedDict, total=False):
     crop: bool
     progress: Progress | None
     masks: Iterable[str]
+    metrics: Iterable[str] | None
 
 
 def evaluate(
@@ -117,6 +123,7 @@ def iter_evaluate(
     crop: bool = False,
     progress: Progress | None = None,
     masks: Iterable[str] = ("random",),
+    metrics: Iterable[str] | None = None,
 ) -> Iterator[list[EvalRecord]]:
     """Yield one list of records per computed batch (at most ``batch_size`` records, one model per batch).
 
@@ -126,6 +133,10 @@ def iter_evaluate(
     it lives, the caller's model untouched). ``progress(done, total)`` is called after each batch (counts of records).
     ``masks``: strategies of :data:`mae_core.mask_strategies.MASK_STRATEGIES`; every (image, ratio, seed) runs once
     per strategy, with the noise ``mask_noise(seed, L, strategy=mask)[0]`` whatever the batch.
+    ``metrics``: the optional metrics to compute (names from ``mae_core.metrics.METRIC_NAMES``; loss, mse and psnr
+    are always computed); None computes ssim, detail and visible_loss, plus lpips when its weights are already on
+    this machine (``mae_core.metrics.plan_metrics``). lpips asked for but unavailable is left out (None) with a
+    :class:`~mae_core.metrics.MetricSkippedWarning` saying what to fetch.
     All arguments are validated here, when this is called, before any work starts (not at the first ``next``).
     """
     _check_models(models)
@@ -146,8 +157,10 @@ def iter_evaluate(
     if isinstance(images, torch.Tensor):
         _check_tensor_images(images, models)
     target_device = select_device(device)
+    plan = plan_metrics(metrics, device=target_device)
+    warn_if_skipped(plan)
     items = [_Item(i, m, r, s) for i in range(len(images)) for m in strategies for r in ratios for s in seed_list]
-    return _run(models, images, items, batch, weights_dtype, target_device, crop, progress)
+    return _run(models, images, items, batch, weights_dtype, target_device, crop, progress, plan)
 
 
 def _run(
@@ -159,6 +172,7 @@ def _run(
     target_device: torch.device,
     crop: bool,
     progress: Progress | None,
+    plan: MetricPlan,
 ) -> Iterator[list[EvalRecord]]:
     total = len(models) * len(items)
     done = 0
@@ -179,7 +193,7 @@ def _run(
             with torch.inference_mode():
                 weights = cached_pack_weights(model, target_device, compute_dtype)
         with torch.inference_mode():
-            batch = _evaluate_chunk(name, model, weights, loaded.to(target_device), chunk, noise, target_device)
+            batch = _evaluate_chunk(name, model, weights, loaded.to(target_device), chunk, noise, target_device, plan)
         done += len(batch)
         if progress is not None:
             progress(done, total)
@@ -199,6 +213,7 @@ def _evaluate_chunk(
     chunk: list[_Item],
     noise: dict[tuple[str, int], torch.Tensor],
     device: torch.device,
+    plan: MetricPlan,
 ) -> list[EvalRecord]:
     """``imgs`` [M, 3, H, W]: the batch's distinct images (:func:`_distinct_images`), normalised, on ``device``."""
     position = {image: k for k, image in enumerate(_distinct_images(chunk))}
@@ -210,23 +225,16 @@ def _evaluate_chunk(
         [item.mask_ratio for item in chunk],
         torch.stack([noise[item.mask, item.seed] for item in chunk]),
     )
-    per_item = imgs[torch.as_tensor(image_index, device=device)]  # [N, 3, H, W]
-    loss = model.forward_loss(per_item, out.pred, out.mask)  # [N], the model's own (norm-pix aware) objective
-    mse = masked_mean(patch_mse(out.pred, model.patchify(per_item)), out.mask)  # [N], [0, 1] RGB
-    peak = psnr(mse)
-    masked = out.mask.sum(dim=1)
+    measured = measure(model, imgs, torch.as_tensor(image_index, device=device), out.pred, out.mask, plan)
     return [
         EvalRecord(
             model=name,
             image=item.image,
             mask_ratio=item.mask_ratio,
             seed=item.seed,
-            masked_patches=int(masked[k]),
             mask=item.mask,
             mask_hash=mask_hash(out.mask[k]),
-            loss=float(loss[k]),
-            mse=float(mse[k]),
-            psnr=float(peak[k]),
+            **asdict(measured.item(k)),
         )
         for k, item in enumerate(chunk)
     ]

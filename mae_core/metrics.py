@@ -4,9 +4,10 @@
 de-normalised with the ImageNet mean/std and clipped to [0, 1] (what a viewer sees), the target is the model input
 de-normalised. These three cover the removed patches only.
 
-The image metrics compare the original with the *pasted* image (the original's visible patches, the clipped
-reconstruction in the removed ones), both [N, 3, H, W] RGB in [0, 1] at the model's resolution, so that a model is
-not judged by its own training objective alone:
+The image metrics compare the "original" panel with the "reconstruction + visible" (*pasted*) panel - the
+original's visible patches, the reconstruction in the removed ones, at the model's resolution, as the 0-255 levels
+the panels show (``preprocess.display_levels``) divided by 255 - so that a model is not judged by its own training
+objective alone:
 
 - ``ssim``: the SSIM map (Gaussian window, sigma 1.5, 11 taps, K1 0.01, K2 0.03, data range 1, population
   covariances, image borders mirrored as scipy's ``reflect`` mode does) averaged over the removed pixels and the
@@ -22,6 +23,7 @@ not judged by its own training objective alone:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -31,7 +33,7 @@ import torch
 from .patches import mask_to_pixels
 from .perceptual import Lpips, LpipsWeightsError, load_lpips, lpips_weights_present
 from .perceptual import missing_weights_message as _missing_lpips_message
-from .preprocess import denormalize
+from .preprocess import denormalize, display_levels
 
 if TYPE_CHECKING:
     from .model import MaskedAutoencoderViT
@@ -126,12 +128,6 @@ SSIM_CHUNK = 32  # images per SSIM call: bounds the memory of the filtered momen
 DETAIL_EPS = 1e-6  # added to both gradients: a flat original region gives a finite ratio (1 when both are flat)
 
 
-def pasted_images(original: torch.Tensor, reconstruction: torch.Tensor, removed: torch.Tensor) -> torch.Tensor:
-    """[N, 3, H, W] in [0, 1]: ``original`` where ``removed`` ([N, 1, H, W], 1 = removed) is 0, the reconstruction
-    clipped to [0, 1] where it is 1 - the "reconstruction + visible" panel before rounding to uint8."""
-    return original * (1.0 - removed) + reconstruction.clamp(0.0, 1.0) * removed
-
-
 def ssim_removed(original: torch.Tensor, pasted: torch.Tensor, removed: torch.Tensor) -> torch.Tensor:
     """[N] mean of the SSIM map over the removed pixels (and the 3 channels); images [N, 3, H, W] in [0, 1]."""
     import kornia.metrics  # imported on first use: kornia's import costs about a second
@@ -204,6 +200,11 @@ def check_metric_names(names: Iterable[str]) -> tuple[str, ...]:
     return tuple(n for n in METRIC_NAMES if n in names)
 
 
+class MetricSkippedWarning(UserWarning):
+    """A metric that was asked for could not be computed (lpips without its weights); the message says why and
+    what to fetch."""
+
+
 @dataclass(frozen=True)
 class MetricPlan:
     """Which optional metrics a call computes, and with which LPIPS network."""
@@ -242,6 +243,13 @@ def plan_metrics(
         names.remove("lpips")
         return MetricPlan(tuple(names), str(err), lpips_requested=asked)
     return MetricPlan(tuple(names), None, network, lpips_requested=asked)
+
+
+def warn_if_skipped(plan: MetricPlan, stacklevel: int = 3) -> None:
+    """Warn (:class:`MetricSkippedWarning`, the plan's one line) when lpips was asked for and is left out; a default
+    that is left out stays silent in the library (the CLI and the app show :attr:`MetricPlan.note` themselves)."""
+    if plan.note and plan.lpips_requested:
+        warnings.warn(plan.note, MetricSkippedWarning, stacklevel=stacklevel)
 
 
 @dataclass(frozen=True)
@@ -285,10 +293,11 @@ def measure(
     if "visible_loss" in plan.names:
         optional["visible_loss"] = model.forward_loss(per_item, pred, 1.0 - mask)
     if {"ssim", "lpips", "detail"} & set(plan.names):
-        originals = denormalize(imgs.float()).clamp(0.0, 1.0)  # [M, 3, H, W]
+        # the images a viewer sees: the "original" and "reconstruction + visible" panels, levels / 255
+        originals = display_levels(imgs) / 255.0  # [M, 3, H, W]
         original = originals[image_index]
         removed = mask_to_pixels(mask, model.config.patch_size, (model.config.grid_size, model.config.grid_size))
-        pasted = pasted_images(original, denormalize(model.unpatchify(pred.float())), removed)
+        pasted = display_levels(per_item * (1.0 - removed) + model.unpatchify(pred.float()) * removed) / 255.0
         if "ssim" in plan.names:
             optional["ssim"] = ssim_removed(original, pasted, removed)
         if "lpips" in plan.names and plan.lpips is not None:

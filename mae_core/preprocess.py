@@ -188,7 +188,12 @@ def _channel_stats(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tenso
     return mean, std
 
 
+def display_levels(x: torch.Tensor) -> torch.Tensor:
+    """Normalised [..., 3, H, W] -> the 0-255 levels (int32, same shape) the official demo displays: de-normalised,
+    scaled, clipped and truncated. The panels are these levels; the image metrics compare them / 255."""
+    return torch.clip(denormalize(x.float()) * 255, 0, 255).int()
+
+
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """Normalised [3, H, W] -> [H, W, 3] uint8, clipped and truncated as the official demo displays it."""
-    pixels = torch.clip(denormalize(x.float()) * 255, 0, 255).int()
-    return pixels.permute(1, 2, 0).to(torch.uint8).cpu().numpy()
+    return display_levels(x).permute(1, 2, 0).to(torch.uint8).cpu().numpy()

@@ -3,6 +3,7 @@ plus metrics and a per-patch error map."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 
 from .mask_strategies import CUSTOM_MASK
 from .masking import check_strategy, mask_from_patches, mask_noise, mask_ratio_for_count, removed_bitmap
-from .metrics import Metrics, masked_mean, patch_mse, psnr
+from .metrics import Metrics, measure, patch_mse, plan_metrics, warn_if_skipped
 from .model import MaskedAutoencoderViT
 from .patches import mask_to_pixels
 from .preprocess import ImageLike, preprocess, to_uint8
@@ -49,11 +50,15 @@ def reconstruct(
     removed: object = None,
     crop: bool = False,
     device: torch.device | str | None = None,
+    metrics: Iterable[str] | None = None,
 ) -> Reconstruction:
     """Mask ``image`` with the noise of ``seed`` under ``strategy`` and reconstruct it, in float32 on the model's
     device. ``strategy="custom"`` removes exactly the patches ``removed`` (indices or a boolean [g, g] grid, see
-    :func:`mae_core.masking.mask_from_patches`); ``mask_ratio`` is then the drawn one and the argument is ignored."""
+    :func:`mae_core.masking.mask_from_patches`); ``mask_ratio`` is then the drawn one and the argument is ignored.
+    ``metrics`` chooses the optional metrics as :func:`mae_core.engine.iter_evaluate` does (same default)."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
+    plan = plan_metrics(metrics, device=device)
+    warn_if_skipped(plan)
     config = model.config
     grid = config.grid_size
     noise, mask_ratio = _mask_noise(strategy, removed, seed, mask_ratio, config.num_patches)
@@ -62,7 +67,7 @@ def reconstruct(
         out = model(x, mask_ratio=mask_ratio, noise=noise)
         target = model.patchify(x)
         per_patch = patch_mse(out.pred, target)  # [1, L]
-        mse = masked_mean(per_patch, out.mask)
+        measured = measure(model, x, torch.zeros(1, dtype=torch.long, device=device), out.pred, out.mask, plan)
         pred_img = model.unpatchify(out.pred.float())  # [1, 3, H, W]
         mask_img = mask_to_pixels(out.mask, config.patch_size, (grid, grid))  # [1, 1, H, W]
         masked = x * (1 - mask_img)
@@ -74,12 +79,7 @@ def reconstruct(
         reconstruction_visible=to_uint8(pasted[0]),
         mask=out.mask[0].reshape(grid, grid).to(torch.uint8).cpu().numpy(),
         patch_error=per_patch[0].reshape(grid, grid).float().cpu().numpy(),
-        metrics=Metrics(
-            loss=float(out.loss[0]),
-            mse=float(mse[0]),
-            psnr=float(psnr(mse)[0]),
-            masked_patches=int(out.mask[0].sum()),
-        ),
+        metrics=measured.item(0),
         mask_ratio=float(mask_ratio),
         seed=int(seed),
         strategy=strategy,

@@ -33,6 +33,15 @@ TINY_CONFIG = MAEConfig(
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _empty_torch_hub_cache(tmp_path_factory):
+    """Every test starts without LPIPS weights (the default metric set depends on them): an empty ``TORCH_HOME``
+    unless the test sets its own. Subprocesses inherit it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
+        yield
+
+
 def make_model(config: MAEConfig = TINY_CONFIG, seed: int = 0) -> MaskedAutoencoderViT:
     """A randomly initialised model, deterministic in ``seed``, in eval mode."""
     torch.manual_seed(seed)

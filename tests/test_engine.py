@@ -12,11 +12,13 @@ import torch
 
 from mae_core.engine import EvalRecord, evaluate, iter_evaluate, select_device
 from mae_core.masking import mask_hash, mask_noise, noise_for_seeds
+from mae_core.metrics import MetricSkippedWarning
 from mae_core.model import MAEConfig
 from mae_core.packed import cached_pack_weights, pack_weights, packed_forward
 from mae_core.preprocess import ImageError, preprocess
 from mae_core.reconstruct import reconstruct
 from tests.conftest import TINY_CONFIG, make_image, make_model
+from tests.fake_caches import add_lpips_standin
 
 CPU = torch.device("cpu")
 RATIOS = [0.25, 0.5, 0.75, 0.9]
@@ -311,3 +313,41 @@ def test_cuda_masks_equal_the_cpus(models, images, dtype):
         (_key(r), r.masked_patches, r.mask_hash) for r in on_cpu
     ]  # the noise is drawn on the CPU and moved, so every mask is the CPU's
     _assert_same_records(on_cuda, on_cpu, rtol=1e-3 if dtype == "float32" else 5e-2)  # cuDNN may use TF32 convs
+
+
+# ---- optional metrics ----
+def test_default_records_carry_ssim_detail_visible_loss_as_reconstruct_computes_them(models):
+    pictures = [make_image(width=50, height=37, seed=4), make_image(seed=5)]
+    records = evaluate({"a": models["a"]}, pictures, [0.5, 0.75], [0, 3], batch_size=3)
+    for record in records:
+        assert record.lpips is None  # no LPIPS weights in this test's TORCH_HOME, and not asked for
+        single = reconstruct(models["a"], pictures[record.image], record.mask_ratio, record.seed).metrics
+        for field in ("ssim", "detail", "visible_loss"):
+            assert getattr(record, field) == pytest.approx(getattr(single, field), rel=1e-4, abs=1e-6), field
+
+
+def test_metrics_chosen_per_call_and_lpips_from_standin_weights(models, images, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    add_lpips_standin(tmp_path / "torch")
+    only = evaluate({"a": models["a"]}, images[:1], [0.5], [0], metrics=["ssim"])[0]
+    assert only.ssim is not None and only.detail is None and only.visible_loss is None and only.lpips is None
+    small = evaluate(models, images, [0.25, 0.75], [0, 3], batch_size=2, metrics=["lpips", "detail"])
+    large = evaluate(models, images, [0.25, 0.75], [0, 3], batch_size=64, metrics=["lpips", "detail"])
+    assert all(r.lpips is not None and r.lpips > 0 for r in small)
+    by_key = {_key(r): r for r in large}
+    for record in small:  # one LPIPS backbone pass per distinct image: results do not depend on batching
+        other = by_key[_key(record)]
+        assert record.lpips == pytest.approx(other.lpips, rel=1e-4) and record.detail == pytest.approx(other.detail)
+
+
+def test_lpips_asked_for_without_weights_warns_once_and_is_left_empty(models, images, monkeypatch):
+    monkeypatch.setenv("MAE_OFFLINE", "1")
+    with pytest.warns(MetricSkippedWarning, match="lpips skipped.*alexnet-owt-7be5be79.pth") as caught:
+        records = evaluate(models, images[:1], [0.5, 0.75], [0], metrics=["lpips", "ssim"])
+    assert len(caught) == 1
+    assert all(r.lpips is None and r.ssim is not None for r in records)
+
+
+def test_unknown_metric_is_refused_before_any_work(models, images):
+    with pytest.raises(ValueError, match="unknown metric 'fid'"):
+        iter_evaluate(models, images, [0.5], [0], metrics=["ssim", "fid"])

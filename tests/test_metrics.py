@@ -19,7 +19,6 @@ from mae_core.metrics import (
     detail_ratio,
     masked_mean,
     measure,
-    pasted_images,
     patch_mse,
     plan_metrics,
     psnr,
@@ -80,6 +79,11 @@ def _removed(size: int = 64, patch: int = 8, ratio: float = 0.6, seed: int = 0) 
     patches = (mask_noise(seed, grid * grid) < ratio).float()  # [1, L]
     patches[0, 0] = patches[0, -1] = 1.0  # corner patches: the borders must agree with skimage's too
     return mask_to_pixels(patches, patch, (grid, grid))
+
+
+def pasted_images(original: torch.Tensor, reconstruction: torch.Tensor, removed: torch.Tensor) -> torch.Tensor:
+    """The original's visible pixels, the reconstruction (clipped) in the removed ones."""
+    return original * (1 - removed) + reconstruction.clamp(0, 1) * removed
 
 
 def _blur(x: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:

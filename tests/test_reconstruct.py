@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+from skimage.metrics import structural_similarity
 
+from mae_core.loading import load_model
 from mae_core.masking import mask_noise
 from mae_core.preprocess import preprocess, to_uint8
 from mae_core.reconstruct import reconstruct
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def test_panels_follow_the_official_demo(tiny_model, rgb_image):
@@ -95,3 +101,30 @@ def test_masked_preview_is_the_masked_panel_before_running(tiny_model, rgb_image
     original = reconstruct(tiny_model, rgb_image, strategy="custom", removed=[0]).original
     assert np.array_equal(one[8:], original[8:]) and np.array_equal(one[:, 8:], original[:, 8:])  # only patch 0
     assert not np.array_equal(one[:8, :8], original[:8, :8])
+
+
+@pytest.mark.parametrize("name, ratio, seed", [("tiny-pixel", 0.75, 0), ("tiny-gan", 0.5, 2)])
+def test_image_metrics_agree_with_skimage_on_the_panels(name, ratio, seed):
+    """What a user can check by hand: SSIM of the two panels (skimage), averaged over the removed pixels."""
+    model = load_model(name, offline=True)
+    rec = reconstruct(model, EXAMPLES / "chelsea.jpg", ratio, seed)
+    removed = np.kron(rec.mask, np.ones((16, 16), dtype=np.uint8)).astype(bool)  # [224, 224]
+    original, pasted = rec.original / 255.0, rec.reconstruction_visible / 255.0
+    _, ssim_map = structural_similarity(
+        original,
+        pasted,
+        channel_axis=2,
+        data_range=1.0,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        full=True,
+    )
+    assert rec.metrics.ssim == pytest.approx(ssim_map[removed].mean(), abs=1e-3)
+    assert rec.metrics.lpips is None  # no LPIPS weights here, and not asked for
+    assert rec.metrics.detail > 0 and rec.metrics.visible_loss > 0
+
+
+def test_metrics_chosen_per_call(tiny_model, rgb_image):
+    rec = reconstruct(tiny_model, rgb_image, 0.75, seed=1, metrics=["detail"])
+    assert rec.metrics.detail is not None and rec.metrics.ssim is None and rec.metrics.visible_loss is None
