@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.gan_weight,
         help="weight of the adversarial loss (pixel loss has weight 1)",
     )
+    parser.add_argument(
+        "--pixel-weights",
+        default=None,
+        metavar="FILE",
+        help="skip the pixel phase: fine-tune this pixel model (e.g. mae_core/bundled/tiny-pixel.safetensors)",
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")

@@ -44,6 +44,7 @@ class TrainConfig:
     seed: int = 0
     bf16: bool = True  # bfloat16 autocast on the CPU (fast on AMX); master weights stay float32
     checkpoint_every: int = 200
+    pixel_weights: str | None = None  # a pixel-model file: skip the pixel phase and fine-tune this model instead
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.gan_steps < 0 or self.batch_size < 1:

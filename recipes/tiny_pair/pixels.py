@@ -1,4 +1,4 @@
-"""The composite image the discriminator judges and the held-out scores measure: visible pixels, with the model's
+"""The composite image the discriminator judges: visible pixels, with the model's
 prediction pasted into the removed patches."""
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from mae_core.checkpoint_files import save_checkpoint
 from mae_core.files import atomic_output
+from mae_core.loading import load_model
 from mae_core.model import MAEOutput, MaskedAutoencoderViT
 from recipes.tiny_pair.config import TrainConfig
 from recipes.tiny_pair.data import TRAIN_IMAGES, load_photos, sample_batch
@@ -41,6 +42,7 @@ class TrainResult:
     curve_path: Path  # PNG loss curve
     history: tuple[HistoryRow, ...]
     seconds: float
+    pixel_trained: bool = True  # False: the pixel model is a byte copy of ``TrainConfig.pixel_weights``
 
 
 @dataclass(eq=False)
@@ -140,6 +142,19 @@ class Trainer:
         with atomic_output(self.out_dir / PIXEL_DONE_NAME) as staging:
             shutil.copyfile(self.out_dir / CHECKPOINT_NAME, staging)
 
+    def start_from_pixel_model(self, path: Path) -> None:
+        """Skip the pixel phase: fine-tune the pixel model in ``path`` (loaded strictly; float16 files are upcast),
+        keeping a byte copy of it as this run's pixel model."""
+        pixel = load_model(path, offline=True)
+        if pixel.config != self.model.config:
+            raise ValueError(f"{path} is a {pixel.config} model; this run trains {self.model.config}")
+        self.model.load_state_dict(pixel.state_dict())
+        with atomic_output(self.out_dir / PIXEL_WEIGHTS) as staging:
+            shutil.copyfile(path, staging)
+        self.phase, self.step = "gan", 0
+        self.opt = adamw(self.model, self.config.gan_lr, 0.0)
+        self.save_state()
+
     def gan_step(self) -> HistoryRow:
         """One discriminator step on detached composites, then one generator step on pixel + adversarial loss."""
         config = self.config
@@ -199,7 +214,10 @@ class Trainer:
         if self.config.gan_steps:
             gan_path = save_checkpoint(self.model, self.out_dir / GAN_WEIGHTS, loss_type="gan")
         curve = plot_curve(self.history, self.out_dir / CURVE_NAME)
-        return TrainResult(self.out_dir / PIXEL_WEIGHTS, gan_path, curve, tuple(self.history), self.seconds())
+        pixel_trained = self.config.pixel_weights is None
+        return TrainResult(
+            self.out_dir / PIXEL_WEIGHTS, gan_path, curve, tuple(self.history), self.seconds(), pixel_trained
+        )
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised crops [B, 3, S, S] and mask noise [B, L], in this order from the two generators."""
@@ -244,5 +262,7 @@ def train(config: TrainConfig, out_dir: Path, *, restart: bool = False, progress
     trainer = Trainer.new(config, out_dir)
     if (out_dir / CHECKPOINT_NAME).exists() and not restart:
         trainer.restore(out_dir / CHECKPOINT_NAME)
+    elif config.pixel_weights is not None:
+        trainer.start_from_pixel_model(Path(config.pixel_weights))
     trainer.run(progress)
     return trainer.finish()

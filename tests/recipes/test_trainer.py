@@ -8,10 +8,12 @@ import pytest
 import torch
 from safetensors import safe_open
 
+from mae_core.files import file_sha256
 from mae_core.loading import load_model
+from recipes.tiny_pair.cli import main
 from recipes.tiny_pair.config import TrainConfig
 from recipes.tiny_pair.trainer import CHECKPOINT_NAME, PIXEL_DONE_NAME, Trainer, train
-from tests.recipes.conftest import read_losses
+from tests.recipes.conftest import SMOKE, read_losses
 
 
 def test_smoke_run_writes_loadable_checkpoints_and_curve(smoke_runs):
@@ -87,3 +89,27 @@ def test_steps_take_one_update_each_and_record_a_row(tmp_path):
     assert (row.phase, row.step, row.lr) == ("gan", 1, config.gan_lr) and row.d_loss > 0
     assert any(not torch.equal(disc_before[k], v) for k, v in trainer.disc.state_dict().items())
     assert trainer.history[-1] == row and len(trainer.history) == 2
+
+
+def test_gan_phase_from_an_existing_pixel_model_keeps_its_bytes(smoke_runs, tmp_path):
+    """``--pixel-weights``: no pixel phase; the fine-tuning starts from that file, which the export copies unchanged."""
+    bundled = smoke_runs[0].parent / "bundled"
+    start = bundled / "tiny-pixel.safetensors"  # a float16 pixel model, as mae_core/bundled holds
+    out, dest = tmp_path / "run", tmp_path / "export"
+    argv = [*SMOKE, "--out", str(out), "--pixel-weights", str(start), "--export", str(dest)]
+    assert main(argv) == 0
+    rows = read_losses(out)
+    assert [row["phase"] for row in rows] == ["gan", "gan"]
+    assert (dest / "tiny-pixel.safetensors").read_bytes() == start.read_bytes()
+    sums = dict(line.split("  ")[::-1] for line in (dest / "SHA256SUMS").read_text().splitlines())
+    assert sums["tiny-pixel.safetensors"] == file_sha256(start)
+    pixel = load_model(start, offline=True).state_dict()
+    tuned = load_model(dest / "tiny-gan.safetensors", offline=True).state_dict()
+    assert any(not torch.equal(pixel[k], tuned[k]) for k in pixel)  # fine-tuned from it, not a copy
+
+
+def test_pixel_weights_of_another_shape_are_refused(smoke_runs, tmp_path, capsys):
+    start = smoke_runs[0].parent / "bundled" / "tiny-pixel.safetensors"  # 64 px
+    argv = [*SMOKE, "--out", str(tmp_path / "run"), "--pixel-weights", str(start), "--img-size", "32"]
+    assert main(argv) == 2
+    assert str(start) in capsys.readouterr().err
