@@ -1,5 +1,7 @@
 """``python -m mae_core checkpoints | download NAME... | verify [NAME...]``: the checkpoint registry from a shell.
 
+``download lpips`` fetches the AlexNet weights of the ``lpips`` metric (``mae_core.perceptual``) instead.
+
 Errors print one line (no traceback) and exit non-zero.
 """
 
@@ -11,6 +13,8 @@ from collections.abc import Mapping, Sequence
 
 from .errors import CheckpointError
 from .files import file_sha256
+from .perceptual import DOWNLOAD_NAME as LPIPS_DOWNLOAD_NAME
+from .perceptual import LpipsWeightsError, ensure_lpips_weights
 from .registry import CheckpointEntry, checkpoint_status, expected_sha256, registry
 from .sources import hub_blob_sha256, resolve
 
@@ -41,6 +45,9 @@ def cmd_download(entries: Mapping[str, CheckpointEntry], names: Sequence[str]) -
     """Fetch each name in turn; one line per name (stdout when on disk, stderr when not); 1 if any failed."""
     failed = 0
     for name in names:
+        if name == LPIPS_DOWNLOAD_NAME:
+            failed += not _download_lpips()
+            continue
         try:
             # downloads unless HF_HUB_OFFLINE / MAE_OFFLINE is set; offline, files already on disk still succeed
             resolved = resolve(name, registry=entries)
@@ -52,6 +59,17 @@ def cmd_download(entries: Mapping[str, CheckpointEntry], names: Sequence[str]) -
     if failed and len(names) > 1:
         print(f"error: {failed} of {len(names)} checkpoints could not be fetched", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _download_lpips() -> bool:
+    """The LPIPS backbone into torch hub's cache (offline: found there or not); one line either way."""
+    try:
+        path = ensure_lpips_weights()
+    except LpipsWeightsError as exc:
+        print(f"error: {LPIPS_DOWNLOAD_NAME}: {exc}", file=sys.stderr, flush=True)
+        return False
+    print(f"{LPIPS_DOWNLOAD_NAME}: {path} (torch hub cache)", flush=True)
+    return True
 
 
 def cmd_verify(entries: Mapping[str, CheckpointEntry], names: Sequence[str]) -> int:

@@ -235,13 +235,14 @@ def plan_metrics(
         asked = "lpips" in wanted
     names = [n for n in OPTIONAL_METRICS if n in wanted]
     if "lpips" not in names:
-        note = None if asked or requested is not None else _missing_lpips_message("not downloaded by default")
+        absent = requested is None  # a default left out for want of weights (not downloaded unless asked for)
+        note = f"lpips skipped: {_missing_lpips_message('absent; only downloaded when asked for')}" if absent else None
         return MetricPlan(tuple(names), note)
     try:
         network = load_lpips(device, offline=offline) if asked else load_lpips(device, offline=True)
     except LpipsWeightsError as err:
         names.remove("lpips")
-        return MetricPlan(tuple(names), str(err), lpips_requested=asked)
+        return MetricPlan(tuple(names), f"lpips skipped: {err}", lpips_requested=asked)
     return MetricPlan(tuple(names), None, network, lpips_requested=asked)
 
 

@@ -23,7 +23,8 @@ from .registry import is_offline, torch_hub_checkpoints_dir, url_filename
 ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
 ALEXNET_FILE = url_filename(ALEXNET_URL)
 ALEXNET_SHA256_PREFIX = "7be5be79"  # torchvision's convention: the file name carries the start of its sha256
-FETCH_COMMAND = "python -m mae_core download lpips"
+DOWNLOAD_NAME = "lpips"  # what ``python -m mae_core download`` takes for these weights
+FETCH_COMMAND = f"python -m mae_core download {DOWNLOAD_NAME}"
 
 
 class LpipsWeightsError(RuntimeError):
@@ -42,9 +43,9 @@ def lpips_weights_present() -> bool:
 
 
 def missing_weights_message(reason: str) -> str:
-    """The one line shown when lpips is skipped: what is missing, why, and the command or URL that fixes it."""
+    """One line: what is missing, why, and the command or URL that fixes it."""
     return (
-        f"lpips skipped: its AlexNet weights {ALEXNET_FILE} are not in {alexnet_weights_path().parent} ({reason}); "
+        f"LPIPS needs AlexNet's weights {ALEXNET_FILE} in {alexnet_weights_path().parent} ({reason}); "
         f"fetch them with `{FETCH_COMMAND}` where there is network, or download {ALEXNET_URL} into that folder"
     )
 
@@ -72,7 +73,7 @@ def ensure_lpips_weights(*, offline: bool | None = None) -> Path:
     if path.is_file():
         return path
     if is_offline(offline):
-        raise LpipsWeightsError(missing_weights_message("downloads are off"))
+        raise LpipsWeightsError(missing_weights_message("absent, and downloads are off"))
     return fetch_lpips_weights()
 
 
@@ -145,7 +146,7 @@ def _alexnet_features(path: Path) -> torch.nn.Sequential:
     except Exception as exc:  # truncated, not a torch file, or pickled objects beyond tensors
         first_line = str(exc).splitlines()[0] if str(exc) else ""
         raise LpipsWeightsError(
-            f"lpips skipped: {path} is not a readable weights file ({type(exc).__name__}: {first_line}); "
+            f"{path} is not a readable weights file ({type(exc).__name__}: {first_line}); "
             f"delete it and fetch it again with `{FETCH_COMMAND}`"
         ) from None
     features = alexnet(weights=None).features
@@ -155,7 +156,7 @@ def _alexnet_features(path: Path) -> torch.nn.Sequential:
         features.load_state_dict(convs, strict=True)
     except RuntimeError as exc:
         raise LpipsWeightsError(
-            f"lpips skipped: {path} does not hold AlexNet's convolutions ({str(exc).splitlines()[0]}); "
+            f"{path} does not hold AlexNet's convolutions ({str(exc).splitlines()[0]}); "
             f"delete it and fetch it again with `{FETCH_COMMAND}`"
         ) from None
     return features

@@ -6,7 +6,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -23,6 +27,8 @@ from mae_core.perceptual import (
     lpips_weights_present,
 )
 from tests.fake_caches import add_lpips_standin
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -132,3 +138,19 @@ def test_a_download_with_the_wrong_hash_leaves_nothing(served_standin, torch_hom
     with pytest.raises(LpipsWeightsError, match="download failed"):
         fetch_lpips_weights()
     assert list((torch_home / "hub" / "checkpoints").iterdir()) == []
+
+
+def _cli(*args: str, torch_home, **env: str) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "TORCH_HOME": str(torch_home), "PYTHONPATH": str(REPO), **env}
+    return subprocess.run(
+        [sys.executable, "-m", "mae_core", *args], cwd=REPO, env=environ, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_cli_download_lpips_offline_says_what_to_fetch_then_finds_a_cached_file(torch_home):
+    refused = _cli("download", "lpips", torch_home=torch_home, MAE_OFFLINE="1")
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr.count("\n") == 1 and ALEXNET_FILE in refused.stderr and ALEXNET_URL in refused.stderr
+    path = add_lpips_standin(torch_home)
+    found = _cli("download", "lpips", torch_home=torch_home, MAE_OFFLINE="1")
+    assert found.returncode == 0 and found.stdout.strip() == f"lpips: {path} (torch hub cache)"
