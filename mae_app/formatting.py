@@ -10,6 +10,7 @@ import pandas as pd
 from experiments.images import ImageFailure
 from experiments.manifest import Manifest
 from experiments.selection import Selection
+from mae_core.metrics import METRIC_INFO, OPTIONAL_METRICS
 from mae_core.reconstruct import Reconstruction
 from mae_core.registry import CheckpointEntry, CheckpointStatus
 
@@ -31,25 +32,38 @@ def selection_notes(selection: Selection) -> list[str]:
 
 
 def metrics_table(names: Sequence[str], results: Sequence[Reconstruction], loss_types: Sequence[str]) -> pd.DataFrame:
-    """One row per checkpoint of a Compare: its loss type and metrics on the removed patches."""
+    """One row per checkpoint of a Compare: its loss type and every metric computed (optional ones only when they
+    were, e.g. lpips with its weights present), rounded for reading."""
+    optional = [n for n in OPTIONAL_METRICS if any(getattr(r.metrics, n) is not None for r in results)]
     rows = []
     for name, result, loss_type in zip(names, results, loss_types):
         m = result.metrics
-        rows.append(
-            {
-                "checkpoint": name,
-                "loss_type": loss_type,
-                "loss": round(m.loss, 5),
-                "mse": round(m.mse, 5),
-                "psnr_db": round(m.psnr, 2),
-                "masked_patches": m.masked_patches,
-            }
-        )
+        row = {
+            "checkpoint": name,
+            "loss_type": loss_type,
+            "loss": round(m.loss, 5),
+            "mse": round(m.mse, 5),
+            "psnr_db": round(m.psnr, 2),
+        }
+        row.update({n: _rounded(getattr(m, n)) for n in optional})
+        row["masked_patches"] = m.masked_patches
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
-def compare_note(results: Sequence[Reconstruction], vmax: float) -> str:
-    """Whether both rows share one mask, and the heatmaps' common colour scale."""
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def metric_legend() -> str:
+    """One line per metric, in Markdown: which direction is better and what it measures (shown under the tables)."""
+    lines = [f"- **{info.name}** ({info.better} is better): {info.explanation}" for info in METRIC_INFO.values()]
+    return "\n".join(lines)
+
+
+def compare_note(results: Sequence[Reconstruction], vmax: float, skipped: str | None = None) -> str:
+    """Whether both rows share one mask, the heatmaps' common colour scale, and ``skipped`` (a metric left out and
+    how to get it) when given."""
     first, second = results
     removed = int(first.mask.sum())
     if first.mask.shape == second.mask.shape and np.array_equal(first.mask, second.mask):
@@ -60,7 +74,8 @@ def compare_note(results: Sequence[Reconstruction], vmax: float) -> str:
             f"The checkpoints have different patch grids ({first.mask.shape[0]}x{first.mask.shape[1]} and "
             f"{second.mask.shape[0]}x{second.mask.shape[1]}), so their masks cannot be identical."
         )
-    return f"{same} Heatmap colours run from 0 to {vmax:.4g} MSE in both rows; grey patches were visible."
+    note = f"{same} Heatmap colours run from 0 to {vmax:.4g} MSE in both rows; grey patches were visible."
+    return f"{note}\n\n_{skipped}_" if skipped else note
 
 
 def patch_list(indices: Sequence[int]) -> str:

@@ -27,7 +27,7 @@ from experiments.sweep import run_sweep
 from mae_core.drawn_mask import patches_from_painting
 from mae_core.files import file_sha256
 from mae_core.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
-from mae_core.metrics import METRIC_NAMES
+from mae_core.metrics import METRIC_NAMES, plan_metrics
 from mae_core.model_cache import ModelCache
 from mae_core.preprocess import preprocess, to_uint8
 from mae_core.reconstruct import masked_preview, reconstruct
@@ -222,18 +222,22 @@ class MAEApp:
         mask = {"strategy": strategy}
         if strategy == CUSTOM_MASK:
             mask["removed"] = inputs.removed_patches(removed)
+        plan = plan_metrics()  # the default set: lpips only when its weights are here, else a note saying how
         results = []
         for name in (first, second):
             model = self.model(name)
             try:
-                results.append(reconstruct(model, picture, float(mask_ratio), seed_value, crop=bool(crop), **mask))
+                rec = reconstruct(
+                    model, picture, float(mask_ratio), seed_value, crop=bool(crop), metrics=plan.names, **mask
+                )
+                results.append(rec)
             except ValueError as err:  # mask ratio or drawn patches out of range for this model's grid...
                 raise inputs.user_error(err) from None
         vmax = heatmap_scale(results)
         outputs = [path for result in results for path in panel_files(result, vmax)]
         loss_types = [self._loss_type(name) for name in (first, second)]
         table = formatting.metrics_table((first, second), results, loss_types)
-        return (*outputs, table, formatting.compare_note(results, vmax))
+        return (*outputs, table, formatting.compare_note(results, vmax, plan.note))
 
     def drawing_canvas(self, strategy: str, image: str | None, first: str, crop: bool = False) -> tuple:
         """The Draw panel for the current image: the painter (the image as ``first`` sees it, nothing painted),

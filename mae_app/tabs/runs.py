@@ -9,6 +9,8 @@ import gradio as gr
 
 from mae_core.metrics import METRIC_NAMES
 
+from ..formatting import metric_legend
+
 
 @dataclass(frozen=True)
 class RunsTab:
@@ -33,6 +35,7 @@ def build() -> RunsTab:
             metric = gr.Dropdown(list(METRIC_NAMES), value="loss", label="Metric", scale=1)
             show = gr.Button("Analyse", variant="primary", scale=1)
         summary = gr.Dataframe(label="Aggregated", interactive=False)
+        gr.Markdown(metric_legend(), elem_id="runs-metric-legend")
         paired = gr.Dataframe(
             label="Paired difference b - a over identical masks (b: the GAN-loss checkpoint, a: the pixel one)",
             interactive=False,

@@ -9,6 +9,7 @@ import gradio as gr
 
 from mae_core.metrics import METRIC_NAMES
 
+from ..formatting import metric_legend
 from .compare import CompareTab
 from .runs import RunsTab
 
@@ -55,6 +56,7 @@ def build() -> SweepTab:
         note = gr.Markdown(elem_id="sweep-note")
         plot = gr.Plot(label="Metric vs mask ratio (mean, 95% band)")
         table = gr.Dataframe(label="Per checkpoint and ratio", interactive=False)
+        gr.Markdown(metric_legend(), elem_id="sweep-metric-legend")
         csv = gr.File(label="losses.csv")
     return SweepTab(
         batch, ratio_min, ratio_max, ratio_step, num_seeds, first_seed, metric, run, cancel, note, plot, table, csv

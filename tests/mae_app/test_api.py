@@ -57,6 +57,7 @@ def test_compare_returns_png_panels_and_the_metrics_table(server, picture):
             assert img.format == "PNG" and img.size == (32, 32)
     assert list(table["checkpoint"]) == list(NAMES)
     assert list(table["masked_patches"]) == [8, 8]
+    assert {"ssim", "detail", "visible_loss"} <= set(table.columns)
     assert "same mask" in note
 
 

@@ -19,7 +19,7 @@ from mae_app.inputs import SEED_LIMIT
 from mae_core.heatmap import VISIBLE_GREY
 from mae_core.reconstruct import masked_preview, reconstruct
 from tests.conftest import make_image
-from tests.fake_caches import add_to_hf_cache
+from tests.fake_caches import add_lpips_standin, add_to_hf_cache
 from tests.mae_app.helpers import NAMES, make_app, run_to_end
 
 
@@ -52,6 +52,21 @@ def test_compare_gives_two_aligned_rows_with_the_same_mask(tiny_app, image_file)
     assert (table["masked_patches"] == 8).all()
     assert (table["psnr_db"] > 0).all() and (table["mse"] > 0).all()
     assert "same mask: 8 of 16" in note
+
+
+def test_compare_table_shows_every_computed_metric_and_says_how_to_get_lpips(tiny_app, image_file):
+    *_, table, note = tiny_app.compare(image_file, *NAMES, 0.5, 3)
+    assert {"ssim", "detail", "visible_loss"} <= set(table.columns) and "lpips" not in table.columns
+    assert table[["ssim", "detail", "visible_loss"]].notna().all().all()
+    assert "lpips skipped" in note and "python -m mae_core download lpips" in note
+
+
+def test_compare_table_has_lpips_when_its_weights_are_present(tiny_app, image_file, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    add_lpips_standin(tmp_path / "torch")
+    *_, table, note = tiny_app.compare(image_file, *NAMES, 0.5, 3)
+    assert list(table.columns[table.columns.get_loc("ssim") :][:4]) == ["ssim", "lpips", "detail", "visible_loss"]
+    assert (table["lpips"] > 0).all() and "lpips" not in note
 
 
 def test_compare_is_reproducible_in_the_seed(tiny_app, image_file):
