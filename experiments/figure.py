@@ -15,15 +15,13 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-METRIC_LABELS = {
-    "loss": "loss (normalised pixels, removed patches)",
-    "mse": "MSE ([0, 1] RGB, removed patches)",
-    "psnr": "PSNR (dB, removed patches)",
-}
+from mae_core.metrics import METRIC_INFO
 
 
 def metric_label(metric: str) -> str:
-    return METRIC_LABELS.get(metric, metric)
+    """The axis label of a metric (``mae_core.metrics.METRIC_INFO``), else its name."""
+    info = METRIC_INFO.get(metric)
+    return info.label if info else metric
 
 
 def count_text(values: pd.Series) -> str:
