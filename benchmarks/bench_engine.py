@@ -14,13 +14,20 @@ serves every path. The linear yardstick is [8192, 1024] x [1024, 4096] plus bias
 oneDNN's linear (what the engine uses on a CPU); "of linear" is the path's rate over the faster of the two in the
 path's dtype. "Ceiling" is the time the study would take at that linear rate: no engine can beat it by much.
 Peak memory is the process's resident set during each phase (the random models included).
+
+The engine rows compute loss, mse and psnr only (``metrics=[]``). The optional metrics (mae_core.metrics) are priced
+in the same rounds as the extra time of the bf16 study: ssim, detail and visible_loss (budget 5 %), then all of
+them with lpips (budget 15 %). Without LPIPS weights in torch hub's cache, lpips runs on random AlexNet weights in a
+temporary TORCH_HOME (the values do not matter for timing).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,10 +40,19 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere: mae_core, measur
 from benchmarks.measure import CLOCKS, Clock, PeakRss, cpu_name, forward_flops, linear_rate, timed  # noqa: E402
 from mae_core.engine import EvalRecord, evaluate  # noqa: E402
 from mae_core.masking import mask_noise  # noqa: E402
+from mae_core.metrics import DEFAULT_METRICS  # noqa: E402
 from mae_core.model import MaskedAutoencoderViT, mae_vit_large_patch16  # noqa: E402
 from mae_core.packed import cached_pack_weights  # noqa: E402
+from mae_core.perceptual import lpips_weights_present  # noqa: E402
 from mae_core.preprocess import preprocess  # noqa: E402
+from tests.fake_caches import add_lpips_standin  # noqa: E402
 from tests.hf_reference import hf_twin  # noqa: E402
+
+# the optional metric sets priced on top of the bf16 study, with their budgets (share of the bf16 engine time)
+METRIC_SETS = {
+    "bf16 + ssim, detail, visible_loss": (DEFAULT_METRICS, 5),
+    "bf16 + all metrics": ((*DEFAULT_METRICS, "lpips"), 15),
+}
 
 FULL_RATIOS = [round(0.1 * k, 1) for k in range(1, 10)]
 QUICK_RATIOS = [0.25, 0.5, 0.75]
@@ -123,6 +139,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, help="interleaved rounds, best kept (default 3; --quick 2)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     parser.add_argument("--skip-peer", action="store_true", help="time only mae_core.evaluate and the linears")
+    parser.add_argument("--skip-metrics", action="store_true", help="do not price the optional metrics")
     parser.add_argument(
         "--clock",
         choices=sorted(CLOCKS),
@@ -165,11 +182,20 @@ def main(argv: list[str] | None = None) -> None:
         cached_pack_weights(model, torch.device("cpu"), torch.bfloat16)
     cast_seconds = time.perf_counter() - start
 
-    def engine(dtype: str) -> list[EvalRecord]:
-        return evaluate(models, image, ratios, seeds, batch_size=args.batch_size, dtype=dtype, device="cpu")
+    def engine(dtype: str, metrics: tuple[str, ...] = ()) -> list[EvalRecord]:
+        return evaluate(
+            models, image, ratios, seeds, batch_size=args.batch_size, dtype=dtype, device="cpu", metrics=metrics
+        )
 
+    metric_sets = {} if args.skip_metrics else METRIC_SETS
+    if metric_sets and not lpips_weights_present():
+        os.environ["TORCH_HOME"] = tempfile.mkdtemp(prefix="bench-lpips-")
+        add_lpips_standin(Path(os.environ["TORCH_HOME"]))
+        print("lpips: random stand-in AlexNet weights (no real ones in torch hub's cache); timing only")
     for dtype in ("float32", "bfloat16"):  # warm-up: one-time kernel selection, not timed
-        evaluate(models, image, ratios[:1], seeds[:1], dtype=dtype, device="cpu")
+        evaluate(models, image, ratios[:1], seeds[:1], dtype=dtype, device="cpu", metrics=[])
+    for names, _ in metric_sets.values():  # the LPIPS network is built once, here
+        evaluate(models, image, ratios[:1], seeds[:1], dtype="bfloat16", device="cpu", metrics=names)
     with PeakRss() as before:
         pass
 
@@ -180,6 +206,9 @@ def main(argv: list[str] | None = None) -> None:
             best.add("peer", seconds, peak)
         for label, dtype in (("fp32", "float32"), ("bf16", "bfloat16")):
             results[label], seconds, peak = timed(lambda dtype=dtype: engine(dtype), clock)
+            best.add(label, seconds, peak)
+        for label, (names, _) in metric_sets.items():
+            _, seconds, peak = timed(lambda names=names: engine("bfloat16", names), clock)
             best.add(label, seconds, peak)
         for label, dtype in DTYPES.items():
             for onednn in (False, True):
@@ -243,6 +272,22 @@ def report(
     print(f"max relative per-image loss difference bf16 vs fp32: {100 * relative:.3f} %")
     print(f"one-time bfloat16 weight cast + prepack (cached per model, not in the times above): {cast_seconds:.2f} s")
     print(f"peak memory: {method}; {baseline / 2**20:.0f} MiB resident before the timed phases (models loaded)")
+    if any(label in best.seconds for label in METRIC_SETS):
+        metric_report(best)
+
+
+def metric_report(best: Best) -> None:
+    """The optional metrics' extra time over the bf16 engine (best round of each), against their budgets."""
+    base = best.best("bf16")
+    print()
+    print("| bf16 study with | time (s) | extra over the engine | budget |")
+    print("|---|---|---|---|")
+    print(f"| loss, mse, psnr only (the engine) | {base:.2f} | | |")
+    for label, (_, budget) in METRIC_SETS.items():
+        seconds = best.best(label)
+        print(
+            f"| {label.removeprefix('bf16 + ')} | {seconds:.2f} | {100 * (seconds - base) / base:+.1f} % | {budget} % |"
+        )
 
 
 if __name__ == "__main__":
