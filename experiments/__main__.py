@@ -13,13 +13,13 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-from experiments.config import DEFAULT_BATCH_SIZE, SweepConfig, parse_ratios, parse_seeds
+from experiments.config import DEFAULT_BATCH_SIZE, SweepConfig, parse_metrics, parse_ratios, parse_seeds
 from experiments.distributed import dist_env, run_distributed_sweep, world_size
 from experiments.progress import ProgressBar
 from experiments.report import write_report
 from experiments.store import Run, RunBusyError, RunStore, load_runs
 from experiments.sweep import SweepResult, run_sweep
-from mae_core.metrics import METRIC_NAMES
+from mae_core.metrics import METRIC_NAMES, OPTIONAL_METRICS
 from mae_core.packed import COMPUTE_DTYPES
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_IMAGES_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--dtype", choices=tuple(COMPUTE_DTYPES), help="compute dtype [float32]")
     sweep.add_argument("--device", default=None, metavar="D", help="cpu, cuda, cuda:N, mps [auto]")
     sweep.add_argument("--crop", action="store_true", help="centre-crop to a square instead of squashing")
+    sweep.add_argument(
+        "--metrics",
+        metavar="NAMES",
+        help=f"optional metrics, a comma list of {', '.join(OPTIONAL_METRICS)}, or all, or none (loss, mse, psnr "
+        "are always computed) [ssim, detail, visible_loss, and lpips when its weights are here]",
+    )
     sweep.add_argument("--resume", metavar="RUN_ID", help="continue this run: only its missing cells are computed")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
     sweep.add_argument("--split", metavar="NAME", help="datasets: the split [validation, else the only one]")
@@ -175,6 +181,8 @@ def _sweep_config(args: argparse.Namespace) -> SweepConfig:
         for name in ("split", "image_column", "limit", "sample_seed"):
             if getattr(args, name) is not None:
                 given[name] = getattr(args, name)
+        if args.metrics is not None:
+            given["metrics"] = parse_metrics(args.metrics)
         return SweepConfig(images=tuple(args.images), checkpoints=tuple(args.checkpoints), **given)
     except ValueError as err:
         raise UsageError(f"sweep: {err}") from None
@@ -193,6 +201,7 @@ def _resumed_config(args: argparse.Namespace) -> SweepConfig:
         "--image-column": args.image_column,
         "--limit": args.limit,
         "--sample-seed": args.sample_seed,
+        "--metrics": args.metrics,
     }
     given = [flag for flag, value in fixed.items() if value is not None]
     if given:
@@ -217,7 +226,9 @@ def _run_local(config: SweepConfig, args: argparse.Namespace, trackers: Sequence
         print(f"run {run.run_id} -> {run.path}", flush=True)
 
     try:
-        result = run_sweep(config, root=args.out, resume=args.resume, progress=bar, on_start=on_start)
+        result = run_sweep(
+            config, root=args.out, resume=args.resume, progress=bar, on_start=on_start, on_note=_print_note
+        )
     except KeyboardInterrupt:
         bar.close()
         if not started:
@@ -233,6 +244,11 @@ def _run_local(config: SweepConfig, args: argparse.Namespace, trackers: Sequence
         bar.close()
     _print_result(result)
     return _track(trackers, result, args.out)
+
+
+def _print_note(line: str) -> None:
+    """A metric left out (lpips without its weights): one line on stderr; the run goes on without it."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def _print_result(result: SweepResult) -> None:

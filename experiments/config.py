@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from experiments.datasets import DatasetOptions
 from mae_core.engine import check_batch_size
 from mae_core.masking import check_seed, mask_ratio_value
+from mae_core.metrics import OPTIONAL_METRICS, check_metric_names
 from mae_core.packed import compute_dtype
 
 # cells per forward pass when the user does not say (the CLI's --batch-size): rows are appended once per batch, so
@@ -43,6 +44,9 @@ class SweepConfig:
     image_column: str | None = None
     limit: int | None = None
     sample_seed: int | None = None
+    # optional metrics asked for (mae_core.metrics; loss, mse, psnr are always computed); None: the default set
+    # (ssim, detail, visible_loss, plus lpips when its weights are on the machine)
+    metrics: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise once, here
@@ -52,6 +56,8 @@ class SweepConfig:
         set_(self, "seeds", tuple(dict.fromkeys(check_seed(s) for s in _as_tuple(self.seeds))))
         set_(self, "batch_size", check_batch_size(self.batch_size))
         compute_dtype(self.dtype)  # ValueError naming the accepted dtypes
+        if self.metrics is not None:
+            set_(self, "metrics", check_metric_names(_as_tuple(self.metrics)))
         if not self.images:
             raise ValueError("no images given: pass files, folders or a .txt list of paths")
         if not self.checkpoints:
@@ -136,6 +142,17 @@ def parse_seeds(text: str) -> tuple[int, ...]:
             except ValueError:
                 raise ValueError(f"seeds {text!r}: {part!r} is not an integer seed") from None
     return tuple(check_seed(s) for s in seeds)
+
+
+def parse_metrics(text: str) -> tuple[str, ...]:
+    """``"ssim,lpips"`` -> those metrics; ``"all"`` every optional one, ``"none"`` none of them (loss, mse and psnr
+    are always computed)."""
+    word = str(text).strip().lower()
+    if word == "all":
+        return OPTIONAL_METRICS
+    if word == "none":
+        return ()
+    return check_metric_names(_split(str(text), "metrics"))
 
 
 def _split(text: str, what: str) -> list[str]:

@@ -10,6 +10,7 @@ The JSON object holds (every key but ``run_id`` is optional, so runs written by 
                                           row adds its dataset's position in ``datasets`` and its index
     datasets                              one DatasetSource per dataset argument: id, revision, split, column,
                                           the chosen row indices (experiments.datasets)
+    metrics                               the metric columns the rows fill (the others are empty cells)
     environment                           Python, platform, package versions, git commit (free-form, for people)
     errors                                one ImageFailure per image that could not be read
     rows, resumed, fatal                  added as the run goes: row count, resume times, what stopped it
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Literal, Self
 from experiments.config import SweepConfig
 from experiments.datasets import DatasetSource
 from experiments.images import ImageFailure
+from mae_core.metrics import BASE_METRICS
 
 if TYPE_CHECKING:
     from mae_core.loading import CheckpointInfo
@@ -108,6 +110,7 @@ class Manifest:
     dtype: str | None = None
     device: str | None = None
     cells: int | None = None  # cells the run plans: images x checkpoints x ratios x seeds
+    metrics: tuple[str, ...] = BASE_METRICS  # the metric columns its rows fill (runs before them: these three)
     images: tuple[ImageRecord, ...] = ()
     datasets: tuple[DatasetSource, ...] = ()  # the datasets some images are rows of, with the rows chosen
     environment: Mapping[str, object] = field(default_factory=dict)
@@ -138,6 +141,7 @@ class Manifest:
             "dtype": self.dtype,
             "device": self.device,
             "cells": self.cells,
+            "metrics": list(self.metrics),
             "images": [i.to_dict() for i in self.images],
             "environment": dict(self.environment),
             "errors": [e.to_dict() for e in self.errors],
@@ -177,6 +181,7 @@ class Manifest:
             environment=dict(data.get("environment") or {}),
             errors=tuple(ImageFailure.from_dict(e) for e in data.get("errors") or ()),
             resumed=tuple(data.get("resumed") or ()),
+            metrics=tuple(data.get("metrics") or BASE_METRICS),
             extra={k: v for k, v in data.items() if k not in _MANIFEST_FIELDS},
         )
 
@@ -189,6 +194,18 @@ def _known(cls: type, data: Mapping[str, object], skip: frozenset[str] = frozens
 
 # fields from_json converts itself (records, tuples, the config) instead of taking them as the JSON has them
 _CONVERTED = frozenset(
-    {"config", "checkpoints", "ratios", "seeds", "images", "datasets", "environment", "errors", "resumed", "extra"}
+    {
+        "config",
+        "checkpoints",
+        "ratios",
+        "seeds",
+        "images",
+        "datasets",
+        "environment",
+        "errors",
+        "resumed",
+        "metrics",
+        "extra",
+    }
 )
 _MANIFEST_FIELDS = frozenset(f.name for f in dataclasses.fields(Manifest)) - {"extra"}

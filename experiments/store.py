@@ -41,7 +41,8 @@ from filelock import FileLock, Timeout
 from experiments.config import SweepConfig, format_ratio
 from experiments.images import ImageFailure
 from experiments.manifest import Manifest
-from mae_core.files import atomic_write_text
+from mae_core.files import atomic_output, atomic_write_text
+from mae_core.metrics import OPTIONAL_METRICS
 
 if TYPE_CHECKING:
     from mae_core.registry import LossType
@@ -68,7 +69,11 @@ COLUMNS = (
     "dtype",
     "device",
     "timestamp",
+    # later columns are appended; a file written before them has a prefix of this header (see _header_columns)
+    *OPTIONAL_METRICS,  # empty where a run did not compute them
 )
+# the columns of the first version of the store: every losses file has at least these
+_FIRST_COLUMNS = COLUMNS[: COLUMNS.index("timestamp") + 1]
 # The identity of a cell: a run holds at most one row per key.
 CELL_COLUMNS = ("image", "checkpoint", "mask_ratio", "seed")
 # cells a complete row always has (a string cell such as checkpoint_sha256 may be empty)
@@ -104,6 +109,10 @@ class LossRow:
     dtype: str
     device: str
     timestamp: str  # UTC, ISO 8601
+    ssim: float | None = None  # the optional metrics (mae_core.metrics); None: not computed, an empty cell
+    lpips: float | None = None
+    detail: float | None = None
+    visible_loss: float | None = None
 
     def cells(self) -> list[str]:
         """The CSV cells of this row, in ``COLUMNS`` order, strings neutralised (hot path: ~10 us per row)."""
@@ -123,6 +132,10 @@ class LossRow:
             neutralize(self.dtype),
             neutralize(self.device),
             neutralize(self.timestamp),
+            *(
+                "" if value is None else repr(float(value))
+                for value in (self.ssim, self.lpips, self.detail, self.visible_loss)
+            ),
         ]
 
     def key(self) -> CellKey:
@@ -255,6 +268,7 @@ class Run:
         csv.writer(buffer, lineterminator="\n").writerows(cells)
         payload = buffer.getvalue().encode("utf-8")
         with FileLock(_lock_path(target)):
+            _upgrade_header(target)
             with open(target, "a+b") as f:
                 _repair_tail(f)
                 if f.tell() == 0:
@@ -358,6 +372,36 @@ def _header_bytes() -> bytes:
     return (",".join(COLUMNS) + "\n").encode("utf-8")
 
 
+def _header_columns(path: Path, first_line: bytes) -> tuple[str, ...]:
+    """The columns a losses file's header names: ``COLUMNS`` or, for a file written by an earlier version, a prefix
+    of it that holds at least the first version's columns. ``ValueError`` for anything else."""
+    text = first_line.rstrip(b"\r\n").decode("utf-8", "replace")
+    names = tuple(text.split(","))
+    if len(names) >= len(_FIRST_COLUMNS) and names == COLUMNS[: len(names)]:
+        return names
+    raise ValueError(f"{path}: not a losses file of this store (header {text!r}, expected {','.join(COLUMNS)})")
+
+
+def _upgrade_header(path: Path) -> None:
+    """Give a losses file of an earlier version the current header, its rows padded with empty cells, atomically
+    (called under the file's lock before appending, so old and new rows never share a file with two layouts)."""
+    if not path.exists():
+        return
+    with open(path, "rb") as f:
+        first = f.readline()
+    if not first.endswith(b"\n") or first == _header_bytes():  # new, torn (repaired by the append) or current
+        return
+    missing = len(COLUMNS) - len(_header_columns(path, first))
+    with open(path, "rb") as f, atomic_output(path) as staging:
+        size = _complete_size(f)
+        f.seek(len(first))
+        body = f.read(size - len(first)).decode("utf-8")
+        with open(staging, "w", encoding="utf-8", newline="") as out:
+            out.write(_header_bytes().decode("utf-8"))
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerows(row + [""] * missing for row in csv.reader(io.StringIO(body)))
+
+
 def _repair_tail(f) -> None:
     """Cut a torn last line (a killed writer's partial batch) so the file ends on a row boundary."""
     end = f.seek(0, os.SEEK_END)
@@ -374,8 +418,8 @@ def empty_frame() -> pd.DataFrame:
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     for name in _STRING_COLUMNS:
         frame[name] = frame[name].astype(str)
-    for name in ("mask_ratio", "loss", "mse", "psnr"):
-        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+    for name in ("mask_ratio", "loss", "mse", "psnr", *OPTIONAL_METRICS):
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")  # empty cells: NaN
     for name in ("seed", "masked_patches"):
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("int64")
     return frame
@@ -429,21 +473,17 @@ def _raw_chunks(path: Path, *, usecols: Sequence[str] | None = None, chunk_rows:
     with open(path, "rb") as f:
         size = _complete_size(f)
         f.seek(0)
-        header = f.read(len(_header_bytes()))
         if size == 0:
             return
-        if header != _header_bytes():
-            first = (header + f.readline()).split(b"\n", 1)[0].decode("utf-8", "replace")
-            raise ValueError(
-                f"{path}: not a losses file of this store (header {first!r}, expected {','.join(COLUMNS)})"
-            )
+        present = _header_columns(path, f.readline())
+        wanted = list(usecols) if usecols is not None else list(COLUMNS)
         f.seek(0)
         reader = pd.read_csv(
             io.BufferedReader(_Bounded(f, size)),
             dtype=str,
             keep_default_na=False,
             on_bad_lines="skip",
-            usecols=list(usecols) if usecols is not None else None,
+            usecols=[c for c in wanted if c in present],
             chunksize=chunk_rows,
             engine="c",
         )
@@ -452,7 +492,11 @@ def _raw_chunks(path: Path, *, usecols: Sequence[str] | None = None, chunk_rows:
                 # a malformed line can leave holes; such rows are not trustworthy
                 required = [c for c in _REQUIRED if c in chunk.columns]
                 complete = (chunk[required] != "").all(axis=1)
-                yield chunk[complete].reset_index(drop=True)
+                chunk = chunk[complete].reset_index(drop=True)
+                for name in wanted:  # columns added after the file was written: empty cells
+                    if name not in present:
+                        chunk[name] = ""
+                yield chunk[wanted]
 
 
 class RunStore:

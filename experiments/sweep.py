@@ -27,6 +27,7 @@ from experiments.store import CellKey, LossRow, Run, RunStore, neutralize, utc_n
 from mae_core.engine import EvalRecord, iter_evaluate, select_device
 from mae_core.loading import load_model
 from mae_core.masking import check_mask_ratio
+from mae_core.metrics import METRIC_NAMES, OPTIONAL_METRICS, MetricPlan, plan_metrics
 from mae_core.model import MaskedAutoencoderViT
 from mae_core.prefetch import prefetch
 
@@ -45,6 +46,7 @@ class SweepResult:
     status: SweepStatus
     written: int = 0  # rows this call added
     cells: int = 0  # cells the run plans in all (images x checkpoints x ratios x seeds)
+    notes: tuple[str, ...] = ()  # one line each: a metric that was left out, and how to get it
 
     @property
     def exit_code(self) -> int:
@@ -123,12 +125,15 @@ def run_sweep(
     resume: str | None = None,
     progress: Progress | None = None,
     on_start: Callable[[Run], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> SweepResult:
     """Run (or resume) a sweep into the store at ``root``; returns when every cell is done or skipped.
 
     ``models`` maps checkpoint names to loaded models (used as they are); ``progress(done, total)`` is called after
-    every batch; ``on_start(run)`` once the run folder exists. With ``resume=run_id`` the configuration comes from
-    that run's manifest (``config`` may then be None) and only missing cells are computed.
+    every batch; ``on_start(run)`` once the run folder exists; ``on_note(line)`` for each note of the session (a
+    metric left out, such as lpips without its weights, and what to fetch) before any cell is computed. With
+    ``resume=run_id`` the configuration comes from that run's manifest (``config`` may then be None) and only
+    missing cells are computed.
     ``KeyboardInterrupt`` marks the run interrupted and is re-raised; other exceptions mark it failed.
     """
     session = start_or_resume(RunStore(root), config, resume=resume, models=models)
@@ -137,6 +142,8 @@ def run_sweep(
         session.run.merge_shards()  # a torchrun sweep killed before its merge
         if on_start is not None:
             on_start(session.run)
+        if on_note is not None and session.metrics.note:
+            on_note(session.metrics.note)
         with _outcome_recorded(session.run):
             written, errors = session.compute(session.items, target=None, progress=progress)
         rows = session.finish(errors)
@@ -167,6 +174,7 @@ class SweepSession:
     items: list[ImageItem]
     checkpoints: list[LoadedCheckpoint]
     device: str
+    metrics: MetricPlan  # the optional metrics its rows carry
     known_hashes: dict[str, str] = field(default_factory=dict)  # image name -> sha256
     readers: DatasetReaders = field(default_factory=DatasetReaders)  # datasets stay open across chunks
 
@@ -223,6 +231,7 @@ class SweepSession:
             status=status,
             written=written,
             cells=len(self.items) * self.config.cells_per_image,
+            notes=(self.metrics.note,) if self.metrics.note else (),
         )
 
     def _batches(self, loaded: Sequence[LoadedImage]) -> Iterator[list[EvalRecord]]:
@@ -238,6 +247,7 @@ class SweepSession:
             dtype=config.dtype,
             device=self.device,
             crop=config.crop,
+            metrics=self.metrics.names,
         )
 
     def _new_rows(
@@ -271,6 +281,10 @@ class SweepSession:
             dtype=self.config.dtype,
             device=self.device,
             timestamp=stamp,
+            ssim=record.ssim,
+            lpips=record.lpips,
+            detail=record.detail,
+            visible_loss=record.visible_loss,
         )
 
 
@@ -287,6 +301,7 @@ def start_run(
     a bad argument leaves no failed run behind."""
     items = expand_images(config.images, datasets=config.dataset_options)
     device, checkpoints = _load_for(config, models, device)
+    metrics = plan_metrics(config.metrics, device=device)
     run = store.create(
         config,
         run_id=run_id,
@@ -298,8 +313,9 @@ def start_run(
         cells=len(items) * config.cells_per_image,
         images=_image_records(items, {}),
         datasets=dataset_sources(items),
+        metrics=metrics.computed,
     )
-    return SweepSession(run=run, config=config, items=items, checkpoints=checkpoints, device=device)
+    return SweepSession(run=run, config=config, items=items, checkpoints=checkpoints, device=device, metrics=metrics)
 
 
 def resume_run(
@@ -320,7 +336,14 @@ def resume_run(
         recorded = dataclasses.replace(recorded, batch_size=config.batch_size, device=config.device)
     session = _reopen(run, manifest, recorded, models, device)
     _check_same_checkpoints(manifest.checkpoints, [c.record for c in session.checkpoints])
-    run.update_manifest(status="running", ended=None, resumed=(*manifest.resumed, utc_now()), device=session.device)
+    computed = tuple(n for n in METRIC_NAMES if n in manifest.metrics or n in session.metrics.computed)
+    run.update_manifest(
+        status="running",
+        ended=None,
+        resumed=(*manifest.resumed, utc_now()),
+        device=session.device,
+        metrics=computed,  # every metric some of its rows carry
+    )
     return session
 
 
@@ -358,8 +381,19 @@ def _reopen(
     items = [_recorded_item(i, manifest.datasets) for i in manifest.images]
     hashes = {i.name: i.sha256 for i in manifest.images if i.sha256}
     device, checkpoints = _load_for(config, models, device)
+    # the default set is decided when a run starts (lpips: were its weights there?); later sessions compute what
+    # the manifest lists, so every row of a run carries the same metrics (a run from before them: none)
+    requested = (
+        config.metrics if config.metrics is not None else tuple(n for n in manifest.metrics if n in OPTIONAL_METRICS)
+    )
     return SweepSession(
-        run=run, config=config, items=items, checkpoints=checkpoints, device=device, known_hashes=hashes
+        run=run,
+        config=config,
+        items=items,
+        checkpoints=checkpoints,
+        device=device,
+        metrics=plan_metrics(requested, device=device),
+        known_hashes=hashes,
     )
 
 

@@ -375,7 +375,11 @@ class MAEApp:
         note = f"Run **{result.run_id}** ({result.status}): {len(frame)} rows, stored {stored}."
         if result.errors:
             note += f"\n\nSkipped: {formatting.errors_text(result.errors)}"
-        summary = summarize(frame, metric)
+        note += "".join(f"\n\n_{line}_" for line in result.notes)  # a metric left out, and how to get it
+        try:
+            summary = summarize(frame, metric)
+        except ValueError as err:  # the metric chosen was not computed (lpips without its weights)
+            raise inputs.user_error(ValueError(f"{err}. {' '.join(result.notes)}".strip())) from None
         plot = study_plot(frame, summary, metric, *paired_or_reason(frame, metric))
         return plot, formatting.rounded(summary), str(csv_path), note
 

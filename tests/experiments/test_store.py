@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 
+import pandas as pd
 import pytest
 
 from experiments.config import SweepConfig
@@ -211,3 +213,39 @@ def test_manifests_get_the_mode_the_umask_asks_for(tmp_path):
         assert stat.S_IMODE(run.manifest_path.stat().st_mode) == 0o664
     finally:
         os.umask(previous)
+
+
+def test_optional_metrics_round_trip_and_empty_cells_read_as_nan(tmp_path):
+    run = RunStore(tmp_path).create()
+    measured, plain = make_rows(run.run_id, ["a.png"], seeds=(0,)) + make_rows(run.run_id, ["b.png"], seeds=(0,))
+    measured = dataclasses.replace(measured, ssim=0.25, detail=1.5, visible_loss=0.125)
+    run.append_rows([measured, plain])
+    with open(run.losses_path, newline="") as f:
+        header, *records = list(csv.reader(f))
+    assert header[-4:] == ["ssim", "lpips", "detail", "visible_loss"]  # appended after the first version's columns
+    assert records[0][-4:] == ["0.25", "", "1.5", "0.125"] and records[1][-4:] == ["", "", "", ""]
+    df = run.read_rows()
+    assert df["ssim"].dtype == "float64"
+    assert df.loc[0, ["ssim", "detail", "visible_loss"]].tolist() == [0.25, 1.5, 0.125]
+    assert df[["ssim", "lpips", "detail", "visible_loss"]].iloc[1].isna().all() and pd.isna(df.loc[0, "lpips"])
+
+
+def test_a_run_written_before_the_metric_columns_loads_and_is_upgraded_when_appended_to(tmp_path):
+    run = RunStore(tmp_path).create()
+    old_columns = COLUMNS[: COLUMNS.index("timestamp") + 1]
+    old_rows = [row.cells()[: len(old_columns)] for row in make_rows(run.run_id, ["old.png"])]
+    with open(run.losses_path, "w", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows([old_columns, *old_rows])
+    df = load_runs([run.run_id], root=tmp_path)
+    assert list(df.columns) == list(COLUMNS) and len(df) == 2
+    assert df["ssim"].isna().all() and df["loss"].tolist() == [0.5, 1.5]
+    new = dataclasses.replace(make_rows(run.run_id, ["new.png"], seeds=(0,))[0], ssim=0.5)
+    run.append_rows([new])
+    lines = run.losses_path.read_text().splitlines()
+    assert lines[0] == ",".join(COLUMNS) and len(lines) == 4
+    assert all(line.count(",") == len(COLUMNS) - 1 for line in lines)  # old rows padded with empty cells
+    df = run.read_rows()
+    assert df["ssim"].isna().tolist() == [True, True, False] and run.done_cells() == {
+        *(r.key() for r in make_rows(run.run_id, ["old.png"])),
+        new.key(),
+    }

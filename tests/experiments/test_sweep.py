@@ -21,6 +21,7 @@ from mae_core.masking import mask_noise
 from mae_core.preprocess import preprocess
 from tests.conftest import make_model
 from tests.experiments.helpers import huge_png, make_rows, run_cli, start_cli, write_images
+from tests.fake_caches import add_lpips_standin
 
 CELL = ["image", "checkpoint", "mask_ratio", "seed"]
 
@@ -381,3 +382,67 @@ def test_images_per_read_covers_four_full_batches():
     assert images_per_read(config(9, 5, 64)) == 6  # 45 cells per image and checkpoint: 270 >= 4 x 64
     assert images_per_read(config(1, 1, 64)) == 256
     assert images_per_read(config(9, 5, 1)) == 1
+
+
+# ---- optional metrics ----
+def test_library_sweep_records_the_default_metrics_and_notes_lpips(tmp_path, checkpoint_pair):
+    write_images(tmp_path / "imgs", 2)
+    config = SweepConfig(images=(str(tmp_path / "imgs"),), checkpoints=checkpoint_pair, ratios=(0.5,), device="cpu")
+    notes = []
+    result = run_sweep(config, root=tmp_path / "runs", on_note=notes.append)
+    manifest = RunStore(tmp_path / "runs").open(result.run_id).read_manifest()
+    assert manifest.metrics == ("loss", "mse", "psnr", "ssim", "detail", "visible_loss")
+    assert notes == list(result.notes) and len(notes) == 1 and "lpips skipped" in notes[0]
+    df = load_runs([result.run_id], root=tmp_path / "runs")
+    assert df[["ssim", "detail", "visible_loss"]].notna().all().all() and df["lpips"].isna().all()
+
+
+def test_cli_sweep_metrics_lpips_offline_is_one_line_then_reports_each_metric(tmp_path, checkpoint_pair):
+    write_images(tmp_path / "imgs", 2)
+    out = str(tmp_path / "runs")
+    common = ["--images", str(tmp_path / "imgs"), "--checkpoints", *checkpoint_pair, "--out", out, "--no-progress"]
+    done = run_cli("sweep", *common, "--ratios", "0.5,0.75", "--seeds", "0,1", "--metrics", "ssim,lpips")
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lpips skipped")
+    assert "alexnet-owt-7be5be79.pth" in lines[0] and "python -m mae_core download lpips" in lines[0]
+    (run_id,) = [m.run_id for m in list_runs(out)]
+    assert RunStore(out).open(run_id).read_manifest().metrics == ("loss", "mse", "psnr", "ssim")
+    df = load_runs([run_id], root=out)
+    assert df["ssim"].notna().all() and df[["lpips", "detail", "visible_loss"]].isna().all().all()
+    report = run_cli("report", run_id, "--out", out, "--metric", "ssim")
+    assert report.returncode == 0, report.stderr
+    missing = run_cli("report", run_id, "--out", out, "--metric", "lpips")
+    assert missing.returncode == 2 and "did not compute lpips" in missing.stderr
+    assert missing.stderr.count("\n") == 1 and "Traceback" not in missing.stderr
+    bad = run_cli("sweep", *common, "--metrics", "ssim,sharpness")
+    assert bad.returncode == 2 and "unknown metric 'sharpness'" in bad.stderr and bad.stderr.count("\n") == 1
+
+
+def test_cli_sweep_computes_lpips_by_default_when_its_weights_are_cached(tmp_path, checkpoint_pair):
+    add_lpips_standin(tmp_path / "torch")
+    write_images(tmp_path / "imgs", 1)
+    out = str(tmp_path / "runs")
+    args = ["--images", str(tmp_path / "imgs"), "--checkpoints", *checkpoint_pair, "--out", out, "--no-progress"]
+    done = run_cli("sweep", *args, TORCH_HOME=str(tmp_path / "torch"))
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    (run_id,) = [m.run_id for m in list_runs(out)]
+    assert "lpips" in RunStore(out).open(run_id).read_manifest().metrics
+    df = load_runs([run_id], root=out)
+    assert (df["lpips"] > 0).all() and df[["ssim", "detail", "visible_loss"]].notna().all().all()
+
+
+def test_a_resumed_run_computes_the_metrics_it_started_with(tmp_path):
+    write_images(tmp_path / "imgs", 2)
+    store = RunStore(tmp_path / "runs")
+    config = SweepConfig(images=(str(tmp_path / "imgs"),), checkpoints=("m",), device="cpu", metrics=("detail",))
+    models = {"m": make_model(seed=0)}
+    started = start_run(store, config, models=models)
+    assert started.metrics.names == ("detail",)
+    assert resume_run(store, started.run.run_id, models=models).metrics.names == ("detail",)
+    # a run from before the optional metrics: no "metrics" in its manifest or config
+    data = json.loads(started.run.manifest_path.read_text())
+    del data["metrics"], data["config"]["metrics"]
+    started.run.manifest_path.write_text(json.dumps(data))
+    assert started.run.read_manifest().metrics == ("loss", "mse", "psnr")
+    assert resume_run(store, started.run.run_id, models=models).metrics.names == ()
