@@ -77,10 +77,11 @@ class SweepConfig:
         return len(self.checkpoints) * len(self.ratios) * len(self.seeds)
 
     def to_dict(self) -> dict[str, object]:
-        """The config as the manifest stores it; dataset options only when given, so a run without datasets reads
-        as runs did before they existed."""
+        """The config as the manifest stores it; dataset options and ``metrics`` only when given, so a run without
+        them reads as runs did before they existed."""
         data = dataclasses.asdict(self)
-        return {k: v for k, v in data.items() if v is not None or k not in _DATASET_FIELDS}
+        optional = (*_DATASET_FIELDS, "metrics")  # metrics None: the default set
+        return {k: v for k, v in data.items() if v is not None or k not in optional}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> SweepConfig:

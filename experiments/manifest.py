@@ -110,7 +110,7 @@ class Manifest:
     dtype: str | None = None
     device: str | None = None
     cells: int | None = None  # cells the run plans: images x checkpoints x ratios x seeds
-    metrics: tuple[str, ...] = BASE_METRICS  # the metric columns its rows fill (runs before them: these three)
+    metrics: tuple[str, ...] | None = None  # the metric columns its rows fill; None: a run from before the list
     images: tuple[ImageRecord, ...] = ()
     datasets: tuple[DatasetSource, ...] = ()  # the datasets some images are rows of, with the rows chosen
     environment: Mapping[str, object] = field(default_factory=dict)
@@ -119,6 +119,11 @@ class Manifest:
     resumed: tuple[str, ...] = ()  # when each resume started
     fatal: str | None = None  # the error that stopped a failed run
     extra: Mapping[str, object] = field(default_factory=dict)  # keys this version does not know, kept as they are
+
+    @property
+    def computed_metrics(self) -> tuple[str, ...]:
+        """The metric columns the run's rows fill (a run from before the optional metrics: loss, mse, psnr)."""
+        return self.metrics if self.metrics is not None else BASE_METRICS
 
     def recorded_config(self) -> SweepConfig:
         """The run's config, what a resume must measure; ``ValueError`` when the run records none."""
@@ -141,11 +146,12 @@ class Manifest:
             "dtype": self.dtype,
             "device": self.device,
             "cells": self.cells,
-            "metrics": list(self.metrics),
             "images": [i.to_dict() for i in self.images],
             "environment": dict(self.environment),
             "errors": [e.to_dict() for e in self.errors],
         }
+        if self.metrics is not None:
+            data["metrics"] = list(self.metrics)
         late = {
             "datasets": [d.to_dict() for d in self.datasets] or None,
             "rows": self.rows,
@@ -181,7 +187,7 @@ class Manifest:
             environment=dict(data.get("environment") or {}),
             errors=tuple(ImageFailure.from_dict(e) for e in data.get("errors") or ()),
             resumed=tuple(data.get("resumed") or ()),
-            metrics=tuple(data.get("metrics") or BASE_METRICS),
+            metrics=tuple(data["metrics"]) if data.get("metrics") is not None else None,
             extra={k: v for k, v in data.items() if k not in _MANIFEST_FIELDS},
         )
 

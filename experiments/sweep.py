@@ -336,7 +336,7 @@ def resume_run(
         recorded = dataclasses.replace(recorded, batch_size=config.batch_size, device=config.device)
     session = _reopen(run, manifest, recorded, models, device)
     _check_same_checkpoints(manifest.checkpoints, [c.record for c in session.checkpoints])
-    computed = tuple(n for n in METRIC_NAMES if n in manifest.metrics or n in session.metrics.computed)
+    computed = tuple(n for n in METRIC_NAMES if n in manifest.computed_metrics or n in session.metrics.computed)
     run.update_manifest(
         status="running",
         ended=None,
@@ -384,7 +384,9 @@ def _reopen(
     # the default set is decided when a run starts (lpips: were its weights there?); later sessions compute what
     # the manifest lists, so every row of a run carries the same metrics (a run from before them: none)
     requested = (
-        config.metrics if config.metrics is not None else tuple(n for n in manifest.metrics if n in OPTIONAL_METRICS)
+        config.metrics
+        if config.metrics is not None
+        else tuple(n for n in manifest.computed_metrics if n in OPTIONAL_METRICS)
     )
     return SweepSession(
         run=run,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -120,3 +121,15 @@ def test_checkpoint_record_reads_the_model_checkpoint_info(tmp_path):
         "sha256": None,
         "loss_type": "unknown",
     }
+
+
+def test_the_metrics_a_run_computed_round_trip_and_earlier_runs_read_as_the_first_three():
+    earlier = Manifest.from_json(json.dumps(EARLIER))
+    assert earlier.metrics is None and earlier.computed_metrics == ("loss", "mse", "psnr")
+    assert earlier.config.metrics is None and "metrics" not in json.loads(earlier.to_json())["config"]
+    listed = dataclasses.replace(earlier, metrics=("loss", "mse", "psnr", "ssim", "lpips"))
+    again = Manifest.from_json(listed.to_json())
+    assert again.metrics == again.computed_metrics == ("loss", "mse", "psnr", "ssim", "lpips")
+    chosen = dataclasses.replace(earlier.config, metrics=("lpips", "ssim"))
+    assert chosen.metrics == ("ssim", "lpips")  # kept in the table order
+    assert SweepConfig.from_dict(chosen.to_dict()) == chosen

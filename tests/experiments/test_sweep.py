@@ -444,5 +444,5 @@ def test_a_resumed_run_computes_the_metrics_it_started_with(tmp_path):
     data = json.loads(started.run.manifest_path.read_text())
     del data["metrics"], data["config"]["metrics"]
     started.run.manifest_path.write_text(json.dumps(data))
-    assert started.run.read_manifest().metrics == ("loss", "mse", "psnr")
+    assert started.run.read_manifest().computed_metrics == ("loss", "mse", "psnr")
     assert resume_run(store, started.run.run_id, models=models).metrics.names == ()
