@@ -50,9 +50,11 @@ def _log(swept_run):
 def test_the_payload_holds_parameters_summaries_and_rows(swept_run):
     manifest, log = _log(swept_run)
     assert sorted(log.metrics) == [500, 750] and log.metrics[750]["mask_ratio"] == 0.75
+    computed = manifest["metrics"]  # every metric the run's rows carry: loss, mse, psnr and the default optional ones
+    assert computed == ["loss", "mse", "psnr", "ssim", "detail", "visible_loss"]
     assert set(log.metrics[500]) == {
         "mask_ratio",
-        *(f"{ck}/{m}_{s}" for ck in ("pixel.safetensors", "gan.safetensors") for m in ("loss", "mse", "psnr")
+        *(f"{ck}/{m}_{s}" for ck in ("pixel.safetensors", "gan.safetensors") for m in computed
           for s in ("mean", "sd")),
     }  # fmt: skip
     rows = log.rows
@@ -63,7 +65,7 @@ def test_the_payload_holds_parameters_summaries_and_rows(swept_run):
     assert {c["sha256"] for c in checkpoints.values()} == {c["sha256"] for c in manifest["checkpoints"]}
     assert log.params["mask_ratios"] == [0.5, 0.75] and log.params["seeds"] == "0-1"
     assert log.params["masks"] == ["random"] and log.params["dtype"] == "float32" and log.params["images"] == 3
-    assert len(log.rows) == 24 and set(log.summary["metric"]) == {"loss", "mse", "psnr"}
+    assert len(log.rows) == 24 and set(log.summary["metric"]) == set(computed)  # lpips: not computed, not logged
 
 
 def test_a_missing_tracker_package_is_named_with_how_to_install_it(monkeypatch):
@@ -104,7 +106,7 @@ print(json.dumps({{"runs": [r.name for r in runs], "config": runs[0].config, "st
 """
     got = _in_fresh_python(code, TRACKIO_DIR=str(tmp_path / "trackio"))
     assert got["runs"] == [run_id] and got["steps"] == [500, 750]
-    assert got["per_image"] == 24 and got["summary"] == 2 * 2 * 3  # checkpoints x ratios x metrics
+    assert got["per_image"] == 24 and got["summary"] == 2 * 2 * 6  # checkpoints x ratios x metrics computed
     assert got["config"]["seeds"] == "0-1" and len(got["config"]["checkpoints"]) == 2
     assert (tmp_path / "trackio" / "study.db").is_file()
     _, log = _log(swept_run)
