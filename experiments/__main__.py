@@ -1,7 +1,8 @@
 """``python -m experiments sweep|report|runs|export``: a thin command line over the library.
 
-Exit codes: 0 all good, 1 fatal error, 2 usage error (one line on stderr, no traceback), 3 the sweep finished but
-some images could not be read (listed in the manifest's ``errors``), 130 interrupted (resume with ``--resume``).
+Exit codes: 0 all good, 1 fatal error, 2 usage error (one line on stderr, no traceback), 3 some images could not be
+read (listed in the manifest's ``errors``; the run is ``finished`` when others were measured, ``failed`` when none
+was), 130 interrupted (resume with ``--resume``).
 """
 
 from __future__ import annotations
@@ -9,15 +10,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Callable, Sequence
 
 from experiments.config import DEFAULT_BATCH_SIZE, SweepConfig, parse_metrics, parse_ratios, parse_seeds
 from experiments.distributed import dist_env, run_distributed_sweep, world_size
+from experiments.manifest import Manifest
 from experiments.progress import ProgressBar
-from experiments.report import write_report
-from experiments.store import Run, RunBusyError, RunStore, load_runs
+from experiments.report import new_report_folder, write_report
+from experiments.store import Run, RunBusyError, RunStore, load_runs, run_state
 from experiments.sweep import SweepResult, run_sweep
 from mae_core.metrics import METRIC_NAMES, OPTIONAL_METRICS
 from mae_core.packed import COMPUTE_DTYPES
@@ -71,9 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     report = commands.add_parser("report", help="summary tables, paired difference and plot of runs")
-    report.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    report.add_argument("run_ids", nargs="+", metavar="RUN_ID", help="run ids, or latest for the newest run")
     report.add_argument("--out", metavar="ROOT", help="run store root [$MAE_RUNS_DIR or ./runs]")
     report.add_argument("--metric", default="loss", choices=METRIC_NAMES, help="[loss]")
+    report.add_argument("--a", metavar="NAME", help="baseline checkpoint of the paired difference b - a [pixel]")
+    report.add_argument("--b", metavar="NAME", help="other checkpoint of the paired difference [gan]")
+    report.add_argument(
+        "--allow-unbalanced",
+        action="store_true",
+        help="keep images that lack some cells (each point then says which images it used)",
+    )
 
     runs = commands.add_parser("runs", help="list the runs of a store")
     runs.add_argument("--out", metavar="ROOT", help="run store root [$MAE_RUNS_DIR or ./runs]")
@@ -161,60 +171,98 @@ def _track(trackers: Sequence, result: SweepResult, root: str | None) -> int:
     return code
 
 
+# what a sweep measures, by SweepConfig field and the flag that sets it: a resume must not change these
+MEASURED_FLAGS = {
+    "images": "--images",
+    "checkpoints": "--checkpoints",
+    "ratios": "--ratios",
+    "seeds": "--seeds",
+    "dtype": "--dtype",
+    "crop": "--crop",
+    "split": "--split",
+    "image_column": "--image-column",
+    "limit": "--limit",
+    "sample_seed": "--sample-seed",
+    "metrics": "--metrics",
+}
+
+
 def _sweep_config(args: argparse.Namespace) -> SweepConfig:
     try:
+        given = _given_fields(args)
         if args.resume:
-            return _resumed_config(args)
+            return _resumed_config(args.resume, args.out, given)
         if not args.images:
             raise UsageError("sweep: --images is required (files, folders or a .txt list)")
         if not args.checkpoints:
             raise UsageError("sweep: --checkpoints is required (registry names, local files or hf:// ids)")
-        given = {"device": args.device, "crop": args.crop}  # what is not given keeps SweepConfig's default
-        if args.ratios:
-            given["ratios"] = parse_ratios(args.ratios)
-        if args.seeds:
-            given["seeds"] = parse_seeds(args.seeds)
-        if args.batch_size is not None:
-            given["batch_size"] = args.batch_size
-        if args.dtype:
-            given["dtype"] = args.dtype
-        for name in ("split", "image_column", "limit", "sample_seed"):
-            if getattr(args, name) is not None:
-                given[name] = getattr(args, name)
-        if args.metrics is not None:
-            given["metrics"] = parse_metrics(args.metrics)
-        return SweepConfig(images=tuple(args.images), checkpoints=tuple(args.checkpoints), **given)
+        return SweepConfig(**given)  # what is not given keeps SweepConfig's default
     except ValueError as err:
         raise UsageError(f"sweep: {err}") from None
 
 
-def _resumed_config(args: argparse.Namespace) -> SweepConfig:
-    """The run's recorded config; only how to compute (batch size, device) may change, never what."""
-    fixed = {
-        "--images": args.images,
-        "--checkpoints": args.checkpoints,
-        "--ratios": args.ratios,
-        "--seeds": args.seeds,
-        "--dtype": args.dtype,
-        "--crop": args.crop or None,
-        "--split": args.split,
-        "--image-column": args.image_column,
-        "--limit": args.limit,
-        "--sample-seed": args.sample_seed,
-        "--metrics": args.metrics,
-    }
-    given = [flag for flag, value in fixed.items() if value is not None]
-    if given:
-        raise UsageError(
-            f"sweep --resume continues the run as it was recorded; drop {', '.join(given)} (or start a new run)"
-        )
-    recorded = RunStore(args.out).open(args.resume).read_manifest().recorded_config()
-    changes = {}
+def _given_fields(args: argparse.Namespace) -> dict[str, object]:
+    """The SweepConfig fields the command line sets, parsed (``ValueError`` naming a bad value)."""
+    given: dict[str, object] = {}
+    if args.images:
+        given["images"] = tuple(args.images)
+    if args.checkpoints:
+        given["checkpoints"] = tuple(args.checkpoints)
+    if args.ratios:
+        given["ratios"] = parse_ratios(args.ratios)
+    if args.seeds:
+        given["seeds"] = parse_seeds(args.seeds)
+    if args.dtype:
+        given["dtype"] = args.dtype
+    if args.crop:
+        given["crop"] = True
+    for name in ("split", "image_column", "limit", "sample_seed"):  # dataset options
+        if getattr(args, name) is not None:
+            given[name] = getattr(args, name)
+    if args.metrics is not None:
+        given["metrics"] = parse_metrics(args.metrics)
     if args.batch_size is not None:
-        changes["batch_size"] = args.batch_size
+        given["batch_size"] = args.batch_size
     if args.device is not None:
-        changes["device"] = args.device
-    return dataclasses.replace(recorded, **changes)
+        given["device"] = args.device
+    return given
+
+
+def _resumed_config(run_id: str, root: str | None, given: dict[str, object]) -> SweepConfig:
+    """The run's recorded config with how to compute (batch size, device) as given. Arguments that say what to
+    measure are accepted when they repeat the recorded ones (the original command with ``--resume`` added), and
+    refused, each difference named, when they do not."""
+    recorded = RunStore(root).open(run_id).read_manifest().recorded_config()
+    asked = dataclasses.replace(recorded, **given)  # normalised as any config: 0.1*3 is 0.3, seeds deduplicated
+    differing = [
+        (flag, name)
+        for name, flag in MEASURED_FLAGS.items()
+        if name in given and not _same(getattr(asked, name), getattr(recorded, name))
+    ]
+    if differing:
+        said = "; ".join(
+            f"{flag} asks for {_shown(getattr(asked, name))} where the run records {_shown(getattr(recorded, name))}"
+            for flag, name in differing
+        )
+        flags = ", ".join(flag for flag, _ in differing)
+        raise UsageError(
+            f"sweep --resume {run_id} continues the run as recorded, but {said}; drop {flags} or start a new run"
+        )
+    return dataclasses.replace(recorded, **{k: v for k, v in given.items() if k in ("batch_size", "device")})
+
+
+def _same(asked: object, recorded: object) -> bool:
+    """Equal as sets for the axes (the same cells in any order), equal otherwise."""
+    if isinstance(asked, tuple) and isinstance(recorded, tuple):
+        return set(asked) == set(recorded)
+    return asked == recorded
+
+
+def _shown(value: object, limit: int = 6) -> str:
+    if not isinstance(value, tuple):
+        return str(value)
+    shown = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value[:limit])
+    return shown if len(value) <= limit else f"{shown},... ({len(value)} values)"
 
 
 def _run_local(config: SweepConfig, args: argparse.Namespace, trackers: Sequence = ()) -> int:
@@ -254,11 +302,7 @@ def _print_note(line: str) -> None:
 def _print_result(result: SweepResult) -> None:
     for error in result.errors:
         print(f"skipped {error}", file=sys.stderr)
-    print(
-        f"run {result.run_id}: {result.status}, {result.rows} rows ({result.written} new) in "
-        f"{os.path.join(result.run_dir, 'losses.csv')}",
-        flush=True,
-    )
+    print(result.describe(), flush=True)
     if result.errors:
         print(
             f"{len(result.errors)} image(s) could not be read; see {os.path.join(result.run_dir, 'manifest.json')}",
@@ -291,12 +335,28 @@ def _guarded(action: Callable[[], int]) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     def action() -> int:
-        df = load_runs(args.run_ids, root=args.out)
-        folder = RunStore(args.out).open(args.run_ids[0]).path / "report"
-        report = write_report(df, folder, args.metric)
+        store = RunStore(args.out)
+        run_ids = store.resolve_ids(args.run_ids)
+        statuses = {run_id: run_state(store.open(run_id).read_manifest()) for run_id in run_ids}
+        df = load_runs(run_ids, root=args.out)
+        folder = new_report_folder(store.root, run_ids, args.metric)
+        try:
+            report = write_report(
+                df,
+                folder,
+                args.metric,
+                a=args.a,
+                b=args.b,
+                allow_unbalanced=args.allow_unbalanced,
+                statuses=statuses,
+            )
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)  # a report that could not be made leaves no folder
+            raise
         print(report.text, end="")
         for path in report.files:
             print(f"wrote {path}")
+        print(f"report folder: {report.folder}")
         return EXIT_OK
 
     return _guarded(action)
@@ -307,10 +367,20 @@ def _runs(args: argparse.Namespace) -> int:
     manifests = store.list_runs()
     if not manifests:
         print(f"no runs under {store.root}")
-    for m in manifests:
-        names = ", ".join(c.name for c in m.checkpoints)
-        rows = "?" if m.rows is None else m.rows
-        print(f"{m.run_id}  {m.status:<11} rows={rows}  errors={len(m.errors)}  {names}")
+        return EXIT_OK
+    table = [RUNS_HEADER, *(_run_line(store, m) for m in manifests)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(RUNS_HEADER))]
+    for row in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    out = f" --out {args.out}" if args.out else ""
+    for manifest in manifests:
+        if run_state(manifest) == "dead":
+            env = manifest.environment
+            print(
+                f"dead: run {manifest.run_id} says running but its process (pid {env.get('pid')} on "
+                f"{env.get('host')}) is gone; resume it with python -m experiments sweep --resume "
+                f"{manifest.run_id}{out}"
+            )
     return EXIT_OK
 
 
@@ -344,6 +414,39 @@ def _export(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _guarded(action)
+
+
+RUNS_HEADER = ("RUN_ID", "CREATED", "STATUS", "IMAGES", "CHECKPOINTS", "RATIOS", "SEEDS", "ROWS/CELLS", "ERRORS")
+
+
+def _run_line(store: RunStore, m: Manifest) -> tuple[str, ...]:
+    """One row of ``runs`` (cells without spaces); rows are counted from the CSV while a run has not recorded them
+    (running, killed)."""
+    rows = m.rows
+    if rows is None:
+        try:
+            rows = sum(store.open(m.run_id).cell_counts().values())
+        except (OSError, ValueError):
+            rows = None
+    return (
+        m.run_id,
+        (m.created or "?")[:19] + ("Z" if m.created else ""),
+        run_state(m),
+        str(len(m.images)),
+        ",".join(c.name for c in m.checkpoints) or "-",
+        _axis(m.ratios),
+        _axis(m.seeds),
+        f"{'?' if rows is None else rows}/{'?' if m.cells is None else m.cells}",
+        str(len(m.errors)),
+    )
+
+
+def _axis(values: Sequence[float | int]) -> str:
+    """``0.1..0.9(9)`` for long axes, the values themselves for short ones (no spaces: the table splits on them)."""
+    shown = [f"{v:g}" if isinstance(v, float) else str(v) for v in values]
+    if len(shown) <= 4:
+        return ",".join(shown) or "-"
+    return f"{shown[0]}..{shown[-1]}({len(shown)})"
 
 
 if __name__ == "__main__":

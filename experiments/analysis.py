@@ -73,7 +73,9 @@ def study_cells(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     """The unique cells of ``df`` that measured ``metric``; ``ValueError`` for a bad metric, no rows, or cells
     whose copies disagree."""
     check_metric(metric)
-    missing = {"checkpoint", "mask_ratio", "seed", "image", metric} - set(df.columns)
+    if metric not in df.columns:
+        raise ValueError(f"no {metric} values: the selected runs did not compute {metric}")
+    missing = {"checkpoint", "mask_ratio", "seed", "image"} - set(df.columns)
     if missing:
         raise ValueError(f"the table lacks the column(s) {', '.join(sorted(missing))}; load it with load_runs()")
     if df.empty:

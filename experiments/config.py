@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sized
 from dataclasses import dataclass
 
 from experiments.datasets import DatasetOptions
@@ -25,6 +25,9 @@ from mae_core.packed import compute_dtype
 # a batch smaller than the engine's library default loses less work to a kill and moves the progress bar sooner
 DEFAULT_BATCH_SIZE = 16
 _DATASET_FIELDS = frozenset({"split", "image_column", "limit", "sample_seed"})
+# a sweep's axes are bounded before anything is allocated: "0-9999999999" is a typo, not ten billion seeds
+MAX_SEEDS = 10_000
+MAX_RATIOS = 1_000
 
 
 @dataclass(frozen=True)
@@ -52,8 +55,8 @@ class SweepConfig:
         set_ = object.__setattr__  # frozen: normalise once, here
         set_(self, "images", tuple(str(i) for i in _as_tuple(self.images)))
         set_(self, "checkpoints", tuple(dict.fromkeys(str(c) for c in _as_tuple(self.checkpoints))))
-        set_(self, "ratios", tuple(dict.fromkeys(_cell_ratio(r) for r in _as_tuple(self.ratios))))
-        set_(self, "seeds", tuple(dict.fromkeys(check_seed(s) for s in _as_tuple(self.seeds))))
+        set_(self, "ratios", tuple(dict.fromkeys(_cell_ratio(r) for r in _bounded(self.ratios, MAX_RATIOS, "ratios"))))
+        set_(self, "seeds", tuple(dict.fromkeys(check_seed(s) for s in _bounded(self.seeds, MAX_SEEDS, "seeds"))))
         set_(self, "batch_size", check_batch_size(self.batch_size))
         compute_dtype(self.dtype)  # ValueError naming the accepted dtypes
         if self.metrics is not None:
@@ -96,6 +99,16 @@ def _as_tuple(value: object) -> tuple:
     return tuple(value)
 
 
+def _bounded(value: object, limit: int, what: str) -> tuple:
+    """``value`` as a tuple, refused before it is built when it holds more than ``limit`` entries."""
+    if isinstance(value, Sized) and not isinstance(value, (str, bytes)) and len(value) > limit:
+        raise ValueError(f"{len(value):,} {what}: a sweep takes at most {limit:,}")
+    values = _as_tuple(value)
+    if len(values) > limit:
+        raise ValueError(f"{len(values):,} {what}: a sweep takes at most {limit:,}")
+    return values
+
+
 def _cell_ratio(value: object) -> float:
     """A user's mask ratio (checked by ``mask_ratio_value``) as the store writes it: 0.1 * 3 is the cell 0.3."""
     return float(format_ratio(mask_ratio_value(value)))
@@ -121,6 +134,10 @@ def ratio_range(start: float, stop: float, step: float) -> tuple[float, ...]:
     if not step > 0 or stop < start:
         raise ValueError(f"mask ratios {start:g}:{stop:g}:{step:g}: need step > 0 and stop >= start")
     count = int(math.floor((stop - start) / step + 1e-9)) + 1
+    if count > MAX_RATIOS:
+        raise ValueError(
+            f"mask ratios {start:g}:{stop:g}:{step:g}: {count:,} ratios; a sweep takes at most {MAX_RATIOS:,}"
+        )
     return tuple(_cell_ratio(round(start + i * step, 10)) for i in range(count))
 
 
@@ -136,6 +153,11 @@ def parse_seeds(text: str) -> tuple[int, ...]:
                 raise ValueError(f"seeds {text!r}: {part!r} is not a range like 0-4") from None
             if b < a:
                 raise ValueError(f"seeds {text!r}: range {part!r} ends before it starts")
+            check_seed(a), check_seed(b)  # ValueError naming the accepted range [0, 2**63)
+            if len(seeds) + (b - a + 1) > MAX_SEEDS:
+                raise ValueError(
+                    f"seeds {text!r}: {len(seeds) + b - a + 1:,} seeds; a sweep takes at most {MAX_SEEDS:,}"
+                )
             seeds.extend(range(a, b + 1))
         else:
             try:

@@ -195,7 +195,7 @@ def _conclude(session: SweepSession, env: DistEnv, outcomes: Sequence[RankOutcom
             session.run.merge_shards()
             for o in outcomes:
                 session.known_hashes.update(o.hashes)
-            rows = session.finish()  # the ranks already added their image errors to the manifest
+            rows, status = session.finish()  # the ranks already added their image errors to the manifest
         else:
             fatal = "; ".join(o.fatal for o in outcomes if o.fatal)
             session.run.update_manifest(status=status, fatal=fatal or None)
@@ -206,5 +206,5 @@ def _conclude(session: SweepSession, env: DistEnv, outcomes: Sequence[RankOutcom
     if env.rank == 0:
         for error in errors:
             print(f"skipped {error}", file=sys.stderr)
-        print(f"run {result.run_id}: {status}, {rows} rows in {session.run.losses_path}", flush=True)
+        print(result.describe(), flush=True)
     return result

@@ -3,6 +3,7 @@
 The JSON object holds (every key but ``run_id`` is optional, so runs written by earlier versions load)::
 
     run_id, status, created, ended        identity and life cycle (UTC ISO 8601 times)
+    schema_version                        the losses.csv schema of the run (absent: 1, the store's first)
     config                                the SweepConfig that defines the run
     checkpoints                           one CheckpointRecord per checkpoint: name, source, sha256, loss_type...
     ratios, seeds, dtype, device, cells   the study's axes and how it is computed
@@ -100,6 +101,7 @@ class Manifest:
     """The content of one run's ``manifest.json``."""
 
     run_id: str
+    schema_version: int = 1  # runs written before the key existed hold the first schema
     status: RunStatus = "running"
     created: str | None = None
     ended: str | None = None
@@ -133,9 +135,11 @@ class Manifest:
 
     def to_json(self) -> str:
         """The manifest as JSON text (keys in the order above; ``datasets``, ``rows``, ``resumed``, ``fatal`` only once
-        set)."""
-        data: dict[str, object] = {
-            "run_id": self.run_id,
+        set, and ``schema_version`` from schema 2 on: a run of the first schema is written back as it was)."""
+        data: dict[str, object] = {"run_id": self.run_id}
+        if self.schema_version != 1:
+            data["schema_version"] = self.schema_version
+        data |= {
             "status": self.status,
             "created": self.created,
             "ended": self.ended,

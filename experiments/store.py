@@ -3,17 +3,19 @@
 Layout under a root (``--out``, else ``$MAE_RUNS_DIR``, else ``./runs``)::
 
     <root>/<run_id>/manifest.json       the run's record (experiments.manifest), rewritten atomically
-    <root>/<run_id>/losses.csv          one row per (image, checkpoint, mask_ratio, seed)
+    <root>/<run_id>/losses.csv          one row per (image, checkpoint, mask, mask_ratio, seed)
     <root>/<run_id>/losses.rank<R>.csv  per-rank shards of a torchrun sweep until rank 0 merges them
 
 Guarantees, and how they are kept:
 - Rows are appended one batch per ``write`` under a file lock (``filelock``, an ``flock`` released by the kernel
   when its holder dies), then flushed and fsynced, so two writers never interleave.
 - A writer killed mid-write leaves at worst a torn last line (no newline at the end). Readers ignore it and the next
-  writer cuts it off before appending, so a store always loads. String cells never hold a raw newline (escaped as
-  ``\\n``), hence one row is exactly one line.
-- Cells that a spreadsheet would run as a formula (a leading ``=``, ``+``, ``-``, ``@``, tab or CR) get a leading
-  single quote, the OWASP advice for CSV injection.
+  writer cuts it off before appending, so a store always loads. String cells are written by
+  :mod:`experiments.csv_text`: never a raw newline (one row is exactly one line), never read as a spreadsheet
+  formula, and reversible, so two different image names never share a cell and loaded names are the given ones.
+- Schemas only append columns. A run records the ``schema_version`` it is written with (manifest) and its files keep
+  that schema's header; runs of earlier schemas load with the values their missing columns had then
+  (``crop`` from the run's config, ``mask`` ``random``, ``mask_hash`` empty) and resume in their own schema.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -39,6 +41,7 @@ import pandas as pd
 from filelock import FileLock, Timeout
 
 from experiments.config import SweepConfig, format_ratio
+from experiments.csv_text import from_cell, legacy_cell, to_cell
 from experiments.images import ImageFailure
 from experiments.manifest import Manifest
 from mae_core.files import atomic_output, atomic_write_text
@@ -52,8 +55,9 @@ DEFAULT_ROOT = "runs"
 MANIFEST_NAME = "manifest.json"
 LOSSES_NAME = "losses.csv"
 SHARD_PATTERN = "losses.rank*.csv"
+LATEST = "latest"  # stands for the newest run wherever a run id is asked for
 
-COLUMNS = (
+LEGACY_COLUMNS = (  # schema 1, the store's first
     "run_id",
     "image",
     "image_sha256",
@@ -73,17 +77,32 @@ COLUMNS = (
     *OPTIONAL_METRICS,  # empty where a run did not compute them
 )
 # the columns of the first version of the store: every losses file has at least these
-_FIRST_COLUMNS = COLUMNS[: COLUMNS.index("timestamp") + 1]
+_FIRST_COLUMNS = LEGACY_COLUMNS[: LEGACY_COLUMNS.index("timestamp") + 1]
+# schema 2: crop (bool), the mask strategy and the hash of the removed-patch bitmap (mae_core.masking.mask_hash)
+COLUMNS = (*LEGACY_COLUMNS, "crop", "mask", "mask_hash")
+SCHEMA_VERSION = 2  # what new runs are written with
+SCHEMA_COLUMNS = {1: LEGACY_COLUMNS, 2: COLUMNS}
+# what a run of schema 1 measured, for the columns it lacks (its crop comes from its config; metrics: not computed)
+LEGACY_CELLS = {"crop": "False", "mask": "random", "mask_hash": "", **dict.fromkeys(OPTIONAL_METRICS, "")}
 # The identity of a cell: a run holds at most one row per key.
-CELL_COLUMNS = ("image", "checkpoint", "mask_ratio", "seed")
+CELL_COLUMNS = ("image", "checkpoint", "mask", "mask_ratio", "seed")
 # cells a complete row always has (a string cell such as checkpoint_sha256 may be empty)
-_REQUIRED = CELL_COLUMNS + ("masked_patches", "loss", "mse", "psnr")
-_IMAGE_AT, _CHECKPOINT_AT, _RATIO_AT, _SEED_AT = (COLUMNS.index(c) for c in CELL_COLUMNS)
-_STRING_COLUMNS = ("run_id", "image", "image_sha256", "checkpoint", "checkpoint_sha256", "loss_type", "dtype", "device")
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_REQUIRED = ("image", "checkpoint", "mask_ratio", "seed", "masked_patches", "loss", "mse", "psnr")
+_STRING_COLUMNS = (
+    "run_id",
+    "image",
+    "image_sha256",
+    "checkpoint",
+    "checkpoint_sha256",
+    "loss_type",
+    "dtype",
+    "device",
+    "mask",
+    "mask_hash",
+)
 _PACKAGES = ("torch", "timm", "numpy", "pandas", "pillow", "safetensors", "huggingface-hub", "filelock")
 
-CellKey = tuple[str, str, str, str]
+CellKey = tuple[str, str, str, str, str]  # CELL_COLUMNS as the CSV holds them
 
 
 class RunBusyError(RuntimeError):
@@ -113,47 +132,60 @@ class LossRow:
     lpips: float | None = None
     detail: float | None = None
     visible_loss: float | None = None
+    crop: bool = False  # centre-cropped instead of squashed
+    mask: str = "random"  # the mask strategy (mae_core.engine.EvalRecord.mask)
+    mask_hash: str = ""  # mae_core.masking.mask_hash of the removed patches: equal hashes, identical masks
 
-    def cells(self) -> list[str]:
-        """The CSV cells of this row, in ``COLUMNS`` order, strings neutralised (hot path: ~10 us per row)."""
+    def cells(self, text: Callable[[str], str] = to_cell) -> list[str]:
+        """The CSV cells of this row in ``COLUMNS`` order, strings written by ``text`` (hot path: ~10 us per row);
+        a file of an earlier schema takes the first ``len(SCHEMA_COLUMNS[schema])`` of them."""
         return [
-            neutralize(self.run_id),
-            neutralize(self.image),
-            neutralize(self.image_sha256),
-            neutralize(self.checkpoint),
-            neutralize(self.checkpoint_sha256),
-            neutralize(self.loss_type),
+            text(self.run_id),
+            text(self.image),
+            text(self.image_sha256),
+            text(self.checkpoint),
+            text(self.checkpoint_sha256),
+            text(self.loss_type),
             format_ratio(self.mask_ratio),  # as in cell_key(), so a stored row and a planned cell compare equal
             str(int(self.seed)),
             str(int(self.masked_patches)),
             repr(float(self.loss)),  # round-trips exactly; inf/nan read back as floats
             repr(float(self.mse)),
             repr(float(self.psnr)),
-            neutralize(self.dtype),
-            neutralize(self.device),
-            neutralize(self.timestamp),
+            text(self.dtype),
+            text(self.device),
+            text(self.timestamp),
             *(
                 "" if value is None else repr(float(value))
                 for value in (self.ssim, self.lpips, self.detail, self.visible_loss)
             ),
+            str(bool(self.crop)),
+            text(self.mask),
+            text(self.mask_hash),
         ]
 
-    def key(self) -> CellKey:
-        return cell_key(self.image, self.checkpoint, self.mask_ratio, self.seed)
+    def key(self, text: Callable[[str], str] = to_cell) -> CellKey:
+        return cell_key(self.image, self.checkpoint, self.mask, self.mask_ratio, self.seed, text=text)
 
 
-def cell_key(image: str, checkpoint: str, mask_ratio: float | str, seed: int | str) -> CellKey:
-    """The cell identity as it reads in the CSV, so planned cells and stored rows compare equal."""
+def cell_key(
+    image: str,
+    checkpoint: str,
+    mask: str,
+    mask_ratio: float | str,
+    seed: int | str,
+    *,
+    text: Callable[[str], str] = to_cell,
+) -> CellKey:
+    """The cell identity as it reads in the CSV (strings written by ``text``, the run's), so planned cells and
+    stored rows compare equal."""
     ratio = mask_ratio if isinstance(mask_ratio, str) else format_ratio(mask_ratio)
-    return (neutralize(image), neutralize(checkpoint), ratio, str(int(seed)))
+    return (text(image), text(checkpoint), text(mask), ratio, str(int(seed)))
 
 
-@functools.lru_cache(maxsize=1 << 16)  # run ids, image and checkpoint names repeat on every row
-def neutralize(text: str) -> str:
-    """A string safe for spreadsheets and for line-based recovery: one line, never read as a formula."""
-    text = str(text)
-    escaped = text.replace("\r", "\\r").replace("\n", "\\n")
-    return "'" + escaped if text.startswith(_FORMULA_STARTS) else escaped
+def text_writer(schema: int) -> Callable[[str], str]:
+    """How string cells are written in a file of ``schema``: reversibly from schema 2 on."""
+    return legacy_cell if schema < 2 else to_cell
 
 
 def utc_now() -> str:
@@ -231,6 +263,29 @@ class Run:
     def shard_paths(self) -> list[Path]:
         return sorted(self.path.glob(SHARD_PATTERN))
 
+    # ---- the run's schema: fixed when it is created ----
+    @functools.cached_property
+    def schema(self) -> int:
+        return self.read_manifest().schema_version
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        if self.schema not in SCHEMA_COLUMNS:
+            raise ValueError(
+                f"run {self.run_id} is written in store schema {self.schema}; this version knows up to "
+                f"{SCHEMA_VERSION}: update the project to read it"
+            )
+        return SCHEMA_COLUMNS[self.schema]
+
+    def cell_text(self, text: str) -> str:
+        """``text`` as this run's CSV holds it (compare planned names with stored ones through this)."""
+        return text_writer(self.schema)(text)
+
+    def _legacy_cells(self) -> dict[str, str]:
+        """Values of the columns this run's schema lacks: what it measured (its crop is in its config)."""
+        config = self.read_manifest().config
+        return {**LEGACY_CELLS, "crop": str(bool(config and config.crop))}
+
     # ---- manifest ----
     def read_manifest(self) -> Manifest:
         return Manifest.from_json(self.manifest_path.read_text(encoding="utf-8"))
@@ -258,7 +313,8 @@ class Run:
 
         ``path`` selects a shard file (torchrun ranks); ``durable`` fsyncs before the lock is released.
         """
-        return self._append_cells([row.cells() for row in rows], path=path, durable=durable)
+        text, width = text_writer(self.schema), len(self.columns)
+        return self._append_cells([row.cells(text)[:width] for row in rows], path=path, durable=durable)
 
     def _append_cells(self, cells: Sequence[Sequence[str]], *, path: Path | None, durable: bool = True) -> int:
         if not cells:
@@ -268,11 +324,11 @@ class Run:
         csv.writer(buffer, lineterminator="\n").writerows(cells)
         payload = buffer.getvalue().encode("utf-8")
         with FileLock(_lock_path(target)):
-            _upgrade_header(target)
+            _upgrade_header(target, self.columns)
             with open(target, "a+b") as f:
                 _repair_tail(f)
                 if f.tell() == 0:
-                    f.write(_header_bytes())
+                    f.write(_header_bytes(self.columns))
                 f.write(payload)  # one write: a kill leaves a prefix of it, repaired by the next writer
                 f.flush()
                 if durable:
@@ -282,7 +338,8 @@ class Run:
     def read_rows(self, *, shards: bool = True) -> pd.DataFrame:
         """All complete rows of this run (its shards too, unless ``shards=False``), typed."""
         paths = [self.losses_path] + (self.shard_paths() if shards else [])
-        frames = [read_losses(p) for p in paths if p.exists()]
+        legacy = self._legacy_cells() if self.schema < SCHEMA_VERSION else LEGACY_CELLS
+        frames = [read_losses(p, legacy=legacy) for p in paths if p.exists()]
         frames = [f for f in frames if len(f)]
         if not frames:
             return empty_frame()
@@ -301,27 +358,28 @@ class Run:
         with the rows. Exact once shards are merged (a merge killed midway can leave a cell in two files)."""
         counts: dict[str, int] = {}
         for path in self._row_files(shards):
-            for chunk in _raw_chunks(path, usecols=_REQUIRED):
+            for chunk in _raw_chunks(path, usecols=("image",)):
                 for image, n in chunk["image"].value_counts(sort=False).items():
                     counts[image] = counts.get(image, 0) + int(n)
         return counts
 
     def done_cells(self, images: set[str] | None = None, *, shards: bool = True) -> set[CellKey]:
-        """Keys of the stored cells (shards included), optionally only for ``images`` (neutralised names)."""
+        """Keys of the stored cells (shards included), optionally only for ``images`` (names as the CSV holds them,
+        see :meth:`cell_text`)."""
         done: set[CellKey] = set()
         for path in self._row_files(shards):
-            for chunk in _raw_chunks(path, usecols=_REQUIRED):
+            for chunk in _raw_chunks(path, usecols=CELL_COLUMNS):
                 if images is not None:
                     chunk = chunk[chunk["image"].isin(images)]
-                # the CSV reader removes the quoting but keeps our neutralisation: these equal cell_key() values
-                done.update(zip(chunk["image"], chunk["checkpoint"], chunk["mask_ratio"], chunk["seed"], strict=True))
+                # the CSV reader removes the quoting but keeps the cell text: these equal cell_key() values
+                done.update(chunk[list(CELL_COLUMNS)].itertuples(index=False, name=None))
         return done
 
     def image_hashes(self, images: set[str] | None = None) -> dict[str, str]:
         """The ``image_sha256`` stored for each image (neutralised name), optionally only for ``images``."""
         hashes: dict[str, str] = {}
         for path in self._row_files():
-            for chunk in _raw_chunks(path, usecols=(*_REQUIRED, "image_sha256")):
+            for chunk in _raw_chunks(path, usecols=("image", "image_sha256")):
                 if images is not None:
                     chunk = chunk[chunk["image"].isin(images)]
                 pairs = chunk[["image", "image_sha256"]].drop_duplicates("image")
@@ -340,9 +398,9 @@ class Run:
             # only this shard's images can collide: the look-up stays as small as the shard
             existing = self.done_cells(set(frame["image"]), shards=False) if len(frame) else set()
             fresh = []
-            # shard cells are already neutralised strings: copy them as they are
-            for cells in frame.itertuples(index=False, name=None):
-                key = (cells[_IMAGE_AT], cells[_CHECKPOINT_AT], cells[_RATIO_AT], cells[_SEED_AT])
+            keys = frame[list(CELL_COLUMNS)].itertuples(index=False, name=None)
+            # shard cells are already the run's cell text: copy them as they are, in the run's columns
+            for key, cells in zip(keys, frame[list(self.columns)].itertuples(index=False, name=None), strict=True):
                 if key not in existing:
                     existing.add(key)
                     fresh.append(cells)
@@ -368,38 +426,43 @@ def _lock_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.lock")
 
 
-def _header_bytes() -> bytes:
-    return (",".join(COLUMNS) + "\n").encode("utf-8")
+def _header_bytes(columns: Sequence[str] = COLUMNS) -> bytes:
+    return (",".join(columns) + "\n").encode("utf-8")
 
 
 def _header_columns(path: Path, first_line: bytes) -> tuple[str, ...]:
-    """The columns a losses file's header names: ``COLUMNS`` or, for a file written by an earlier version, a prefix
-    of it that holds at least the first version's columns. ``ValueError`` for anything else."""
+    """The columns a losses file's header names: a schema's (``SCHEMA_COLUMNS``) or, for a schema-1 file written
+    before the optional metrics, a prefix of schema 1's holding at least the first version's columns. ``ValueError``
+    for anything else."""
     text = first_line.rstrip(b"\r\n").decode("utf-8", "replace")
     names = tuple(text.split(","))
-    if len(names) >= len(_FIRST_COLUMNS) and names == COLUMNS[: len(names)]:
+    if names == COLUMNS or (len(names) >= len(_FIRST_COLUMNS) and names == LEGACY_COLUMNS[: len(names)]):
         return names
     raise ValueError(f"{path}: not a losses file of this store (header {text!r}, expected {','.join(COLUMNS)})")
 
 
-def _upgrade_header(path: Path) -> None:
-    """Give a losses file of an earlier version the current header, its rows padded with empty cells, atomically
-    (called under the file's lock before appending, so old and new rows never share a file with two layouts)."""
+def _upgrade_header(path: Path, columns: tuple[str, ...]) -> None:
+    """Give a losses file written by an earlier version of its run's schema that schema's ``columns``, its rows
+    padded with empty cells, atomically (called under the file's lock before appending, so old and new rows never
+    share a file with two layouts)."""
     if not path.exists():
         return
     with open(path, "rb") as f:
         first = f.readline()
-    if not first.endswith(b"\n") or first == _header_bytes():  # new, torn (repaired by the append) or current
+    if not first.endswith(b"\n") or first == _header_bytes(columns):  # new, torn (repaired by the append) or current
         return
-    missing = len(COLUMNS) - len(_header_columns(path, first))
+    present = _header_columns(path, first)
+    if present != columns[: len(present)]:
+        raise ValueError(f"{path}: its header ({','.join(present)}) is not of its run's schema ({','.join(columns)})")
     with open(path, "rb") as f, atomic_output(path) as staging:
         size = _complete_size(f)
         f.seek(len(first))
         body = f.read(size - len(first)).decode("utf-8")
         with open(staging, "w", encoding="utf-8", newline="") as out:
-            out.write(_header_bytes().decode("utf-8"))
+            out.write(_header_bytes(columns).decode("utf-8"))
             writer = csv.writer(out, lineterminator="\n")
-            writer.writerows(row + [""] * missing for row in csv.reader(io.StringIO(body)))
+            padding = [""] * (len(columns) - len(present))
+            writer.writerows(row + padding for row in csv.reader(io.StringIO(body)))
 
 
 def _repair_tail(f) -> None:
@@ -415,9 +478,13 @@ def empty_frame() -> pd.DataFrame:
     return _typed(pd.DataFrame({name: pd.Series([], dtype=object) for name in COLUMNS}))
 
 
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+def _typed(frame: pd.DataFrame, decode: bool = True) -> pd.DataFrame:
+    """String cells decoded (``decode``: a file of schema 2 or later), numbers and booleans parsed."""
     for name in _STRING_COLUMNS:
         frame[name] = frame[name].astype(str)
+        if decode:
+            frame[name] = frame[name].map(from_cell)
+    frame["crop"] = frame["crop"].astype(str).str.lower().isin(("true", "1"))
     for name in ("mask_ratio", "loss", "mse", "psnr", *OPTIONAL_METRICS):
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")  # empty cells: NaN
     for name in ("seed", "masked_patches"):
@@ -425,12 +492,25 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def read_losses(path: str | os.PathLike) -> pd.DataFrame:
-    """Rows of one losses CSV, typed; a torn last line and malformed lines are skipped, never fatal."""
-    chunks = list(_raw_chunks(Path(path)))
+def read_losses(path: str | os.PathLike, *, legacy: Mapping[str, str] = LEGACY_CELLS) -> pd.DataFrame:
+    """Rows of one losses CSV in ``COLUMNS``, typed, names decoded; a torn last line and malformed lines are
+    skipped, never fatal. A file of an earlier schema gets ``legacy`` values in the columns it lacks (and its
+    names as they were written: that schema's encoding is not reversible)."""
+    path = Path(path)
+    chunks = list(_raw_chunks(path, usecols=COLUMNS, legacy=legacy))
     if not chunks:
         return empty_frame()
-    return _typed(pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0])
+    frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+    return _typed(frame, decode=file_schema(path) >= 2)
+
+
+def file_schema(path: Path) -> int:
+    """The schema of a losses file, from its header (the newest for an empty or torn-header file)."""
+    with open(path, "rb") as f:
+        header = f.readline()
+    if not header.endswith(b"\n"):
+        return SCHEMA_VERSION
+    return SCHEMA_VERSION if _header_columns(path, header) == COLUMNS else 1
 
 
 class _Bounded(io.RawIOBase):
@@ -468,34 +548,46 @@ def _raw_empty(usecols: Sequence[str] = COLUMNS) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series([], dtype=str) for name in usecols})
 
 
-def _raw_chunks(path: Path, *, usecols: Sequence[str] | None = None, chunk_rows: int = 100_000):
-    """The complete rows of a losses file as string DataFrames of at most ``chunk_rows`` rows."""
+def _file_columns(f, path: Path) -> tuple[str, ...] | None:
+    """The columns of the open losses file ``f`` by its header; None while the header is still torn."""
+    header = f.readline()
+    return _header_columns(path, header) if header.endswith(b"\n") else None
+
+
+def _raw_chunks(
+    path: Path,
+    *,
+    usecols: Sequence[str] | None = None,
+    chunk_rows: int = 100_000,
+    legacy: Mapping[str, str] = LEGACY_CELLS,
+):
+    """The complete rows of a losses file as string DataFrames of at most ``chunk_rows`` rows, with ``usecols``
+    (default: the file's columns); columns an earlier schema lacks are filled from ``legacy``."""
     with open(path, "rb") as f:
         size = _complete_size(f)
         f.seek(0)
-        if size == 0:
+        columns = _file_columns(f, path) if size else None
+        if columns is None:
             return
-        present = _header_columns(path, f.readline())
-        wanted = list(usecols) if usecols is not None else list(COLUMNS)
+        wanted = list(usecols) if usecols is not None else list(columns)
         f.seek(0)
         reader = pd.read_csv(
             io.BufferedReader(_Bounded(f, size)),
             dtype=str,
             keep_default_na=False,
             on_bad_lines="skip",
-            usecols=[c for c in wanted if c in present],
+            usecols=sorted({*(c for c in wanted if c in columns), *_REQUIRED}, key=columns.index),
             chunksize=chunk_rows,
             engine="c",
         )
         with reader:
             for chunk in reader:
                 # a malformed line can leave holes; such rows are not trustworthy
-                required = [c for c in _REQUIRED if c in chunk.columns]
-                complete = (chunk[required] != "").all(axis=1)
+                complete = (chunk[list(_REQUIRED)] != "").all(axis=1)
                 chunk = chunk[complete].reset_index(drop=True)
-                for name in wanted:  # columns added after the file was written: empty cells
-                    if name not in present:
-                        chunk[name] = ""
+                for name in wanted:  # columns the file's schema or version lacks: what such a run measured
+                    if name not in chunk.columns:
+                        chunk[name] = legacy[name]
                 yield chunk[wanted]
 
 
@@ -517,7 +609,13 @@ class RunStore:
         path = self.root / run_id
         path.mkdir()  # exclusive: an existing run is never reused by accident
         manifest = Manifest(
-            run_id=run_id, status="running", created=utc_now(), config=config, environment=environment(), **fields
+            run_id=run_id,
+            schema_version=SCHEMA_VERSION,
+            status="running",
+            created=utc_now(),
+            config=config,
+            environment=environment(),
+            **fields,
         )
         write_manifest(path / MANIFEST_NAME, manifest)
         return Run(path)
@@ -529,6 +627,20 @@ class RunStore:
             known = ", ".join(m.run_id for m in self.list_runs()[-5:]) or "none"
             raise ValueError(f"no run {run_id!r} under {self.root} (latest runs: {known})")
         return run
+
+    def latest(self) -> str:
+        """The id of the newest run (by creation time); ``ValueError`` when the store holds none."""
+        manifests = self.list_runs()
+        if not manifests:
+            raise ValueError(f"no runs under {self.root}: there is no latest run")
+        return manifests[-1].run_id
+
+    def resolve_ids(self, run_ids: Sequence[str]) -> list[str]:
+        """``run_ids`` with ``latest`` replaced by the newest run's id, each checked to exist."""
+        resolved = [self.latest() if run_id == LATEST else run_id for run_id in run_ids]
+        for run_id in resolved:
+            self.open(run_id)
+        return resolved
 
     def list_runs(self) -> list[Manifest]:
         """Manifests of all runs, oldest first; folders without a readable manifest are skipped."""
@@ -542,6 +654,32 @@ class RunStore:
                 continue
         manifests.sort(key=lambda m: (m.created or "", m.run_id))
         return manifests
+
+
+def run_state(manifest: Manifest) -> str:
+    """The manifest's status, except ``dead`` for a ``running`` run whose writer is gone: its process was on this
+    host and is no longer alive (killed without a chance to record it). A dead run is resumable."""
+    if manifest.status != "running":
+        return manifest.status
+    host, pid = manifest.environment.get("host"), manifest.environment.get("pid")
+    if host != socket.gethostname() or not isinstance(pid, int):
+        return manifest.status  # another machine's process, or no pid recorded: cannot tell
+    return manifest.status if pid_alive(pid) else "dead"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (a zombie, killed but not yet reaped by its parent, does not)."""
+    try:
+        os.kill(pid, 0)  # signal 0: no signal sent, only the existence (and permission) check
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by someone else
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"  # the state follows the command name
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): kill(0) is the answer
 
 
 def check_run_id(run_id: str) -> None:

@@ -23,8 +23,9 @@ from experiments.config import SweepConfig
 from experiments.datasets import DatasetReaders, DatasetSource, dataset_sources
 from experiments.images import ImageFailure, ImageItem, LoadedImage, expand_images, read_images
 from experiments.manifest import CheckpointRecord, ImageRecord, Manifest
-from experiments.store import CellKey, LossRow, Run, RunStore, neutralize, utc_now
+from experiments.store import LOSSES_NAME, MANIFEST_NAME, CellKey, LossRow, Run, RunStore, environment, utc_now
 from mae_core.engine import EvalRecord, iter_evaluate, select_device
+from mae_core.files import file_sha256
 from mae_core.loading import load_model
 from mae_core.masking import check_mask_ratio
 from mae_core.metrics import METRIC_NAMES, OPTIONAL_METRICS, MetricPlan, plan_metrics
@@ -48,11 +49,21 @@ class SweepResult:
     cells: int = 0  # cells the run plans in all (images x checkpoints x ratios x seeds)
     notes: tuple[str, ...] = ()  # one line each: a metric that was left out, and how to get it
 
+    def describe(self) -> str:
+        """One line for people: the status and where the rows are (a CSV is named only when it holds rows)."""
+        if self.rows == 0 and self.status == "failed":
+            manifest = os.path.join(self.run_dir, MANIFEST_NAME)
+            return f"run {self.run_id}: failed, no rows: no image could be read (reasons in {manifest})"
+        where = os.path.join(self.run_dir, LOSSES_NAME)
+        return f"run {self.run_id}: {self.status}, {self.rows} rows ({self.written} new) in {where}"
+
     @property
     def exit_code(self) -> int:
-        """0 all good, 3 some images failed, 130 interrupted, 1 failed."""
+        """0 all good, 3 images could not be read (the run is failed when none could), 130 interrupted, 1 failed."""
+        if self.errors and self.status in ("finished", "failed"):
+            return 3
         if self.status == "finished":
-            return 3 if self.errors else 0
+            return 0
         return 130 if self.status == "interrupted" else 1
 
 
@@ -99,8 +110,8 @@ def plan_work(config: SweepConfig, items: Sequence[ImageItem], run: Run) -> Plan
     if not counts:
         return Plan(work=list(items), stored=set())
     per_image = config.cells_per_image
-    work = [item for item in items if counts.get(neutralize(item.name), 0) < per_image]
-    partial = {neutralize(item.name) for item in work if counts.get(neutralize(item.name), 0)}
+    work = [item for item in items if counts.get(run.cell_text(item.name), 0) < per_image]
+    partial = {run.cell_text(item.name) for item in work if counts.get(run.cell_text(item.name), 0)}
     return Plan(work=work, stored=run.done_cells(partial) if partial else set())
 
 
@@ -146,8 +157,8 @@ def run_sweep(
             on_note(session.metrics.note)
         with _outcome_recorded(session.run):
             written, errors = session.compute(session.items, target=None, progress=progress)
-        rows = session.finish(errors)
-        return session.result(status="finished", rows=rows, errors=errors, written=written)
+        rows, status = session.finish(errors)
+        return session.result(status=status, rows=rows, errors=errors, written=written)
     finally:
         lock.release()
 
@@ -209,17 +220,22 @@ class SweepSession:
                     progress(min(finished, total), total)
         return written, tuple(errors)
 
-    def finish(self, errors: Sequence[ImageFailure] = ()) -> int:
-        """Final manifest: status finished, end time, image hashes, row count. Returns the row count."""
+    def finish(self, errors: Sequence[ImageFailure] = ()) -> tuple[int, SweepStatus]:
+        """Final manifest: end time, image hashes, row count, and status: ``finished``, or ``failed`` when no image
+        could be read (nothing was measured). Returns the row count and the status."""
         rows = sum(self.run.cell_counts().values())
         self.run.add_errors(errors)
-        missing = {neutralize(i.name): i.name for i in self.items if not self.known_hashes.get(i.name)}
+        missing = {self.run.cell_text(i.name): i.name for i in self.items if not self.known_hashes.get(i.name)}
         if missing:  # images finished by an earlier, killed session: their hashes are in the rows
             for stored, sha256 in self.run.image_hashes(set(missing)).items():
                 self.known_hashes[missing[stored]] = sha256
         images = _image_records(self.items, self.known_hashes)
+        if rows == 0 and self.run.read_manifest().errors:
+            fatal = "no image could be read (see errors); nothing was measured"
+            self.run.update_manifest(status="failed", ended=utc_now(), rows=0, images=images, fatal=fatal)
+            return rows, "failed"
         self.run.update_manifest(status="finished", ended=utc_now(), rows=rows, images=images)
-        return rows
+        return rows, "finished"
 
     def result(self, *, status: SweepStatus, rows: int, errors: Sequence[ImageFailure], written: int) -> SweepResult:
         """A :class:`SweepResult` of this run."""
@@ -260,7 +276,7 @@ class SweepSession:
         for record in records:
             image = loaded[record.image]  # the engine reports the image's index in its input
             row = self._row(record, by_name[record.model], image, stamp)
-            if not stored or row.key() not in stored:  # the engine yields each cell once per call
+            if not stored or row.key(self.run.cell_text) not in stored:  # the engine yields each cell once per call
                 rows.append(row)
         return rows
 
@@ -285,6 +301,9 @@ class SweepSession:
             lpips=record.lpips,
             detail=record.detail,
             visible_loss=record.visible_loss,
+            crop=self.config.crop,
+            mask=record.mask,
+            mask_hash=record.mask_hash,
         )
 
 
@@ -336,6 +355,7 @@ def resume_run(
         recorded = dataclasses.replace(recorded, batch_size=config.batch_size, device=config.device)
     session = _reopen(run, manifest, recorded, models, device)
     _check_same_checkpoints(manifest.checkpoints, [c.record for c in session.checkpoints])
+    _check_same_images(run, session.items, session.known_hashes)
     computed = tuple(n for n in METRIC_NAMES if n in manifest.computed_metrics or n in session.metrics.computed)
     run.update_manifest(
         status="running",
@@ -343,6 +363,7 @@ def resume_run(
         resumed=(*manifest.resumed, utc_now()),
         device=session.device,
         metrics=computed,  # every metric some of its rows carry
+        environment=environment(),  # this process now writes the run: `runs` checks its pid
     )
     return session
 
@@ -403,7 +424,7 @@ def _load_for(
     config: SweepConfig, models: Mapping[str, MaskedAutoencoderViT] | None, device: str | None
 ) -> tuple[str, list[LoadedCheckpoint]]:
     """The device and the checkpoints of ``config``, every ratio checked against every checkpoint's patch grid."""
-    device = device or config.device or str(select_device(None))
+    device = str(select_device(device or config.device))  # ValueError for a device this machine cannot use
     checkpoints = load_checkpoints(config.checkpoints, models, device=device)
     for checkpoint in checkpoints:
         num_patches = checkpoint.model.config.num_patches
@@ -434,6 +455,27 @@ def _recorded_item(record: ImageRecord, datasets: Sequence[DatasetSource]) -> Im
     if record.dataset is None:
         return ImageItem(name=record.name, path=record.path)
     return ImageItem(name=record.name, path=record.path, index=record.index, dataset=datasets[record.dataset])
+
+
+def _check_same_images(run: Run, items: Sequence[ImageItem], known: Mapping[str, str]) -> None:
+    """Re-hash the image files already measured (sha256 in the manifest or the rows): a file whose content changed
+    since the run started would mix two images under one name, so the resume is refused with its name."""
+    hashes = dict(known)
+    unhashed = {run.cell_text(i.name): i.name for i in items if i.name not in hashes}
+    if unhashed:  # measured by a session that was killed before it wrote the manifest's hashes
+        hashes.update({unhashed[name]: sha256 for name, sha256 in run.image_hashes(set(unhashed)).items()})
+    changed = []
+    for item in items:
+        before = hashes.get(item.name)
+        if before and item.index is None and os.path.isfile(item.path):
+            now = file_sha256(item.path)
+            if now != before:
+                changed.append(f"{item.name!r} (sha256 {before[:12]}... now {now[:12]}...)")
+    if changed:
+        more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
+        raise ValueError(
+            f"image {changed[0]}{more} changed since run {run.run_id} started; restore the file(s) or start a new run"
+        )
 
 
 def _check_same_checkpoints(recorded: Sequence[CheckpointRecord], current: Sequence[CheckpointRecord]) -> None:

@@ -10,6 +10,7 @@ import pandas as pd
 from experiments.images import ImageFailure
 from experiments.manifest import Manifest
 from experiments.selection import Selection
+from experiments.store import run_state
 from mae_core.metrics import METRIC_INFO, OPTIONAL_METRICS
 from mae_core.reconstruct import Reconstruction
 from mae_core.registry import CheckpointEntry, CheckpointStatus
@@ -129,7 +130,7 @@ def run_row(manifest: Manifest) -> dict:
     )
     return {
         "run_id": manifest.run_id,
-        "status": manifest.status,
+        "status": run_state(manifest),  # "dead" when a running run's process is gone
         "created": manifest.created,
         "checkpoints": ", ".join(checkpoints),
         "images": len(images),

@@ -270,6 +270,12 @@ def test_select_device():
         assert select_device(None) == CPU or select_device(None).type == "mps"
         with pytest.raises(ValueError, match="CUDA is not available"):
             select_device("cuda")
+    for device, message in (("meta", "cannot run this engine"), ("tpu", "unknown device"), ("xla", "cannot run")):
+        with pytest.raises(ValueError, match=message):
+            select_device(device)
+    if torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA device"):
+            select_device(f"cuda:{torch.cuda.device_count()}")
 
 
 def test_images_are_decoded_on_the_prefetch_thread_in_batch_order(models, tmp_path, monkeypatch):

@@ -9,7 +9,12 @@ import sys
 import zlib
 from pathlib import Path
 
-from experiments.store import LossRow, utc_now
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from experiments.manifest import CheckpointRecord, ImageRecord
+from experiments.store import LossRow, RunStore, utc_now
 from tests.conftest import make_image
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -114,9 +119,6 @@ def study_frame(
 ):
     """Rows as ``load_runs`` returns them for a made-up study of a pixel and a GAN checkpoint: each image has its
     own level (images differ far more than seeds), the GAN checkpoint adds ``shift[ratio index]`` plus noise."""
-    import numpy as np
-    import pandas as pd
-
     rng = np.random.default_rng(seed)
     level = rng.normal(0.0, 0.2, size=images)
     rows = []
@@ -188,3 +190,76 @@ def write_imagefolder(folder: Path, splits: dict[str, int], *, metadata: bool = 
             (folder / split / "metadata.jsonl").write_text("\n".join(lines) + "\n")
         written[split] = paths
     return written
+
+
+# ---- the statistics written out independently (scipy and plain pandas), for tests of the analysis and the report
+def expected_summary_row(df: pd.DataFrame, checkpoint: str, ratio: float, metric: str = "loss") -> dict:
+    """The definition, written out: per-image mean over seeds, then a t-interval over images by scipy (over the seeds
+    of the only image when there is one)."""
+    part = df[(df["checkpoint"] == checkpoint) & (df["mask_ratio"] == ratio)]
+    images = part.pivot_table(index="image_sha256", columns="seed", values=metric).mean(axis=1).to_numpy()
+    values, over = (images, "images") if len(images) > 1 else (part[metric].to_numpy(), "seeds")
+    low, high = stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+    return {
+        "n_images": len(images),
+        "n_seeds": part["seed"].nunique(),
+        "mean": images.mean(),
+        "sd": np.std(values, ddof=1),
+        "ci_low": low,
+        "ci_high": high,
+        "ci_over": over,
+    }
+
+
+def expected_holm(p: list[float]) -> list[float]:
+    """Holm's adjusted p-values from their closed form, written with plain lists: the i-th smallest (0-based) of m
+    becomes min(1, max over j <= i of (m - j) * p_(j))."""
+    m = len(p)
+    order = sorted(range(m), key=lambda i: p[i])
+    out = [0.0] * m
+    for rank, index in enumerate(order):
+        out[index] = min(1.0, max((m - j) * p[order[j]] for j in range(rank + 1)))
+    return out
+
+
+def expected_paired_row(df, ratio: float, a: str, b: str, metric: str = "loss") -> dict:
+    """b - a on per-image means over seeds; scipy's paired t-test and Wilcoxon; d_z over images."""
+    part = df[df["mask_ratio"] == ratio]
+    means = part.pivot_table(index="image_sha256", columns="checkpoint", values=metric).dropna(subset=[a, b])
+    diffs = (means[b] - means[a]).to_numpy()
+    low, high = stats.t.interval(0.95, len(diffs) - 1, loc=diffs.mean(), scale=stats.sem(diffs))
+    return {
+        "n_images": len(diffs),
+        "mean_diff": diffs.mean(),
+        "ci_low": low,
+        "ci_high": high,
+        "p_ttest": stats.ttest_rel(means[b], means[a]).pvalue,
+        "p_wilcoxon": stats.wilcoxon(diffs).pvalue,
+        "effect_size": diffs.mean() / diffs.std(ddof=1),
+    }
+
+
+def store_runs(root, frame, statuses=None):
+    """A run store holding ``frame``'s rows (``study_frame`` columns), one run per ``run_id``, each with the status
+    ``statuses`` gives it (default finished). Returns the run ids in order."""
+    store = RunStore(root)
+    run_ids = list(dict.fromkeys(frame["run_id"]))
+    for run_id in run_ids:
+        run = store.create(run_id=run_id)
+        rows = frame[frame["run_id"] == run_id]
+        fields = [f for f in LossRow.__dataclass_fields__ if f in rows.columns]
+        run.append_rows([LossRow(**dict(zip(fields, values))) for values in rows[fields].itertuples(index=False)])
+        images = rows.drop_duplicates("image")
+        run.update_manifest(
+            status=(statuses or {}).get(run_id, "finished"),
+            ended=utc_now(),
+            checkpoints=tuple(
+                CheckpointRecord(name=c.checkpoint, sha256=c.checkpoint_sha256, loss_type=c.loss_type)
+                for c in rows.drop_duplicates("checkpoint").itertuples()
+            ),
+            images=tuple(ImageRecord(i.image, f"/data/{i.image}", i.image_sha256) for i in images.itertuples()),
+            ratios=tuple(sorted(set(rows["mask_ratio"]))),
+            seeds=tuple(sorted(set(rows["seed"]))),
+            cells=len(images) * rows["checkpoint"].nunique() * rows["mask_ratio"].nunique() * rows["seed"].nunique(),
+        )
+    return run_ids

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
@@ -19,35 +18,7 @@ from experiments.analysis import (
     paired_difference,
     summarize,
 )
-from tests.experiments.helpers import study_frame
-
-
-def expected_summary_row(df: pd.DataFrame, checkpoint: str, ratio: float, metric: str = "loss") -> dict:
-    """The definition, written out: per-image mean over seeds, then a t-interval over images by scipy."""
-    part = df[(df["checkpoint"] == checkpoint) & (df["mask_ratio"] == ratio)]
-    images = part.pivot_table(index="image_sha256", columns="seed", values=metric).mean(axis=1).to_numpy()
-    values, over = (images, "images") if len(images) > 1 else (part[metric].to_numpy(), "seeds")
-    low, high = stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
-    return {
-        "n_images": len(images),
-        "n_seeds": part["seed"].nunique(),
-        "mean": images.mean(),
-        "sd": np.std(values, ddof=1),
-        "ci_low": low,
-        "ci_high": high,
-        "ci_over": over,
-    }
-
-
-def expected_holm(p: list[float]) -> list[float]:
-    """Holm's adjusted p-values from their closed form, written with plain lists: the i-th smallest (0-based) of m
-    becomes min(1, max over j <= i of (m - j) * p_(j))."""
-    m = len(p)
-    order = sorted(range(m), key=lambda i: p[i])
-    out = [0.0] * m
-    for rank, index in enumerate(order):
-        out[index] = min(1.0, max((m - j) * p[order[j]] for j in range(rank + 1)))
-    return out
+from tests.experiments.helpers import expected_holm, expected_summary_row, study_frame
 
 
 def check_summary(df: pd.DataFrame, summary: pd.DataFrame, metric: str = "loss") -> None:
@@ -209,5 +180,7 @@ def test_bad_input_is_explained():
     conflicting = pd.concat([df, df.assign(run_id="b", loss=df["loss"] + 1)], ignore_index=True)
     with pytest.raises(ValueError, match="4 cell.*different values"):
         summarize(conflicting, "loss")
+    with pytest.raises(ValueError, match="did not compute ssim"):
+        summarize(df, "ssim")  # a metric of METRIC_NAMES that these rows have no column for
     with pytest.raises(ValueError, match="did not compute psnr"):
         summarize(df.assign(psnr=float("nan")), "psnr")

@@ -18,13 +18,13 @@ import pytest
 from experiments.config import SweepConfig
 from experiments.store import (
     COLUMNS,
+    LEGACY_COLUMNS,
     Run,
     RunBusyError,
     RunStore,
     cell_key,
     list_runs,
     load_runs,
-    neutralize,
     resolve_root,
     utc_now,
 )
@@ -92,12 +92,12 @@ def test_strings_that_spreadsheets_would_run_are_neutralised(tmp_path):
     with open(run.losses_path, newline="") as f:
         records = list(csv.reader(f))[1:]
     images = [r[COLUMNS.index("image")] for r in records]
-    for cell in images[:-1]:
+    for cell in images[:-2]:
         assert cell.startswith("'"), cell
-        assert "\r" not in cell and "\n" not in cell
-    assert images[-1] == "plain.png"
-    assert neutralize("a\nb") == "a\\nb"  # one row is one line, always
-    assert neutralize(neutralize("=x")) == "'=x"  # idempotent: merging shards never adds a second quote
+    assert images[-2:] == ["\\rcr.png", "plain.png"]  # a CR is written as backslash-r: nothing left to run
+    assert not any("\r" in cell or "\n" in cell for cell in images)
+    assert cell_key("a\nb", "c", "random", 0.5, 0)[0] == "a\\nb"  # one row is one line, always
+    assert list(load_runs(run.run_id, root=tmp_path)["image"]) == names  # and the names read back as given
 
 
 def test_torn_last_line_is_ignored_then_repaired(tmp_path):
@@ -141,7 +141,7 @@ def test_shards_merge_once_per_cell(tmp_path):
     df = run.read_rows()
     assert len(df) == 6
     assert not df.duplicated(["image", "checkpoint", "mask_ratio", "seed"]).any()
-    assert sorted(set(df["image"])) == ["'=b.png", "a.png", "c.png"]
+    assert sorted(set(df["image"])) == ["=b.png", "a.png", "c.png"]  # names decoded as given
     assert run.merge_shards() == 0
 
 
@@ -198,8 +198,8 @@ def test_two_processes_appending_to_one_run_neither_interleave_nor_lose_rows(tmp
 
 
 def test_cell_key_normalises_ratios():
-    assert cell_key("a", "c", 0.1 * 3, 2) == cell_key("a", "c", 0.3, "2")
-    assert cell_key("=a", "c", 0.5, 0)[0] == "'=a"
+    assert cell_key("a", "c", "random", 0.1 * 3, 2) == cell_key("a", "c", "random", 0.3, "2")
+    assert cell_key("=a", "c", "random", 0.5, 0)[0] == "'=a"
 
 
 def test_manifests_get_the_mode_the_umask_asks_for(tmp_path):
@@ -222,8 +222,9 @@ def test_optional_metrics_round_trip_and_empty_cells_read_as_nan(tmp_path):
     run.append_rows([measured, plain])
     with open(run.losses_path, newline="") as f:
         header, *records = list(csv.reader(f))
-    assert header[-4:] == ["ssim", "lpips", "detail", "visible_loss"]  # appended after the first version's columns
-    assert records[0][-4:] == ["0.25", "", "1.5", "0.125"] and records[1][-4:] == ["", "", "", ""]
+    metrics = slice(header.index("timestamp") + 1, header.index("timestamp") + 5)  # after the first version's columns
+    assert header[metrics] == ["ssim", "lpips", "detail", "visible_loss"]
+    assert records[0][metrics] == ["0.25", "", "1.5", "0.125"] and records[1][metrics] == ["", "", "", ""]
     df = run.read_rows()
     assert df["ssim"].dtype == "float64"
     assert df.loc[0, ["ssim", "detail", "visible_loss"]].tolist() == [0.25, 1.5, 0.125]
@@ -232,6 +233,7 @@ def test_optional_metrics_round_trip_and_empty_cells_read_as_nan(tmp_path):
 
 def test_a_run_written_before_the_metric_columns_loads_and_is_upgraded_when_appended_to(tmp_path):
     run = RunStore(tmp_path).create()
+    run.update_manifest(schema_version=1)  # such runs are of schema 1: the upgrade stays within it
     old_columns = COLUMNS[: COLUMNS.index("timestamp") + 1]
     old_rows = [row.cells()[: len(old_columns)] for row in make_rows(run.run_id, ["old.png"])]
     with open(run.losses_path, "w", newline="") as f:
@@ -242,10 +244,70 @@ def test_a_run_written_before_the_metric_columns_loads_and_is_upgraded_when_appe
     new = dataclasses.replace(make_rows(run.run_id, ["new.png"], seeds=(0,))[0], ssim=0.5)
     run.append_rows([new])
     lines = run.losses_path.read_text().splitlines()
-    assert lines[0] == ",".join(COLUMNS) and len(lines) == 4
-    assert all(line.count(",") == len(COLUMNS) - 1 for line in lines)  # old rows padded with empty cells
+    assert lines[0] == ",".join(LEGACY_COLUMNS) and len(lines) == 4
+    assert all(line.count(",") == len(LEGACY_COLUMNS) - 1 for line in lines)  # old rows padded with empty cells
     df = run.read_rows()
     assert df["ssim"].isna().tolist() == [True, True, False] and run.done_cells() == {
         *(r.key() for r in make_rows(run.run_id, ["old.png"])),
         new.key(),
     }
+
+
+def test_new_runs_write_schema_2_with_crop_mask_and_mask_hash(tmp_path):
+    run = RunStore(tmp_path).create()
+    assert run.read_manifest().schema_version == 2 and json.loads(run.manifest_path.read_text())["schema_version"] == 2
+    rows = [
+        dataclasses.replace(r, crop=True, mask="block", mask_hash="0123456789abcdef")
+        for r in make_rows(run.run_id, ["a.png"])
+    ]
+    run.append_rows(rows)
+    assert run.losses_path.read_text().splitlines()[0].endswith(",crop,mask,mask_hash")
+    df = load_runs(run.run_id, root=tmp_path)
+    assert df["crop"].tolist() == [True, True] and df["crop"].dtype == bool
+    assert set(df["mask"]) == {"block"} and set(df["mask_hash"]) == {"0123456789abcdef"}
+    assert run.done_cells() == {("a.png", "ck", "block", "0.75", "0"), ("a.png", "ck", "block", "0.75", "1")}
+
+
+def test_two_different_names_never_share_a_cell_and_names_round_trip(tmp_path):
+    run = RunStore(tmp_path).create()
+    names = ["a\nb.jpg", "a\\nb.jpg", "=x.png", "'=x.png", "back\\slash.png"]
+    run.append_rows(make_rows(run.run_id, names, seeds=(0,)))
+    assert len(run.cell_counts()) == 5 and set(run.cell_counts().values()) == {1}
+    assert list(load_runs(run.run_id, root=tmp_path)["image"]) == names
+
+
+def legacy_run(root, *, crop: bool):
+    """A run as the first schema wrote it: no schema_version, 15 columns, the old (lossy) name encoding."""
+    run_id = "20240101-000000-aaaaaa"
+    folder = root / run_id
+    folder.mkdir(parents=True)
+    config = {"images": ["x"], "checkpoints": ["ck"], "ratios": [0.75], "seeds": [0, 1], "crop": crop}
+    manifest = {"run_id": run_id, "status": "interrupted", "created": "2024-01-01T00:00:00.000Z", "config": config}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    header = ",".join(COLUMNS[:15])
+    assert header.endswith("dtype,device,timestamp")
+    row = f"{run_id},'=old.png,{'ab' * 32},ck,{'cd' * 32},pixel,0.75,0,147,0.5,0.01,20.0,float32,cpu,2024-01-01T00:00Z"
+    (folder / "losses.csv").write_text(f"{header}\n{row}\n")
+    return Run(folder)
+
+
+def test_runs_of_the_first_schema_load_with_their_known_defaults_and_resume_in_their_schema(tmp_path):
+    run = legacy_run(tmp_path, crop=True)
+    assert run.schema == 1 and "schema_version" not in run.manifest_path.read_text()
+    df = load_runs(run.run_id, root=tmp_path)
+    assert list(df.columns) == list(COLUMNS)
+    assert df["crop"].tolist() == [True] and df["mask"].tolist() == ["random"] and df["mask_hash"].tolist() == [""]
+    assert df["image"].tolist() == ["'=old.png"]  # that schema's encoding is not reversible: shown as written
+    # a resume appends in the run's own schema (its header given the metric columns, padded: 19 cells) and the old
+    # encoding (so "=old.png" is one cell)
+    (stored,) = run.done_cells()
+    assert stored == ("'=old.png", "ck", "random", "0.75", "0")
+    assert run.cell_text("=old.png") == "'=old.png"
+    run.append_rows(make_rows(run.run_id, ["=old.png"], seeds=(1,)))
+    lines = run.losses_path.read_text().splitlines()
+    assert lines[0] == ",".join(LEGACY_COLUMNS) and len(lines) == 3
+    assert lines[1].count(",") == lines[2].count(",") == 18
+    assert run.cell_counts() == {"'=old.png": 2}
+    run.update_manifest(status="finished")
+    assert run.read_manifest().schema_version == 1
+    assert len(load_runs(run.run_id, root=tmp_path)) == 2

@@ -123,7 +123,10 @@ def test_cli_sweep_with_bad_images_then_report(tmp_path, checkpoint_pair):
     report = run_cli("report", run_id, "--out", str(root), "--metric", "psnr")
     assert report.returncode == 0, report.stderr
     assert "paired difference" in report.stdout
-    folder = root / run_id / "report"
+    last = report.stdout.strip().splitlines()[-1]
+    assert last.startswith("report folder: ")
+    folder = Path(last.removeprefix("report folder: "))
+    assert folder.parent == root / "reports"
     assert (folder / "psnr_vs_ratio.png").read_bytes()[:4] == b"\x89PNG"
     summary = csv.DictReader(open(folder / "summary_psnr.csv"))
     first = next(summary)
@@ -208,7 +211,26 @@ def test_kill_9_mid_sweep_then_resume_gives_exactly_one_row_per_cell(tmp_path, c
     with open(run_dir / "losses.csv", "ab") as f:
         f.write(b"run,torn-row-of-a-writer-killed-mid-line")  # what a kill inside write() leaves
 
-    done = run_cli("sweep", "--resume", run_dir.name, "--out", str(root), "--batch-size", "64")
+    # the killed run is listed as dead (its pid is gone), and a report of it uses only its complete images
+    listing = run_cli("runs", "--out", str(root))
+    assert listing.returncode == 0, listing.stderr
+    (line,) = [row for row in listing.stdout.splitlines() if row.startswith(run_dir.name)]
+    assert line.split()[2] == "dead" and f"{len(before)}/{total}" in line
+    assert f"resume it with python -m experiments sweep --resume {run_dir.name} --out {root}" in listing.stdout
+    # balanced, the report uses the images the run completed before the kill (when there is one yet), or says why not
+    partial = run_cli("report", run_dir.name, "--out", str(root))
+    if partial.returncode == 0:
+        assert f"run {run_dir.name} is dead, not finished" in partial.stdout and "balanced: " in partial.stdout
+    else:
+        assert partial.returncode == 2 and "no image has every cell" in partial.stderr, partial.stderr
+    partial = run_cli("report", run_dir.name, "--out", str(root), "--allow-unbalanced")
+    assert partial.returncode == 0, partial.stderr
+    assert f"run {run_dir.name} is dead, not finished" in partial.stdout
+    assert "images used per ratio (unbalanced" in partial.stdout
+
+    # the original command with --resume added (the up-arrow way) is accepted; only how to compute may change
+    original = ("--images", str(folder), "--checkpoints", *checkpoint_pair, "--ratios", "0.1:0.9:0.1", "--seeds", "0-4")
+    done = run_cli("sweep", *original, "--resume", run_dir.name, "--out", str(root), "--batch-size", "64")
     assert done.returncode == 0, done.stderr
     df = load_runs([run_dir.name], root=root)
     assert len(df) == total
@@ -302,7 +324,7 @@ def test_plan_reads_keys_only_for_partly_done_images(tmp_path):
     run.append_rows(make_rows(run.run_id, ["=half.png"], seeds=(1,)), path=run.shard_path(1))
     plan = plan_work(config, items, run)
     assert [i.name for i in plan.work] == ["=half.png", "todo.png"]
-    assert plan.stored == {cell_key("=half.png", "ck", 0.75, 1)}
+    assert plan.stored == {cell_key("=half.png", "ck", "random", 0.75, 1)}
 
 
 def test_start_resume_and_attach_are_three_ways_into_a_run(tmp_path, checkpoint_pair):
@@ -330,7 +352,7 @@ def test_start_resume_and_attach_are_three_ways_into_a_run(tmp_path, checkpoint_
     written, errors = resumed.compute(resumed.items, target=None, progress=None)
     assert written == 1 and [e.image for e in errors] == [resumed.items[0].name]
     assert isinstance(errors[0], ImageFailure) and str(errors[0]).startswith(f"{errors[0].image}: ")
-    assert resumed.finish(errors) == 2
+    assert resumed.finish(errors) == (2, "finished")
     finished = resumed.run.read_manifest()
     assert finished.status == "finished" and finished.errors == errors and finished.rows == 2
 
