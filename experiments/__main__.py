@@ -15,13 +15,14 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-from experiments.config import DEFAULT_BATCH_SIZE, SweepConfig, parse_metrics, parse_ratios, parse_seeds
+from experiments.config import DEFAULT_BATCH_SIZE, SweepConfig, parse_masks, parse_metrics, parse_ratios, parse_seeds
 from experiments.distributed import dist_env, run_distributed_sweep, world_size
 from experiments.manifest import Manifest
 from experiments.progress import ProgressBar
 from experiments.report import new_report_folder, write_report
 from experiments.store import Run, RunBusyError, RunStore, load_runs, run_state
 from experiments.sweep import SweepResult, run_sweep
+from mae_core.mask_strategies import MASK_STRATEGIES
 from mae_core.metrics import METRIC_NAMES, OPTIONAL_METRICS
 from mae_core.packed import COMPUTE_DTYPES
 
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m experiments", description="Mask-ratio studies of MAE checkpoints.")
     commands = parser.add_subparsers(dest="command", metavar="{sweep,report,runs,export}", parser_class=_Parser)
 
-    sweep = commands.add_parser("sweep", help="evaluate checkpoints x images x mask ratios x seeds into the store")
+    sweep = commands.add_parser("sweep", help="evaluate checkpoints x images x masks x ratios x seeds into the store")
     sweep.add_argument(
         "--images",
         nargs="+",
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--checkpoints", nargs="+", metavar="NAME", help="registry names, local files/folders, hf://")
     sweep.add_argument("--ratios", help="start:stop:step (stop included) or a comma list [0.75]")
     sweep.add_argument("--seeds", help="a range 0-4, a comma list, or both: 0-2,7 [0]")
+    sweep.add_argument("--masks", help=f"mask strategies, a comma list of {', '.join(MASK_STRATEGIES)} [random]")
     sweep.add_argument("--out", metavar="ROOT", help="run store root [$MAE_RUNS_DIR or ./runs]")
     sweep.add_argument("--batch-size", type=int, metavar="N", help=f"cells per forward pass [{DEFAULT_BATCH_SIZE}]")
     sweep.add_argument("--dtype", choices=tuple(COMPUTE_DTYPES), help="compute dtype [float32]")
@@ -177,6 +179,7 @@ MEASURED_FLAGS = {
     "checkpoints": "--checkpoints",
     "ratios": "--ratios",
     "seeds": "--seeds",
+    "masks": "--masks",
     "dtype": "--dtype",
     "crop": "--crop",
     "split": "--split",
@@ -212,6 +215,8 @@ def _given_fields(args: argparse.Namespace) -> dict[str, object]:
         given["ratios"] = parse_ratios(args.ratios)
     if args.seeds:
         given["seeds"] = parse_seeds(args.seeds)
+    if args.masks:
+        given["masks"] = parse_masks(args.masks)
     if args.dtype:
         given["dtype"] = args.dtype
     if args.crop:

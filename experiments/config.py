@@ -1,7 +1,7 @@
-"""What a sweep measures: ``SweepConfig`` and the command line's ratio and seed syntax.
+"""What a sweep measures: ``SweepConfig`` and the command line's ratio, seed and mask-strategy syntax.
 
-A config is the study's identity: checkpoints x images x mask ratios x seeds, plus how to compute them (batch size,
-dtype, device, crop). It is checked by the engine's own rules (``mae_core.masking.check_seed`` and
+A config is the study's identity: checkpoints x images x mask strategies x mask ratios x seeds, plus how to compute
+them (batch size, dtype, device, crop). It is checked by the engine's own rules (``mae_core.masking.check_seed`` and
 ``mask_ratio_value``, ``mae_core.packed.compute_dtype``, ``mae_core.engine.check_batch_size``) and stored in the run's
 manifest. Mask ratios are kept as the store writes them (:func:`format_ratio`), so ``0.1 * 3`` and ``0.3`` are the same
 cell everywhere.
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from experiments.datasets import DatasetOptions
 from mae_core.engine import check_batch_size
-from mae_core.masking import check_seed, mask_ratio_value
+from mae_core.masking import check_seed, check_strategy, mask_ratio_value
 from mae_core.metrics import OPTIONAL_METRICS, check_metric_names
 from mae_core.packed import compute_dtype
 
@@ -28,6 +28,7 @@ _DATASET_FIELDS = frozenset({"split", "image_column", "limit", "sample_seed"})
 # a sweep's axes are bounded before anything is allocated: "0-9999999999" is a typo, not ten billion seeds
 MAX_SEEDS = 10_000
 MAX_RATIOS = 1_000
+DEFAULT_MASKS = ("random",)  # the official masking, and what runs recorded before strategies existed measured
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class SweepConfig:
     # optional metrics asked for (mae_core.metrics; loss, mse, psnr are always computed); None: the default set
     # (ssim, detail, visible_loss, plus lpips when its weights are on the machine)
     metrics: tuple[str, ...] | None = None
+    masks: tuple[str, ...] = DEFAULT_MASKS  # mask strategies (mae_core.mask_strategies): every cell runs per strategy
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise once, here
@@ -57,6 +59,7 @@ class SweepConfig:
         set_(self, "checkpoints", tuple(dict.fromkeys(str(c) for c in _as_tuple(self.checkpoints))))
         set_(self, "ratios", tuple(dict.fromkeys(_cell_ratio(r) for r in _bounded(self.ratios, MAX_RATIOS, "ratios"))))
         set_(self, "seeds", tuple(dict.fromkeys(check_seed(s) for s in _bounded(self.seeds, MAX_SEEDS, "seeds"))))
+        set_(self, "masks", tuple(dict.fromkeys(check_strategy(m) for m in _as_tuple(self.masks))))
         set_(self, "batch_size", check_batch_size(self.batch_size))
         compute_dtype(self.dtype)  # ValueError naming the accepted dtypes
         if self.metrics is not None:
@@ -69,6 +72,8 @@ class SweepConfig:
             raise ValueError("no mask ratios given, e.g. 0.1:0.9:0.1 or 0.5,0.75")
         if not self.seeds:
             raise ValueError("no seeds given, e.g. 0-4 or 0,1,2")
+        if not self.masks:
+            raise ValueError("no mask strategies given, e.g. random or random,block,grid")
         DatasetOptions(self.split, self.image_column, self.limit, self.sample_seed)  # ValueError when one is bad
 
     @property
@@ -77,12 +82,14 @@ class SweepConfig:
 
     @property
     def cells_per_image(self) -> int:
-        return len(self.checkpoints) * len(self.ratios) * len(self.seeds)
+        return len(self.checkpoints) * len(self.masks) * len(self.ratios) * len(self.seeds)
 
     def to_dict(self) -> dict[str, object]:
-        """The config as the manifest stores it; dataset options and ``metrics`` only when given, so a run without
-        them reads as runs did before they existed."""
+        """The config as the manifest stores it; dataset options and ``metrics`` only when given, and the mask
+        strategies only when not the default, so a run without them reads as runs did before they existed."""
         data = dataclasses.asdict(self)
+        if self.masks == DEFAULT_MASKS:
+            del data["masks"]
         optional = (*_DATASET_FIELDS, "metrics")  # metrics None: the default set
         return {k: v for k, v in data.items() if v is not None or k not in optional}
 
@@ -176,6 +183,11 @@ def parse_metrics(text: str) -> tuple[str, ...]:
     if word == "none":
         return ()
     return check_metric_names(_split(str(text), "metrics"))
+
+
+def parse_masks(text: str) -> tuple[str, ...]:
+    """``"random,block,grid"`` -> mask strategies, each once, in the order given."""
+    return tuple(dict.fromkeys(check_strategy(part) for part in _split(str(text), "mask strategies")))
 
 
 def _split(text: str, what: str) -> list[str]:

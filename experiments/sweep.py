@@ -46,7 +46,7 @@ class SweepResult:
     errors: tuple[ImageFailure, ...]  # images skipped in this call
     status: SweepStatus
     written: int = 0  # rows this call added
-    cells: int = 0  # cells the run plans in all (images x checkpoints x ratios x seeds)
+    cells: int = 0  # cells the run plans in all (images x checkpoints x masks x ratios x seeds)
     notes: tuple[str, ...] = ()  # one line each: a metric that was left out, and how to get it
 
     def describe(self) -> str:
@@ -264,6 +264,7 @@ class SweepSession:
             device=self.device,
             crop=config.crop,
             metrics=self.metrics.names,
+            masks=config.masks,
         )
 
     def _new_rows(

@@ -310,16 +310,19 @@ class MAEApp:
         first_seed: float,
         metric: str,
         crop: bool = False,
+        masks: Sequence[str] | None = ("random",),
         progress: gr.Progress = gr.Progress(),  # noqa: B008 - gradio finds its progress bar by this default
         request: gr.Request | None = None,
     ) -> Iterator[tuple]:
-        """Sweep mask ratios x seeds for the uploaded batch (else the Compare image) with both checkpoints, into
-        the run store. Yields a progress note after every batch, then the plot, the summary table, the run's CSV
-        path and a Markdown note with the run id. :meth:`cancel_sweep` (or closing this generator: a cancelled
-        event) stops it at the end of the batch in flight, the run marked interrupted."""
+        """Sweep mask strategies x ratios x seeds for the uploaded batch (else the Compare image) with both
+        checkpoints, into the run store. Yields a progress note after every batch, then the plot (one line per
+        checkpoint x strategy), the summary table, the run's CSV path and a Markdown note with the run id.
+        :meth:`cancel_sweep` (or closing this generator: a cancelled event) stops it at the end of the batch in
+        flight, the run marked interrupted."""
         ratios = inputs.ratio_grid(ratio_min, ratio_max, ratio_step)
         seeds = inputs.seed_list(first_seed, num_seeds)
-        config = self._sweep_config(image, batch, (first, second), ratios, seeds, bool(crop))
+        strategies = inputs.sweep_strategies(masks)
+        config = self._sweep_config(image, batch, (first, second), ratios, seeds, bool(crop), strategies)
         metric = inputs.metric_name(metric)
         models = {name: self.model(name) for name in config.checkpoints}  # after every check: loading is slow
         started: list[Run] = []
@@ -347,15 +350,26 @@ class MAEApp:
 
     @staticmethod
     def _sweep_config(
-        image: str | None, batch: Sequence[str] | None, names: Sequence[str], ratios: tuple, seeds: tuple, crop: bool
+        image: str | None,
+        batch: Sequence[str] | None,
+        names: Sequence[str],
+        ratios: tuple,
+        seeds: tuple,
+        crop: bool,
+        masks: tuple[str, ...] = ("random",),
     ) -> SweepConfig:
         """The checked study; bad input (or too big a study for the app) is a ``gr.Error``."""
         images = inputs.sweep_images(image, batch)
         checkpoints = inputs.distinct_checkpoints(names)
-        inputs.check_sweep_size(len(images) * len(ratios) * len(seeds) * len(checkpoints))
+        inputs.check_sweep_size(len(images) * len(masks) * len(ratios) * len(seeds) * len(checkpoints))
         try:
             return SweepConfig(
-                images=tuple(images), checkpoints=tuple(checkpoints), ratios=ratios, seeds=seeds, crop=crop
+                images=tuple(images),
+                checkpoints=tuple(checkpoints),
+                ratios=ratios,
+                seeds=seeds,
+                crop=crop,
+                masks=masks,
             )
         except ValueError as err:
             raise inputs.user_error(err) from None

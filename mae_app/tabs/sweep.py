@@ -1,4 +1,5 @@
-"""The Sweep tab: every mask ratio x seed for both checkpoints on a batch of images, saved to the run store."""
+"""The Sweep tab: every mask strategy x ratio x seed for both checkpoints on a batch of images, saved to the run
+store."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from mae_core.mask_strategies import MASK_STRATEGIES
 from mae_core.metrics import METRIC_NAMES
 
 from ..formatting import metric_legend
@@ -23,6 +25,7 @@ class SweepTab:
     num_seeds: gr.Number
     first_seed: gr.Number
     metric: gr.Dropdown
+    masks: gr.CheckboxGroup  # mask strategies, several at once: one line per checkpoint x strategy
     run: gr.Button
     cancel: gr.Button
     note: gr.Markdown
@@ -34,8 +37,8 @@ class SweepTab:
 def build() -> SweepTab:
     with gr.Tab("Sweep", id="sweep"):
         gr.Markdown(
-            "Every mask ratio x seed, for both checkpoints above, on the uploaded batch (or the Compare image). "
-            "The study is saved to the run store."
+            "Every mask strategy x ratio x seed, for both checkpoints above, on the uploaded batch (or the Compare "
+            "image). The study is saved to the run store."
         )
         with gr.Row():
             batch = gr.File(
@@ -50,16 +53,32 @@ def build() -> SweepTab:
                     num_seeds = gr.Number(3, precision=0, minimum=1, maximum=1000, label="Seeds")
                     first_seed = gr.Number(0, precision=0, minimum=0, label="First seed")
                     metric = gr.Dropdown(list(METRIC_NAMES), value="loss", label="Metric")
+                masks = gr.CheckboxGroup(
+                    list(MASK_STRATEGIES), value=["random"], label="Mask strategies", elem_id="sweep-masks"
+                )
                 with gr.Row():
                     run = gr.Button("Run sweep", variant="primary", elem_id="run-sweep")
                     cancel = gr.Button("Cancel", variant="stop", elem_id="cancel-sweep")
         note = gr.Markdown(elem_id="sweep-note")
-        plot = gr.Plot(label="Metric vs mask ratio (mean, 95% band)")
+        plot = gr.Plot(label="Metric vs mask ratio (mean, 95% band), one line per checkpoint x mask strategy")
         table = gr.Dataframe(label="Per checkpoint and ratio", interactive=False)
         gr.Markdown(metric_legend(), elem_id="sweep-metric-legend")
         csv = gr.File(label="losses.csv")
     return SweepTab(
-        batch, ratio_min, ratio_max, ratio_step, num_seeds, first_seed, metric, run, cancel, note, plot, table, csv
+        batch,
+        ratio_min,
+        ratio_max,
+        ratio_step,
+        num_seeds,
+        first_seed,
+        metric,
+        masks,
+        run,
+        cancel,
+        note,
+        plot,
+        table,
+        csv,
     )
 
 
@@ -69,7 +88,7 @@ def wire(
     """The Run button is the named ``/sweep`` endpoint (images and checkpoints from the Compare tab), streaming a
     progress note per batch; Cancel stops it after the batch in flight. Either way the Runs tab is refreshed."""
     inputs = [compare.image, tab.batch, compare.first, compare.second, tab.ratio_min, tab.ratio_max, tab.ratio_step]
-    inputs += [tab.num_seeds, tab.first_seed, tab.metric, compare.crop]
+    inputs += [tab.num_seeds, tab.first_seed, tab.metric, compare.crop, tab.masks]
     running = tab.run.click(
         sweep,
         inputs,

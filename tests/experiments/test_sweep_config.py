@@ -47,3 +47,24 @@ def test_defaults_and_unknown_keys_from_a_manifest():
         SweepConfig(images=("a",), checkpoints=("x",), seeds=(1.5,))
     with pytest.raises(ValueError, match="1.2"):
         SweepConfig(images=("a",), checkpoints=("x",), ratios=(1.2,))
+
+
+def test_mask_strategies_are_an_axis_of_the_config():
+    from experiments.config import parse_masks
+
+    config = SweepConfig(images=("a",), checkpoints=("x", "y"), ratios=(0.5, 0.75), seeds=(0, 1, 2))
+    assert config.masks == ("random",) and config.cells_per_image == 2 * 2 * 3
+    assert "masks" not in config.to_dict()  # the default writes as runs before strategies did, and reads back alike
+    several = SweepConfig(images=("a",), checkpoints=("x", "y"), masks=("grid", "random", "grid"), seeds=(0, 1))
+    assert several.masks == ("grid", "random") and several.cells_per_image == 2 * 2 * 1 * 2
+    assert several.to_dict()["masks"] == ("grid", "random")
+    assert SweepConfig.from_dict(several.to_dict()) == several
+    assert SweepConfig(images=("a",), checkpoints=("x",), masks="block").masks == ("block",)
+    assert parse_masks("random, block,grid,block") == ("random", "block", "grid")
+    for bad, match in (("", "mask strategies"), ("random,,grid", "mask strategies"), ("checker", "'checker'")):
+        with pytest.raises(ValueError, match=match):
+            parse_masks(bad)
+    with pytest.raises(ValueError, match="mask_from_patches"):
+        SweepConfig(images=("a",), checkpoints=("x",), masks=("custom",))
+    with pytest.raises(ValueError, match="no mask strategies"):
+        SweepConfig(images=("a",), checkpoints=("x",), masks=())

@@ -154,6 +154,23 @@ def test_sweep_returns_table_csv_and_run_id(server, picture):
     assert plot is not None
 
 
+def test_sweep_takes_mask_strategies(server, picture):
+    _, url = server
+    client = Client(url, verbose=False)
+    sweep = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/sweep"]["parameters"]
+    assert sweep[-1]["parameter_default"] == ["random"]  # older callers need not send it
+    _, table, csv_path, _ = client.predict(
+        handle_file(picture), [], *NAMES, 0.5, 0.5, 0.1, 1, 0, "loss", False, ["random", "block"], api_name="/sweep"
+    )
+    rows = pd.read_csv(csv_path)
+    assert sorted(rows["mask"]) == ["block", "block", "random", "random"]
+    assert set(table_frame(table)["mask"]) == {"random", "block"}
+    with pytest.raises(AppError, match="custom"):
+        client.predict(
+            handle_file(picture), [], *NAMES, 0.5, 0.5, 0.1, 1, 0, "loss", False, ["custom"], api_name="/sweep"
+        )
+
+
 @pytest.fixture(scope="module")
 def bad_files(tmp_path_factory) -> dict[str, str]:
     folder = tmp_path_factory.mktemp("bad")

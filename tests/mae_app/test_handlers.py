@@ -353,6 +353,25 @@ def test_cancel_stops_a_running_sweep_after_its_batch_and_keeps_its_rows(tiny_ap
     assert stream_errors == ["The sweep was cancelled; its rows so far are kept in the Runs tab."]
 
 
+def test_sweep_with_several_mask_strategies_plots_a_line_per_checkpoint_and_strategy(tiny_app, image_file):
+    (plot, table, csv_path, note), _ = run_to_end(
+        tiny_app.sweep, image_file, None, *NAMES, 0.5, 0.75, 0.25, 2, 0, "mse", False, ["grid", "block"]
+    )
+    rows = pd.read_csv(csv_path)
+    assert len(rows) == 2 * 2 * 2 * 2 and set(rows["mask"]) == {"grid", "block"}
+    assert (rows.groupby(["mask", "mask_ratio", "seed"])["mask_hash"].nunique() == 1).all()
+    assert (
+        sorted(zip(table["checkpoint"], table["mask"])) == sorted((c, m) for c in NAMES for m in ("grid", "block")) * 2
+    )
+    levels = [trace.name for trace in plot.data if trace.xaxis == "x" and trace.showlegend is not False]
+    assert sorted(set(levels)) == sorted(
+        f"{c} ({t}), {m}" for c, t in zip(NAMES, ("pixel", "gan")) for m in ("grid", "block")
+    )
+    for bad, message in (([], "at least one"), (["custom"], "drawn")):
+        with pytest.raises(gr.Error, match=message):
+            run_to_end(tiny_app.sweep, image_file, None, *NAMES, 0.5, 0.5, 0.1, 1, 0, "mse", False, bad)
+
+
 def test_sweep_uses_the_compare_image_without_a_batch(tiny_app, image_file):
     (_, table, csv_path, _), _ = run_to_end(tiny_app.sweep, image_file, None, *NAMES, 0.5, 0.5, 0.1, 1, 0, "loss")
     rows = pd.read_csv(csv_path)
