@@ -360,9 +360,8 @@ def test_sweep_with_several_mask_strategies_plots_a_line_per_checkpoint_and_stra
     rows = pd.read_csv(csv_path)
     assert len(rows) == 2 * 2 * 2 * 2 and set(rows["mask"]) == {"grid", "block"}
     assert (rows.groupby(["mask", "mask_ratio", "seed"])["mask_hash"].nunique() == 1).all()
-    assert (
-        sorted(zip(table["checkpoint"], table["mask"])) == sorted((c, m) for c in NAMES for m in ("grid", "block")) * 2
-    )
+    pairs = [(c, m) for c in NAMES for m in ("grid", "block")]
+    assert sorted(zip(table["checkpoint"], table["mask"])) == sorted(pairs * 2)  # x 2 ratios
     levels = [trace.name for trace in plot.data if trace.xaxis == "x" and trace.showlegend is not False]
     assert sorted(set(levels)) == sorted(
         f"{c} ({t}), {m}" for c, t in zip(NAMES, ("pixel", "gan")) for m in ("grid", "block")
