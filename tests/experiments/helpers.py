@@ -71,6 +71,19 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120, **env: st
     )
 
 
+def run_torchrun(*args: str, nproc: int = 2, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``torchrun --standalone --nproc_per_node=NPROC -m experiments ARGS`` from the venv, as a user launches it."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    return subprocess.run(
+        [str(torchrun), "--standalone", f"--nproc_per_node={nproc}", "-m", "experiments", *args],
+        cwd=REPO_ROOT,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def start_cli(*args: str, cwd: Path | None = None, **env: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "experiments", *args],

@@ -15,7 +15,14 @@ import pytest
 
 from experiments.datasets import choose_indices
 from experiments.store import list_runs, load_runs
-from tests.experiments.helpers import REPO_ROOT, cli_env, image_dataset, png_bytes, run_cli, write_imagefolder
+from tests.experiments.helpers import (
+    cli_env,
+    image_dataset,
+    png_bytes,
+    run_cli,
+    run_torchrun,
+    write_imagefolder,
+)
 from tests.fake_hub import serve
 
 CELL = ["image", "checkpoint", "mask_ratio", "seed"]
@@ -164,12 +171,10 @@ def test_a_hub_dataset_offline_without_a_prepared_copy_is_a_usage_error(tmp_path
 @pytest.mark.slow
 def test_torchrun_ranks_split_the_dataset_indices(tmp_path, checkpoint_pair):
     image_dataset(7).save_to_disk(tmp_path / "set")
-    torchrun = Path(sys.executable).with_name("torchrun")
-    done = subprocess.run(
-        [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "experiments", "sweep", "--images",
-         str(tmp_path / "set"), "--limit", "5", "--sample-seed", "3", "--checkpoints", *checkpoint_pair,
-         "--ratios", "0.75", "--seeds", "0", "--device", "cpu", "--out", str(tmp_path / "runs"), "--no-progress"],
-        cwd=REPO_ROOT, env=cli_env(), capture_output=True, text=True, timeout=300,
+    done = run_torchrun(
+        "sweep", "--images", str(tmp_path / "set"), "--limit", "5", "--sample-seed", "3",
+        "--checkpoints", *checkpoint_pair, "--ratios", "0.75", "--seeds", "0", "--device", "cpu",
+        "--out", str(tmp_path / "runs"), "--no-progress",
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     manifest, rows = _only_run(tmp_path / "runs")

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from experiments.config import SweepConfig
 from experiments.distributed import backend_for, rank_device, shard
 from experiments.store import list_runs, load_runs
 from experiments.sweep import run_sweep
-from tests.experiments.helpers import REPO_ROOT, cli_env, write_images
+from tests.experiments.helpers import run_torchrun, write_images
 
 CELL = ["image", "checkpoint", "mask_ratio", "seed"]
 
@@ -36,35 +32,10 @@ def test_torchrun_two_processes_merge_into_one_run(tmp_path, checkpoint_pair):
     write_images(folder, 5)
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     root = tmp_path / "runs"
-    torchrun = Path(sys.executable).with_name("torchrun")
-    done = subprocess.run(
-        [
-            str(torchrun),
-            "--standalone",
-            "--nproc_per_node=2",
-            "-m",
-            "experiments",
-            "sweep",
-            "--images",
-            str(folder),
-            "--checkpoints",
-            *checkpoint_pair,
-            "--ratios",
-            "0.5,0.75",
-            "--seeds",
-            "0-1",
-            "--device",
-            "cpu",
-            "--out",
-            str(root),
-            "--no-progress",
-        ],
-        cwd=REPO_ROOT,
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    done = run_torchrun(
+        "sweep", "--images", str(folder), "--checkpoints", *checkpoint_pair, "--ratios", "0.5,0.75", "--seeds", "0-1",
+        "--device", "cpu", "--out", str(root), "--no-progress", timeout=180,
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     (manifest,) = list_runs(root)
     run_dir = root / manifest.run_id

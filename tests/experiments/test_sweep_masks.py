@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +12,7 @@ from experiments.config import SweepConfig
 from experiments.store import RunStore, list_runs, load_runs
 from experiments.sweep import run_sweep
 from mae_core.masking import mask_hash, mask_noise, random_masking
-from tests.experiments.helpers import cli_env, run_cli, write_images
+from tests.experiments.helpers import run_cli, run_torchrun, write_images
 
 CELL = ["image", "checkpoint", "mask", "mask_ratio", "seed"]
 MASKS = ("random", "block", "grid")
@@ -120,15 +118,7 @@ def test_torchrun_sweep_shards_images_across_strategies(tmp_path, checkpoint_pai
     root = tmp_path / "runs"
     arguments = ["--images", str(tmp_path / "imgs"), "--checkpoints", *checkpoint_pair, "--ratios", "0.5"]
     arguments += ["--seeds", "0-1", "--masks", "random,grid", "--device", "cpu", "--out", str(root), "--no-progress"]
-    torchrun = Path(sys.executable).with_name("torchrun")
-    done = subprocess.run(
-        [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "experiments", "sweep", *arguments],
-        cwd=REPO_ROOT,
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    done = run_torchrun("sweep", *arguments, timeout=180)
     assert done.returncode == 0, done.stdout + done.stderr
     (manifest,) = list_runs(root)
     df = load_runs([manifest.run_id], root=root)
