@@ -20,6 +20,7 @@ from experiments.distributed import dist_env, run_distributed_sweep, world_size
 from experiments.manifest import Manifest
 from experiments.progress import ProgressBar
 from experiments.report import new_report_folder, write_report
+from experiments.selection import planned_images
 from experiments.store import Run, RunBusyError, RunStore, load_runs, run_state
 from experiments.sweep import SweepResult, run_sweep
 from mae_core.mask_strategies import MASK_STRATEGIES
@@ -342,7 +343,8 @@ def _report(args: argparse.Namespace) -> int:
     def action() -> int:
         store = RunStore(args.out)
         run_ids = store.resolve_ids(args.run_ids)
-        statuses = {run_id: run_state(store.open(run_id).read_manifest()) for run_id in run_ids}
+        manifests = [store.open(run_id).read_manifest() for run_id in run_ids]
+        statuses = {manifest.run_id: run_state(manifest) for manifest in manifests}
         df = load_runs(run_ids, root=args.out)
         folder = new_report_folder(store.root, run_ids, args.metric)
         try:
@@ -354,6 +356,7 @@ def _report(args: argparse.Namespace) -> int:
                 b=args.b,
                 allow_unbalanced=args.allow_unbalanced,
                 statuses=statuses,
+                planned=planned_images(manifests, statuses),
             )
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)  # a report that could not be made leaves no folder

@@ -108,7 +108,8 @@ def _draw_difference(ax, paired: pd.DataFrame | None, metric: str, reason: str) 
         band = part.dropna(subset=["ci_low", "ci_high"])
         if len(band):
             ax.fill_between(band["mask_ratio"], band["ci_low"], band["ci_high"], color=line.get_color(), alpha=0.2)
-    ax.set_title(f"paired difference {b} - {a} (same image and mask), 95% CI over images", fontsize=9)
+    over = "its seeds (one image)" if (paired["n_images"] == 1).all() else "images"
+    ax.set_title(f"paired difference {b} - {a} (same image and mask), 95% CI over {over}", fontsize=9)
     ax.set_ylabel(f"{metric}: {b} - {a}")
     if several_masks:
         ax.legend(fontsize=8)

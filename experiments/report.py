@@ -63,14 +63,17 @@ def write_report(
     b: str | None = None,
     allow_unbalanced: bool = False,
     statuses: Mapping[str, str] | None = None,
+    planned: pd.DataFrame | None = None,
 ) -> Report:
     """Select the cells of ``df`` (see :func:`experiments.selection.select`), write the tables, figure and text
-    into ``folder``. ``statuses`` maps each run id to its manifest status: runs not finished are named."""
+    into ``folder``. ``statuses`` maps each run id to its manifest status: runs not finished are named.
+    ``planned`` (:func:`experiments.selection.planned_images`): the runs' images, so that those without any row
+    are counted and named among the images left out."""
     check_metric(metric)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     run_ids = list(statuses) if statuses else list(dict.fromkeys(df["run_id"])) if "run_id" in df else []
-    selection = select(df, allow_unbalanced=allow_unbalanced)
+    selection = select(df, allow_unbalanced=allow_unbalanced, planned=planned)
     summary = summarize(selection.frame, metric)
     files = [_csv(summary, folder / f"summary_{metric}.csv")]
     paired, no_pair = None, ""
@@ -187,7 +190,7 @@ def _text(
             "effect size d_z = mean_diff / sd of the per-image differences",
             _table(paired.drop(columns=["a", "b"])),
         ]
-    if selection.balanced and len(selection.left_out):
+    if len(selection.left_out):
         lines += ["", f"{len(selection.left_out)} image(s) left out:"]
         lines += [f"  {row.image}: {row.reason}" for row in selection.left_out.itertuples()]
     if not selection.balanced:
@@ -212,7 +215,8 @@ def _scope_text(selection: Selection) -> str:
             f"balanced: {selection.n_images} image(s) hold every cell ({grid}), {len(frame)} cells used; "
             f"{left} image(s) left out"
         )
-    return f"unbalanced (--allow-unbalanced): {selection.n_images} image(s), {len(frame)} cells used ({grid})"
+    left = f"; {len(selection.left_out)} image(s) without rows left out" if len(selection.left_out) else ""
+    return f"unbalanced (--allow-unbalanced): {selection.n_images} image(s), {len(frame)} cells used ({grid}){left}"
 
 
 def _table(table: pd.DataFrame) -> str:

@@ -7,19 +7,22 @@ different answers to the same question. Values agree when every metric measured 
 float32 rounding (relative 1e-5); a metric missing in one copy (not computed in that run) is taken from the other.
 
 :func:`select` then keeps, by default, only the images that hold every (checkpoint, mask, ratio, seed) cell of the
-selection, so each point of a curve is computed over the same images, and says which images it left out and why.
+selection, so each point of a curve is computed over the same images, and says which images it left out and why -
+including the images a run set out to measure and holds no row of (unreadable, or not reached by a run cut short),
+given as :func:`planned_images`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import product
 
 import numpy as np
 import pandas as pd
 
+from experiments.manifest import Manifest
 from mae_core.metrics import METRIC_NAMES
 
 # the cell's identity, as columns of a loaded frame; the image and checkpoint are their content hashes
@@ -192,17 +195,40 @@ def _empty(columns: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
 
 
-def select(df: pd.DataFrame, *, allow_unbalanced: bool = False) -> Selection:
+def planned_images(manifests: Sequence[Manifest], statuses: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The images the runs set out to measure (columns image, image_sha256, reason), the reason saying why one
+    would hold no row: it could not be read, or its run (``statuses``: run id -> state, else the manifest's
+    status) stopped before reaching it."""
+    rows = []
+    for manifest in manifests:
+        errors = {failure.image: failure.reason for failure in manifest.errors}
+        status = (statuses or {}).get(manifest.run_id, manifest.status)
+        for image in manifest.images:
+            if image.name in errors:
+                reason = f"could not be read in run {manifest.run_id}: {errors[image.name]}"
+            elif status != "finished":
+                reason = f"no rows: run {manifest.run_id} is {status} and did not measure it"
+            else:
+                reason = f"no rows in run {manifest.run_id}"
+            rows.append({"image": image.name, "image_sha256": image.sha256 or "", "reason": reason})
+    return pd.DataFrame(rows, columns=["image", "image_sha256", "reason"])
+
+
+def select(df: pd.DataFrame, *, allow_unbalanced: bool = False, planned: pd.DataFrame | None = None) -> Selection:
     """The cells of a report: unique, conflicts left out, and (unless ``allow_unbalanced``) only the images that
-    hold every checkpoint x mask x ratio x seed cell of the selection. ``ValueError`` when nothing is left."""
+    hold every checkpoint x mask x ratio x seed cell of the selection. The images of ``planned``
+    (:func:`planned_images`) that hold no row at all are left out with their reason, in either mode. ``ValueError``
+    when nothing is left."""
     if df.empty:
         raise ValueError("no rows to analyse: the selected runs hold no results yet")
     cells = unique_cells(df)
     frame = cells.frame
     check_one_setting(frame)
-    left_out = _empty(_LEFT_OUT_COLUMNS)
+    left_out = _unmeasured(frame, cells.conflicts, planned)
     if not allow_unbalanced:
-        complete, left_out = _complete_images(frame, cells.conflicts)
+        complete, incomplete = _complete_images(frame, cells.conflicts)
+        parts = [part for part in (incomplete, left_out) if len(part)]
+        left_out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0] if parts else incomplete
         frame = frame[frame["image_key"].isin(complete)].reset_index(drop=True)
         if frame.empty:
             raise ValueError(
@@ -220,6 +246,28 @@ def select(df: pd.DataFrame, *, allow_unbalanced: bool = False) -> Selection:
         images_used=images_per_ratio(frame),
         notes=cells.renamed,
     )
+
+
+def _unmeasured(frame: pd.DataFrame, conflicts: pd.DataFrame, planned: pd.DataFrame | None) -> pd.DataFrame:
+    """A left-out row for each planned image with no row at all (matched by content hash where the run recorded
+    one, else by name), once per image."""
+    if planned is None or planned.empty:
+        return _empty(_LEFT_OUT_COLUMNS)
+    names = set(frame["image"].astype(str)) | set(conflicts["image"].astype(str))
+    hashes = (set(frame["image_sha256"].astype(str)) | set(conflicts["image_sha256"].astype(str))) - {""}
+    absent = planned[~planned["image"].isin(names) & ~planned["image_sha256"].isin(hashes)]
+    absent = absent.drop_duplicates("image")
+    expected = int(np.prod([len(v) for v in _grid(pd.concat([frame, conflicts], ignore_index=True)).values()]))
+    return pd.DataFrame(
+        {
+            "image": absent["image"],
+            "image_sha256": absent["image_sha256"],
+            "cells": 0,
+            "expected": expected,
+            "reason": absent["reason"],
+        },
+        columns=list(_LEFT_OUT_COLUMNS),
+    ).reset_index(drop=True)
 
 
 def _grid(frame: pd.DataFrame) -> dict[str, list]:

@@ -52,3 +52,9 @@ def test_one_line_per_checkpoint_and_mask():
     levels, difference = plot_metric(df, "psnr").axes
     assert len(levels.get_lines()) == 4 and "tiny-gan (gan), grid" in [x.get_label() for x in levels.get_lines()]
     assert len(difference.get_lines()) == 3  # zero line + one per mask
+
+
+def test_a_single_image_says_both_bands_are_over_its_seeds():
+    levels, difference = plot_metric(study_frame(images=1, seeds=3), "loss").axes
+    assert levels.get_title().endswith("95% CI over its seeds (one image)")
+    assert difference.get_title().endswith("95% CI over its seeds (one image)")

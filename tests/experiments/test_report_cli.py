@@ -9,6 +9,9 @@ import pandas as pd
 import pytest
 
 from experiments.analysis import PAIRED_COLUMNS, SUMMARY_COLUMNS
+from experiments.images import ImageFailure
+from experiments.manifest import ImageRecord
+from experiments.store import RunStore
 from tests.experiments.helpers import (
     expected_holm,
     expected_paired_row,
@@ -94,6 +97,27 @@ def test_an_unfinished_unbalanced_run_is_marked_and_balanced_by_default(tmp_path
     summary = pd.read_csv(folder / "summary_loss.csv").set_index(["checkpoint", "mask_ratio"])
     assert summary.loc[("tiny-gan", 0.75), "n_images"] == 4 and summary.loc[("tiny-pixel", 0.75), "n_images"] == 5
     check_tables(folder, df[~gone], "loss")
+
+
+def test_images_a_run_holds_no_row_of_are_counted_and_named_among_those_left_out(tmp_path):
+    df = study_frame(images=3, seeds=2, ratios=(0.5, 0.75), shift=(0.02, -0.02), run_id="cut")
+    store_runs(tmp_path, df, statuses={"cut": "interrupted"})
+    run = RunStore(tmp_path).open("cut")
+    planned = (ImageRecord("never.png", "/data/never.png"), ImageRecord("broken.png", "/data/broken.png"))
+    run.update_manifest(
+        images=run.read_manifest().images + planned,
+        errors=(ImageFailure("broken.png", "/data/broken.png", "broken.png: the file is empty"),),
+    )
+    text, folder = report(tmp_path, "cut")
+    assert "balanced: 3 image(s) hold every cell" in text and "; 2 image(s) left out" in text
+    assert "  never.png: no rows: run cut is interrupted and did not measure it\n" in text
+    assert "  broken.png: could not be read in run cut: broken.png: the file is empty\n" in text
+    left_out = pd.read_csv(folder / "left_out_loss.csv")
+    assert left_out[["image", "cells", "expected"]].values.tolist() == [["never.png", 0, 8], ["broken.png", 0, 8]]
+    check_tables(folder, df, "loss")  # the measured images are what they were
+    text, folder = report(tmp_path, "cut", "--allow-unbalanced")
+    assert "unbalanced (--allow-unbalanced): 3 image(s)" in text and "2 image(s) without rows left out" in text
+    assert pd.read_csv(folder / "left_out_loss.csv")["image"].tolist() == ["never.png", "broken.png"]
 
 
 def test_report_errors_are_one_line_and_leave_no_folder(tmp_path):
