@@ -43,6 +43,9 @@ def cmd_checkpoints(entries: Mapping[str, CheckpointEntry], _names: Sequence[str
 
 def cmd_download(entries: Mapping[str, CheckpointEntry], names: Sequence[str]) -> int:
     """Fetch each name in turn; one line per name (stdout when on disk, stderr when not); 1 if any failed."""
+    from huggingface_hub.utils import logging as hub_logging
+
+    hub_logging.set_verbosity_error()  # its retry warnings: the one line per name says what failed and what next
     failed = 0
     for name in names:
         if name == LPIPS_DOWNLOAD_NAME:

@@ -49,15 +49,16 @@ def fetch_first(name: str, sources: tuple[Source, ...]) -> Located:
 def fetch_hub(source: Source) -> Located:
     """The hub source's weights file (the named one, else the first of transformers' names the repo has)."""
     from huggingface_hub import hf_hub_download  # the client reads HF_ENDPOINT at import: only when fetching
-    from huggingface_hub.errors import EntryNotFoundError
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
     cache = hf_cache_dir()
     candidates = hub_filenames(source)
     for filename in candidates:
         try:
             path = hf_hub_download(source.location, filename, revision=source.revision, cache_dir=cache)
-        except EntryNotFoundError:
-            if filename == candidates[-1]:
+        except EntryNotFoundError as exc:
+            # LocalEntryNotFoundError: the server did not answer; the next file name would not get an answer either
+            if filename == candidates[-1] or isinstance(exc, LocalEntryNotFoundError):
                 raise
             continue
         if filename in HUB_WEIGHT_FILES:  # transformers weights need their config

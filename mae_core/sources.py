@@ -145,14 +145,18 @@ def _resolve_sources(
         found = locate_source(source)
         if found is not None:
             return _resolved(name, found, entry)
+    looked = "; ".join(places_looked(s) for s in sources)
+    command = f"python -m mae_core download {download_spec(name, sources[0], entry)}"
+    elsewhere = f"fetch it on a machine with internet (`{command}`) and copy the file into one of those places"
     if is_offline(offline):
-        looked = "; ".join(places_looked(s) for s in sources)
-        command = f"python -m mae_core download {download_spec(name, sources[0], entry)}"
         raise CheckpointNotFoundError(
             f"checkpoint {name!r} is not on this machine and {_offline_advice(offline, command)}; looked in: "
-            f"{looked}. Or fetch it on a machine with internet (`{command}`) and copy the file into one of those places"
+            f"{looked}. Or {elsewhere}"
         )
-    return _resolved(name, fetch_first(name, sources), entry)
+    try:
+        return _resolved(name, fetch_first(name, sources), entry)
+    except CheckpointNotFoundError as err:  # no server answered: this machine may have no network at all
+        raise CheckpointNotFoundError(f"{str(err).rstrip('.')}. Without network here, {elsewhere}: {looked}") from None
 
 
 def _offline_advice(offline: bool | None, command: str) -> str:

@@ -9,6 +9,7 @@ import hashlib
 import http.server
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -118,6 +119,18 @@ def test_wrong_sha256_is_refused_and_leaves_nothing_in_the_cache(published):
 def test_missing_file_on_the_server_names_the_failure(published):
     with pytest.raises(CheckpointNotFoundError, match="nothing.pth"):
         load_model("gone", offline=False)
+
+
+def test_cli_without_network_says_to_fetch_on_a_connected_machine(tmp_path):
+    with socket.socket() as probe:  # a loopback port nothing listens on: every connection is refused, as offline
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}/mae_visualize_custom.pth"
+    result = _download_cli(url, TORCH_HOME=str(tmp_path / "torch"), HF_HUB_CACHE=str(tmp_path / "hf"))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith(f"error: {url}: could not fetch checkpoint")
+    assert f"fetch it on a machine with internet (`python -m mae_core download {url}`)" in result.stderr
+    assert str(tmp_path / "torch" / "hub" / "checkpoints" / "mae_visualize_custom.pth") in result.stderr
 
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
