@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"optional metrics, a comma list of {', '.join(OPTIONAL_METRICS)}, or all, or none (loss, mse, psnr "
         "are always computed) [ssim, detail, visible_loss, and lpips when its weights are here]",
     )
+    sweep.add_argument(
+        "--keep-images", action="store_true", help="copy the image files into the run, so it replays without them"
+    )
     sweep.add_argument("--resume", metavar="RUN_ID", help="continue this run: only its missing cells are computed")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
     sweep.add_argument("--split", metavar="NAME", help="datasets: the split [validation, else the only one]")
@@ -188,6 +191,7 @@ MEASURED_FLAGS = {
     "limit": "--limit",
     "sample_seed": "--sample-seed",
     "metrics": "--metrics",
+    "keep_images": "--keep-images",
 }
 
 
@@ -227,6 +231,8 @@ def _given_fields(args: argparse.Namespace) -> dict[str, object]:
             given[name] = getattr(args, name)
     if args.metrics is not None:
         given["metrics"] = parse_metrics(args.metrics)
+    if args.keep_images:
+        given["keep_images"] = True
     if args.batch_size is not None:
         given["batch_size"] = args.batch_size
     if args.device is not None:

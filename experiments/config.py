@@ -24,7 +24,8 @@ from mae_core.packed import compute_dtype
 # cells per forward pass when the user does not say (the CLI's --batch-size): rows are appended once per batch, so
 # a batch smaller than the engine's library default loses less work to a kill and moves the progress bar sooner
 DEFAULT_BATCH_SIZE = 16
-_DATASET_FIELDS = frozenset({"split", "image_column", "limit", "sample_seed"})
+# options that manifests of earlier versions lack, in the order they were added: written only when used
+LATER_OPTIONS = ("split", "image_column", "limit", "sample_seed", "metrics", "masks", "keep_images")
 # a sweep's axes are bounded before anything is allocated: "0-9999999999" is a typo, not ten billion seeds
 MAX_SEEDS = 10_000
 MAX_RATIOS = 1_000
@@ -52,6 +53,7 @@ class SweepConfig:
     # (ssim, detail, visible_loss, plus lpips when its weights are on the machine)
     metrics: tuple[str, ...] | None = None
     masks: tuple[str, ...] = DEFAULT_MASKS  # mask strategies (mae_core.mask_strategies): every cell runs per strategy
+    keep_images: bool = False  # copy each image file into the run (experiments.run_images): replayable after it is gone
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise once, here
@@ -85,19 +87,20 @@ class SweepConfig:
         return len(self.checkpoints) * len(self.masks) * len(self.ratios) * len(self.seeds)
 
     def to_dict(self) -> dict[str, object]:
-        """The config as the manifest stores it; dataset options and ``metrics`` only when given, and the mask
-        strategies only when not the default, so a run without them reads as runs did before they existed."""
+        """The config as the manifest stores it; options added by later versions (the dataset options, the metrics,
+        the mask strategies, keeping image copies) only when they differ from their default, so a manifest written
+        before they existed is written back as it was (``metrics`` None: the default set)."""
         data = dataclasses.asdict(self)
-        if self.masks == DEFAULT_MASKS:
-            del data["masks"]
-        optional = (*_DATASET_FIELDS, "metrics")  # metrics None: the default set
-        return {k: v for k, v in data.items() if v is not None or k not in optional}
+        return {k: v for k, v in data.items() if k not in LATER_OPTIONS or v != _DEFAULTS[k]}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> SweepConfig:
         """A config from its ``to_dict`` (a manifest's ``config``); keys this version does not know are ignored."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(SweepConfig)}
 
 
 def _as_tuple(value: object) -> tuple:

@@ -23,6 +23,7 @@ from experiments.config import SweepConfig
 from experiments.datasets import DatasetReaders, DatasetSource, dataset_sources
 from experiments.images import ImageFailure, ImageItem, LoadedImage, expand_images, read_images
 from experiments.manifest import CheckpointRecord, ImageRecord, Manifest
+from experiments.run_images import keep_image
 from experiments.store import LOSSES_NAME, MANIFEST_NAME, CellKey, LossRow, Run, RunStore, environment, utc_now
 from mae_core.engine import EvalRecord, iter_evaluate, select_device
 from mae_core.files import file_sha256
@@ -213,6 +214,10 @@ class SweepSession:
                 if progress is not None:
                     progress(finished, total)
             self.known_hashes.update({img.item.name: img.sha256 for img in loaded})
+            if config.keep_images:  # before the rows: a stored row always finds its image again
+                for image in loaded:
+                    if image.item.dataset is None:  # dataset rows are found again in their pinned dataset
+                        keep_image(self.run, image.item.path, image.sha256)
             for records in self._batches(loaded):
                 written += self.run.append_rows(self._new_rows(records, loaded, plan.stored), path=target)
                 finished += len(records)

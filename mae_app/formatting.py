@@ -133,7 +133,7 @@ def run_row(manifest: Manifest) -> dict:
         "status": run_state(manifest),  # "dead" when a running run's process is gone
         "created": manifest.created,
         "checkpoints": ", ".join(checkpoints),
-        "images": len(images),
+        "images": len(manifest.images) or len(images),  # the images found (a folder or a list is one argument)
         "mask_ratios": ", ".join(f"{r:g}" for r in ratios),
         "seeds": len(seeds),
         "errors": len(manifest.errors),

@@ -35,8 +35,10 @@ from mae_core.registry import checkpoint_status, is_offline, registry
 
 from . import formatting, inputs, links, plots, space
 from .background import Cancelled, Job
+from .drill import RunDrill
 from .exports import export_csv
 from .panels import PANEL_FILES, heatmap_scale, panel_files, served_png
+from .uploads import stage_uploads
 
 MASKED = PANEL_FILES.index("masked")
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
@@ -104,6 +106,7 @@ class MAEApp:
         self._pair_lock = threading.Lock()
         self._sweeps: dict[str, RunningSweep] = {}  # by the page's session
         self._sweeps_lock = threading.Lock()
+        self.drill = RunDrill(self.model, run_root)  # the Runs tab's drill-down and /replay
 
     # ---- page load ----
     def page_pair(self) -> tuple[str, str, str]:
@@ -358,18 +361,21 @@ class MAEApp:
         crop: bool,
         masks: tuple[str, ...] = ("random",),
     ) -> SweepConfig:
-        """The checked study; bad input (or too big a study for the app) is a ``gr.Error``."""
+        """The checked study; bad input (or too big a study for the app) is a ``gr.Error``. The images are the
+        uploads under their file names (:func:`stage_uploads`), and the run keeps a copy of each: uploads vanish
+        from the server after a while, and the run must still replay."""
         images = inputs.sweep_images(image, batch)
         checkpoints = inputs.distinct_checkpoints(names)
         inputs.check_sweep_size(len(images) * len(masks) * len(ratios) * len(seeds) * len(checkpoints))
         try:
             return SweepConfig(
-                images=tuple(images),
+                images=(str(stage_uploads(images)),),
                 checkpoints=tuple(checkpoints),
                 ratios=ratios,
                 seeds=seeds,
                 crop=crop,
                 masks=masks,
+                keep_images=True,
             )
         except ValueError as err:
             raise inputs.user_error(err) from None
@@ -417,6 +423,36 @@ class MAEApp:
         ids = [m.run_id for m in manifests]
         # the newest run is picked for analysis
         return formatting.runs_table(manifests), gr.update(choices=ids, value=ids[:1])
+
+    def runs_on_load(self, request: gr.Request | None = None) -> tuple:
+        """A new page's Runs tab: the runs table, the picker (the runs the page's link names that the store holds,
+        else the newest run), the metric, and the link's Runs view for :meth:`open_linked_runs`."""
+        table, picker = self.list_runs()
+        view = self.page_link(request).runs
+        linked = [run for run in view.runs if run in picker["choices"]]
+        return (
+            table,
+            gr.update(choices=picker["choices"], value=linked or picker["value"]),
+            gr.update() if view.metric is None else gr.update(value=view.metric),
+            view,
+        )
+
+    def open_linked_runs(self, view: links.RunsView | None, metric: str) -> tuple:
+        """What a page's link asks of the Runs tab, done: the chosen runs analysed and the named image picked (its
+        gallery follows). Returns :meth:`show_runs`'s outputs then :meth:`RunDrill.ranking`'s; nothing (skips)
+        when the link names no runs."""
+        if view is None or view.empty or not view.runs:
+            return tuple(gr.skip() for _ in range(8))
+        known = set(self.list_runs()[1]["choices"])
+        found = [run for run in view.runs if run in known]
+        missing = [run for run in view.runs if run not in known]
+        if not found:
+            gone = f"The link's runs are not in this store: {', '.join(missing)}."
+            return (*(gr.skip() for _ in range(2)), gone, *(gr.skip() for _ in range(5)))
+        summary, paired, note, plot, csv_path = self.show_runs(found, metric)
+        if missing:
+            note = f"Not in this store (left out): {', '.join(missing)}.\n\n{note}"
+        return (summary, paired, note, plot, csv_path, *self.drill.ranking(found, metric, view.image))
 
     def show_runs(self, run_ids: Sequence[str] | None, metric: str) -> tuple:
         """Aggregated table, paired-difference table (or a note why there is none), plot, CSV of the chosen runs."""

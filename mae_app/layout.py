@@ -38,12 +38,22 @@ def build_demo(app: MAEApp) -> gr.Blocks:
             api_visibility="private",
         ).then(gpu(app.linked_compare), [linked, *compare_tab.inputs], compare_tab.outputs, api_visibility="private")
         demo.load(app.checkpoints, outputs=checkpoints_tab.outputs, api_visibility="private")
-        demo.load(app.list_runs, outputs=[runs_tab.table, runs_tab.picked], api_visibility="private")
+        runs_link = gr.State(None)  # the Runs view the page's link asks for
+        demo.load(
+            app.runs_on_load,
+            outputs=[runs_tab.table, runs_tab.picked, runs_tab.metric, runs_link],
+            api_visibility="private",
+        ).then(
+            app.open_linked_runs,
+            [runs_link, runs_tab.metric],
+            [*runs_tab.analysis, runs_tab.drill.ranking, runs_tab.drill.ranking_note, runs_tab.drill.image],
+            api_visibility="private",
+        )
 
         compare.wire(
             compare_tab, gpu(app.compare), app.new_seed, app.compare_link, app.drawing_canvas, app.preview_drawing
         )
         sweep.wire(sweep_tab, compare_tab, runs_tab, gpu(app.sweep), app.cancel_sweep, app.list_runs)
-        runs.wire(runs_tab, app.list_runs, app.show_runs)
+        runs.wire(runs_tab, app.list_runs, app.show_runs, app.drill, gpu)
         checkpoints.wire(checkpoints_tab, app.checkpoints, app.download_checkpoint)
     return demo

@@ -1,4 +1,9 @@
-"""The Runs tab: the run store's runs, and the aggregated and paired analysis of the chosen ones."""
+"""The Runs tab: the run store's runs, the analysis of the chosen ones, and the drill-down into one image.
+
+Drill-down: the images ranked by the paired difference (click a row, or pick one), a gallery of that image at every
+mask strategy and ratio of its run with both checkpoints side by side, a seed picker, and one cell replayed in full
+(the named ``/replay`` endpoint; clicking a gallery picture fills it in).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,46 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from mae_core.mask_strategies import MASK_STRATEGIES
 from mae_core.metrics import METRIC_NAMES
 
+from ..components import link_row, result_panel, wire_link
+from ..drill import RunDrill
 from ..formatting import metric_legend
+from .compare import PANEL_LABELS, ROWS
+
+
+@dataclass(frozen=True)
+class DrillSection:
+    ranking: gr.Dataframe
+    ranking_note: gr.Markdown
+    image: gr.Dropdown
+    seed: gr.Dropdown
+    gallery: gr.Gallery
+    cells: gr.Dataframe  # each gallery cell's metrics
+    note: gr.Markdown
+    gallery_cells: gr.State  # per gallery picture: (run_id, image, mask, ratio, seed), for a click to replay
+
+
+@dataclass(frozen=True)
+class ReplaySection:
+    run_id: gr.Textbox
+    image: gr.Textbox
+    ratio: gr.Number
+    seed: gr.Number
+    mask: gr.Dropdown
+    run: gr.Button
+    panels: tuple[gr.Image, ...]  # 5 per checkpoint, the run's first checkpoint first
+    metrics: gr.Dataframe
+    note: gr.Markdown
+
+    @property
+    def inputs(self) -> list:
+        return [self.run_id, self.image, self.ratio, self.seed, self.mask]
+
+    @property
+    def outputs(self) -> list:
+        return [*self.panels, self.metrics, self.note]
 
 
 @dataclass(frozen=True)
@@ -24,16 +66,25 @@ class RunsTab:
     note: gr.Markdown
     plot: gr.Plot
     csv: gr.File
+    drill: DrillSection
+    replay: ReplaySection
+    copy_link: gr.Button
+    link: gr.Textbox
+
+    @property
+    def analysis(self) -> list:
+        """What :meth:`MAEApp.show_runs` fills in, in its order."""
+        return [self.summary, self.paired, self.note, self.plot, self.csv]
 
 
 def build() -> RunsTab:
     with gr.Tab("Runs", id="runs"):
         refresh = gr.Button("Refresh")
-        table = gr.Dataframe(label="Runs in the store", interactive=False)
+        table = gr.Dataframe(label="Runs in the store", interactive=False, elem_id="runs-table")
         with gr.Row():
-            picked = gr.Dropdown(multiselect=True, label="Runs to analyse", scale=3)
-            metric = gr.Dropdown(list(METRIC_NAMES), value="loss", label="Metric", scale=1)
-            show = gr.Button("Analyse", variant="primary", scale=1)
+            picked = gr.Dropdown(multiselect=True, label="Runs to analyse", scale=3, elem_id="runs-picked")
+            metric = gr.Dropdown(list(METRIC_NAMES), value="loss", label="Metric", scale=1, elem_id="runs-metric")
+            show = gr.Button("Analyse", variant="primary", scale=1, elem_id="runs-analyse")
         summary = gr.Dataframe(label="Aggregated", interactive=False)
         gr.Markdown(metric_legend(), elem_id="runs-metric-legend")
         paired = gr.Dataframe(
@@ -41,16 +92,79 @@ def build() -> RunsTab:
             interactive=False,
         )
         note = gr.Markdown()
-        plot = gr.Plot(label="Metric vs mask ratio")
+        plot = gr.Plot(label="Metric vs mask ratio (hover for the numbers)", elem_id="runs-plot")
         csv = gr.File(label="CSV of the chosen runs")
-    return RunsTab(refresh, table, picked, metric, show, summary, paired, note, plot, csv)
+        drill = _drill_section()
+        replay = _replay_section()
+        copy_link, link = link_row("runs")
+    return RunsTab(
+        refresh, table, picked, metric, show, summary, paired, note, plot, csv, drill, replay, copy_link, link
+    )
 
 
-def wire(tab: RunsTab, list_runs: Callable, show_runs: Callable) -> None:
+def _drill_section() -> DrillSection:
+    gr.Markdown("### One image\nWhich images drive the gap, and what they look like at every ratio of their run.")
+    ranking = gr.Dataframe(
+        label="Images ranked by the paired difference b - a (largest gaps first): click a row to open it",
+        interactive=False,
+        elem_id="image-ranking",
+    )
+    ranking_note = gr.Markdown()
+    with gr.Row():
+        image = gr.Dropdown(label="Image", scale=3, elem_id="drill-image")
+        seed = gr.Dropdown(label="Seed (the mask)", scale=1, elem_id="drill-seed")
+    gallery = gr.Gallery(
+        label="Per ratio: the masked input, then each checkpoint's reconstruction (same mask); click one to replay it",
+        columns=3,
+        format="png",
+        object_fit="contain",
+        height="auto",
+        elem_id="drill-gallery",
+    )
+    cells = gr.Dataframe(label="Each cell's metrics, recomputed (the run's values as csv_*)", elem_id="drill-metrics")
+    note = gr.Markdown(elem_id="drill-note")
+    return DrillSection(ranking, ranking_note, image, seed, gallery, cells, note, gr.State([]))
+
+
+def _replay_section() -> ReplaySection:
+    with gr.Accordion("Replay one row of a run", open=False, elem_id="replay-section"):
+        with gr.Row():
+            run_id = gr.Textbox(label="Run id", elem_id="replay-run")
+            image = gr.Textbox(label="Image (its name in the run, or its file name)", elem_id="replay-image")
+            ratio = gr.Number(0.75, label="Mask ratio", minimum=0.01, maximum=0.99, elem_id="replay-ratio")
+            seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="replay-seed")
+            mask = gr.Dropdown(list(MASK_STRATEGIES), value="random", label="Mask strategy", elem_id="replay-mask")
+            run = gr.Button("Replay", variant="primary", elem_id="replay-run-button")
+        panels: list[gr.Image] = []
+        for row in ROWS:
+            with gr.Row(equal_height=True):
+                panels += [result_panel(label, f"replay-{row}-{i}") for i, label in enumerate(PANEL_LABELS)]
+        metrics = gr.Dataframe(label="Recomputed metrics and the run's (csv_*)", elem_id="replay-metrics")
+        note = gr.Markdown(elem_id="replay-note")
+    return ReplaySection(run_id, image, ratio, seed, mask, run, tuple(panels), metrics, note)
+
+
+def wire(tab: RunsTab, list_runs: Callable, show_runs: Callable, drill: RunDrill, gpu: Callable) -> None:
+    """Analyse fills the tables and plot, then ranks the images; picking an image (a row click, the picker)
+    fills the seed picker and shows its gallery; a gallery click replays that cell. ``gpu`` wraps the handlers
+    that run models (ZeroGPU on a Space)."""
+    section, replay = tab.drill, tab.replay
     tab.refresh.click(list_runs, outputs=[tab.table, tab.picked], api_visibility="private")
-    tab.show.click(
-        show_runs,
-        [tab.picked, tab.metric],
-        [tab.summary, tab.paired, tab.note, tab.plot, tab.csv],
+    tab.show.click(show_runs, [tab.picked, tab.metric], tab.analysis, api_visibility="private").then(
+        drill.ranking,
+        [tab.picked, tab.metric, section.image],
+        [section.ranking, section.ranking_note, section.image],
         api_visibility="private",
     )
+    section.ranking.select(drill.pick_row, [section.ranking], [section.image], api_visibility="private")
+    gallery_inputs = [tab.picked, section.image, section.seed]
+    gallery_outputs = [section.gallery, section.cells, section.note, section.gallery_cells]
+    section.image.change(
+        drill.seed_choices, [tab.picked, section.image], [section.seed], api_visibility="private"
+    ).then(drill.gallery, gallery_inputs, gallery_outputs, api_visibility="private")
+    section.seed.input(drill.gallery, gallery_inputs, gallery_outputs, api_visibility="private")
+    section.gallery.select(drill.pick_cell, [section.gallery_cells], replay.inputs, api_visibility="private").then(
+        drill.replay_cell, replay.inputs, replay.outputs, api_visibility="private"
+    )
+    replay.run.click(drill.replay_cell, replay.inputs, replay.outputs, api_name="replay")
+    wire_link(tab.copy_link, tab.link, drill.runs_link, [tab.picked, tab.metric, section.image])

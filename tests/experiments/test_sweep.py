@@ -468,3 +468,29 @@ def test_a_resumed_run_computes_the_metrics_it_started_with(tmp_path):
     started.run.manifest_path.write_text(json.dumps(data))
     assert started.run.read_manifest().computed_metrics == ("loss", "mse", "psnr")
     assert resume_run(store, started.run.run_id, models=models).metrics.names == ()
+
+
+def test_cli_keep_images_copies_each_content_once_into_the_run(tmp_path, checkpoint_pair):
+    photos = write_images(tmp_path / "photos", 2)
+    twin = tmp_path / "photos" / "twin.png"
+    twin.write_bytes(photos[0].read_bytes())  # another name, the same bytes
+    out = tmp_path / "runs"
+    done = run_cli(
+        "sweep",
+        "--images",
+        str(tmp_path / "photos"),
+        "--checkpoints",
+        *checkpoint_pair,
+        "--out",
+        str(out),
+        "--keep-images",
+        "--no-progress",
+    )
+    assert done.returncode == 0, done.stderr
+    (run,) = RunStore(out).list_runs()
+    assert run.recorded_config().keep_images is True
+    kept = sorted(p.name for p in (out / run.run_id / "images").iterdir())
+    assert kept == sorted({f"{file_sha256(p)}.png" for p in photos})  # the twin shares its copy
+    assert {r.sha256 for r in run.images} == {p.split(".")[0] for p in kept}
+    again = run_cli("sweep", "--resume", run.run_id, "--keep-images", "--out", str(out))
+    assert again.returncode == 2 and "drop --keep-images" in again.stderr

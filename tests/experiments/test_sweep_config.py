@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from experiments.config import DEFAULT_BATCH_SIZE, SweepConfig, format_ratio, parse_ratios, parse_seeds, ratio_range
@@ -68,3 +70,11 @@ def test_mask_strategies_are_an_axis_of_the_config():
         SweepConfig(images=("a",), checkpoints=("x",), masks=("custom",))
     with pytest.raises(ValueError, match="no mask strategies"):
         SweepConfig(images=("a",), checkpoints=("x",), masks=())
+
+
+def test_later_options_are_written_only_when_used():
+    plain = SweepConfig(images=("a",), checkpoints=("x",))
+    assert "keep_images" not in plain.to_dict()  # an earlier version's manifest writes back unchanged
+    kept = dataclasses.replace(plain, keep_images=True)
+    assert kept.to_dict()["keep_images"] is True
+    assert SweepConfig.from_dict(kept.to_dict()) == kept and SweepConfig.from_dict(plain.to_dict()) == plain

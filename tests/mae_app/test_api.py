@@ -37,13 +37,21 @@ def table_frame(value: dict) -> pd.DataFrame:
     return pd.DataFrame(value["data"], columns=value["headers"])
 
 
-def test_named_endpoints_are_compare_and_sweep(server):
+def test_named_endpoints_are_compare_sweep_and_replay(server):
     _, url = server
     endpoints = Client(url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert set(endpoints) == {"/compare", "/sweep"}
+    assert set(endpoints) == {"/compare", "/sweep", "/replay"}
     compare = endpoints["/compare"]["parameters"]
     assert len(compare) == 8  # image, two checkpoints, ratio, seed, crop, strategy, removed patches
     assert [p["parameter_default"] for p in compare[-2:]] == ["random", ""]  # older callers need not send them
+    assert [p["parameter_name"] for p in endpoints["/replay"]["parameters"]] == [
+        "run_id",
+        "image",
+        "mask_ratio",
+        "seed",
+        "mask",
+    ]
+    assert len(endpoints["/replay"]["returns"]) == 12
     assert len(endpoints["/compare"]["returns"]) == 12
 
 
@@ -202,3 +210,33 @@ def test_bad_files_get_a_readable_message(server, bad_files, kind, message):
     client = Client(url, verbose=False)
     with pytest.raises(AppError, match=message):
         client.predict(handle_file(bad_files[kind]), *NAMES, 0.5, 0, False, api_name="/compare")
+
+
+def test_replay_gives_both_checkpoints_panels_and_the_csv_metrics(server, tmp_path):
+    app, url = server
+    photos = []
+    for i in range(2):
+        photos.append(tmp_path / f"photo{i}.png")
+        make_image(56, 48, seed=20 + i).save(photos[-1])
+    client = Client(url, verbose=False)
+    *_, csv_path, _ = client.predict(
+        None, [handle_file(p) for p in photos], *NAMES, 0.25, 0.75, 0.25, 2, 3, "loss", False, api_name="/sweep"
+    )
+    rows = pd.read_csv(csv_path)
+    run_id, image = rows["run_id"].iloc[0], rows["image"].iloc[-1]
+    result = client.predict(run_id, image, 0.5, 4, "random", api_name="/replay")
+    panels, table, note = result[:10], table_frame(result[10]), result[11]
+    for path in panels:
+        with Image.open(path) as img:
+            assert img.format == "PNG" and img.size == (32, 32)
+    stored = rows[(rows["image"] == image) & (rows["mask_ratio"] == 0.5) & (rows["seed"] == 4)]
+    assert list(table["checkpoint"]) == list(NAMES) and len(stored) == 2
+    for checkpoint in NAMES:
+        got = table[table["checkpoint"] == checkpoint].iloc[0]
+        want = stored[stored["checkpoint"] == checkpoint].iloc[0]
+        assert got["masked_patches"] == want["masked_patches"]
+        for metric in ("loss", "mse", "psnr"):
+            assert abs(float(got[metric]) - float(want[metric])) <= 1e-5, (checkpoint, metric)
+    assert run_id in note
+    with pytest.raises(AppError, match="its seeds: 3, 4"):
+        client.predict(run_id, image, 0.5, 99, "random", api_name="/replay")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from mae_app import default_app
 from mae_app.tabs.compare import PANEL_LABELS
 from tests.conftest import make_image
-from tests.mae_app.helpers import serve
+from tests.mae_app.helpers import NAMES, make_app, save_tiny_checkpoints, serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -136,6 +137,48 @@ def test_draw_a_mask_in_chromium(tmp_path, isolated_caches):
         finally:
             browser.close()
     assert screenshot.stat().st_size > 10_000
+
+
+def test_a_sweep_then_drill_into_an_image_of_the_runs_tab(tmp_path, isolated_caches):
+    from playwright.sync_api import expect, sync_playwright
+
+    photos = []
+    for i in range(2):
+        photos.append(tmp_path / f"photo{i}.png")
+        make_image(80, 64, seed=30 + i).save(photos[-1])
+    screenshot = tmp_path / "drill.png"
+    with serve(default_app(run_root=tmp_path / "runs")) as (_, url), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1300})
+            page.goto(url)
+            expect(page.locator("#pair-note")).to_contain_text("tiny-pixel (top) vs tiny-gan (bottom)", timeout=30_000)
+            page.get_by_role("tab", name="Sweep").click()
+            page.locator("#sweep-batch input[type=file]").set_input_files([str(p) for p in photos])
+            expect(page.locator("#sweep-batch")).to_contain_text("13.0 KB", timeout=30_000)  # both uploaded
+            page.locator("#run-sweep").click()
+            expect(page.locator("#sweep-note")).to_contain_text("(finished)", timeout=120_000)
+            assert page.locator(".toast-body.error").count() == 0
+
+            page.get_by_role("tab", name="Runs").click()
+            page.locator("#runs-analyse").click()
+            ranking = page.locator("#image-ranking")
+            expect(ranking).to_contain_text("photo0.png", timeout=60_000)
+            expect(ranking).to_contain_text("photo1.png")
+            # the top image opens by itself; a click on the other row drills into that one
+            expect(page.locator("#drill-note")).to_contain_text("largest difference to the run", timeout=90_000)
+            top = page.locator("#drill-image input").input_value()
+            other = "photo1.png" if top.endswith("photo0.png") else "photo0.png"
+            ranking.get_by_text(other).first.click()
+            expect(page.locator("#drill-note")).to_contain_text(other, timeout=90_000)
+            gallery = page.locator("#drill-gallery img")
+            expect(gallery).to_have_count(9 * 3, timeout=60_000)  # 9 ratios x (masked + both checkpoints)
+            expect(gallery.first).to_be_visible()
+            expect(page.locator("#drill-metrics")).to_contain_text("csv_loss")
+            assert page.locator(".toast-body.error").count() == 0
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
     if os.environ.get("MAE_SCREENSHOT_DIR"):
         Path(os.environ["MAE_SCREENSHOT_DIR"], screenshot.name).write_bytes(screenshot.read_bytes())
 
@@ -152,3 +195,35 @@ def _paint_band(page, canvas) -> None:
             page.mouse.down()
             page.mouse.move(end_x, centre_y + offset, steps=20)
             page.mouse.up()
+
+
+def test_a_shared_runs_link_opens_the_runs_tab_on_its_runs_metric_and_image(tmp_path):
+    from gradio_client import Client, handle_file
+    from playwright.sync_api import expect, sync_playwright
+
+    photos = []
+    for i in range(2):
+        photos.append(tmp_path / f"photo{i}.png")
+        make_image(56, 48, seed=40 + i).save(photos[-1])
+    app = make_app(tmp_path / "runs", save_tiny_checkpoints(tmp_path))
+    with serve(app) as (_, url), sync_playwright() as p:
+        *_, csv_path, _ = Client(url, verbose=False).predict(
+            None, [handle_file(x) for x in photos], *NAMES, 0.25, 0.75, 0.25, 2, 0, "loss", False, api_name="/sweep"
+        )
+        rows = pd.read_csv(csv_path)
+        run_id, image = rows["run_id"].iloc[0], rows["image"].iloc[-1]
+        link = url.rstrip("/") + "/" + app.drill.runs_link([run_id], "mse", image)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1300})
+            page.goto(link)
+            expect(page.locator("#runs-metric input")).to_have_value("mse", timeout=30_000)
+            expect(page.locator("#runs-picked")).to_contain_text(run_id)
+            expect(page.locator("#drill-image input")).to_have_value(image, timeout=60_000)
+            expect(page.locator("#drill-gallery img")).to_have_count(3 * 3, timeout=90_000)
+            expect(page.locator("#image-ranking")).to_contain_text("photo0.png")
+            page.locator("#runs-copy-link").click()
+            expect(page.locator("#runs-link textarea, #runs-link input").first).to_have_value(link, timeout=30_000)
+            assert page.locator(".toast-body.error").count() == 0
+        finally:
+            browser.close()

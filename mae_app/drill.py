@@ -1,0 +1,194 @@
+"""The Runs tab's drill-down: which images drive a gap, one image at every ratio of its run, one row replayed.
+
+Handlers only: the ranking is :func:`experiments.analysis.image_gaps`, the re-rendering
+:func:`experiments.replay.replay` (the run's image found again and checked, the numbers computed the way the sweep
+computed them); this module turns them into the page's tables, gallery and panels.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+import gradio as gr
+import pandas as pd
+
+from experiments.analysis import image_gaps
+from experiments.replay import ReplayCell, RunReplay, replay
+from experiments.store import format_ratio, load_runs
+from mae_core.metrics import METRIC_NAMES
+from mae_core.model import MaskedAutoencoderViT
+
+from . import formatting, inputs, links
+from .panels import heatmap_scale, panel_files, served_png
+
+CELL_PANELS = 5  # per checkpoint: original, masked, reconstruction, reconstruction + visible, error heatmap
+
+
+class RunDrill:
+    """Drill-down handlers over the app's checkpoints (``model(name)``, a ``gr.Error`` when it cannot be loaded) and
+    run store."""
+
+    def __init__(self, model: Callable[[str], MaskedAutoencoderViT], run_root: str | os.PathLike | None) -> None:
+        self.model = model
+        self.run_root = run_root
+
+    # ---- choosing an image ----
+    def ranking(self, run_ids: Sequence[str] | None, metric: str, image: str | None = None) -> tuple:
+        """The chosen runs' images ranked by the paired difference ``b - a`` on ``metric`` (largest gaps first),
+        a note, and the image picker in that order (``image`` kept when the runs hold it, else the top one)."""
+        if not run_ids:
+            return pd.DataFrame(), "", gr.update(choices=[], value=None)
+        frame = self._rows(run_ids)
+        try:
+            gaps = image_gaps(frame, inputs.metric_name(metric))
+            names, note = list(gaps["image"]), ""
+        except ValueError as err:  # one checkpoint, no shared masks: the images still open, unranked
+            gaps, names = pd.DataFrame(), list(dict.fromkeys(frame["image"]))
+            note = f"Images are not ranked: {err}"
+        chosen = image if image in names else (names[0] if names else None)
+        return formatting.rounded(gaps), note, gr.update(choices=names, value=chosen)
+
+    @staticmethod
+    def pick_row(table: pd.DataFrame, event: gr.SelectData) -> str:
+        """The image of the ranking row the visitor clicked."""
+        row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+        try:
+            return str(table.iloc[int(row)]["image"])
+        except (IndexError, KeyError, ValueError, TypeError):
+            raise gr.Error("Click a row of the ranking to open its image.") from None
+
+    def seed_choices(self, run_ids: Sequence[str] | None, image: str | None) -> dict:
+        """The seed picker for the image: the seeds its run measured it at, the first picked."""
+        if not run_ids or not image:
+            return gr.update(choices=[], value=None)
+        rows = self._image_rows(run_ids, image)
+        seeds = sorted(int(s) for s in rows["seed"].unique())
+        return gr.update(choices=seeds, value=seeds[0] if seeds else None)
+
+    # ---- the gallery ----
+    def gallery(self, run_ids: Sequence[str] | None, image: str | None, seed: float | None) -> tuple:
+        """The image at every mask strategy and ratio of its run at ``seed``: per cell the masked input, then each
+        checkpoint's reconstruction (visible patches pasted back), captioned with its metrics; the metrics table
+        (recomputed, beside the run's values); a note; and per picture the cell it shows (for a click to replay).
+        Empty while no image is chosen."""
+        if not run_ids or not image or seed is None:
+            return gr.update(value=[]), pd.DataFrame(), "", []
+        run_id = self._run_of(run_ids, image)
+        replayed = self._replay(run_id, image, seed)
+        items, targets = [], []
+        for cells in _by_ratio(replayed):
+            first = cells[0]
+            removed, total = first.record.masked_patches, first.reconstruction.mask.size
+            caption = f"{first.mask} {first.mask_ratio:g}: masked input, {removed} of {total} patches removed"
+            items.append((served_png(first.reconstruction.masked, "masked"), caption))
+            items += [
+                (served_png(c.reconstruction.reconstruction_visible, "reconstruction"), _caption(c)) for c in cells
+            ]
+            target = (run_id, image, first.mask_ratio, replayed.seed, first.mask)
+            targets += [target] * (1 + len(cells))
+        columns = 1 + len(replayed.checkpoints)
+        return gr.update(value=items, columns=columns), cells_table(replayed), _replay_note(replayed), targets
+
+    @staticmethod
+    def pick_cell(targets: Sequence[tuple], event: gr.SelectData) -> tuple:
+        """The replay controls for the gallery picture the visitor clicked: run, image, ratio, seed, mask."""
+        try:
+            return tuple(targets[int(event.index)])
+        except (IndexError, TypeError, ValueError):
+            raise gr.Error("Click a picture of the gallery to replay its cell.") from None
+
+    # ---- one cell (/replay) ----
+    def replay_cell(self, run_id: str, image: str, mask_ratio: float, seed: float, mask: str | None) -> tuple:
+        """Re-render one row of a run: image ``image`` (its name in the run, or its file name) at ``mask_ratio``,
+        ``seed`` and ``mask`` strategy, with the run's checkpoints.
+
+        Returns, in order: the four panels and the error heatmap of the run's first checkpoint (5 PNG file paths),
+        the same for the second (empty for a one-checkpoint run), the metrics table (recomputed metrics under the
+        CSV's column names, the run's values as ``csv_<metric>``) and a note in Markdown."""
+        if not run_id or not image:
+            raise gr.Error("Give a run id and an image name.")
+        try:
+            ratio = float(mask_ratio)
+        except (TypeError, ValueError):
+            raise gr.Error(f"the mask ratio must be a number, got {mask_ratio!r}") from None
+        replayed = self._replay(str(run_id).strip(), str(image).strip(), seed, ratios=[ratio], mask=mask or None)
+        cells = replayed.cells[:2]
+        vmax = heatmap_scale([c.reconstruction for c in cells])
+        panels = [path for cell in cells for path in panel_files(cell.reconstruction, vmax)]
+        panels += [None] * (2 * CELL_PANELS - len(panels))
+        return (*panels, cells_table(replayed), _replay_note(replayed))
+
+    # ---- links ----
+    @staticmethod
+    def runs_link(run_ids: Sequence[str] | None, metric: str, image: str | None) -> str:
+        """The query string of the Runs tab's current view."""
+        return links.runs_query(links.RunsView(runs=tuple(run_ids or ()), metric=metric or None, image=image or None))
+
+    # ---- helpers ----
+    def _replay(self, run_id: str, image: str, seed: float | None, **cells) -> RunReplay:
+        seed_value = inputs.whole_seed(seed)
+        try:
+            return replay(run_id, image, seed=seed_value, models=self.model, root=self.run_root, **cells)
+        except ValueError as err:  # not in the run, image gone or changed, checkpoint changed, bad run id
+            raise gr.Error(str(err), title="Cannot replay") from None
+
+    def _rows(self, run_ids: Sequence[str]) -> pd.DataFrame:
+        try:
+            return load_runs(list(run_ids), self.run_root)
+        except ValueError as err:
+            raise inputs.user_error(err) from None
+
+    def _image_rows(self, run_ids: Sequence[str], image: str) -> pd.DataFrame:
+        frame = self._rows(run_ids)
+        rows = frame[frame["image"] == image]
+        if rows.empty:
+            raise gr.Error(f"The chosen runs hold no image {image!r}.")
+        return rows
+
+    def _run_of(self, run_ids: Sequence[str], image: str) -> str:
+        """The first chosen run (in the picker's order) that measured ``image``."""
+        runs = list(dict.fromkeys(self._image_rows(run_ids, image)["run_id"]))
+        return next(r for r in run_ids if r in runs)
+
+
+def _by_ratio(replayed: RunReplay) -> list[list[ReplayCell]]:
+    """The cells grouped by (mask, ratio), each group in the run's checkpoint order."""
+    groups: dict[tuple[str, str], list[ReplayCell]] = {}
+    for cell in replayed.cells:
+        groups.setdefault((cell.mask, format_ratio(cell.mask_ratio)), []).append(cell)
+    return list(groups.values())
+
+
+def _caption(cell: ReplayCell) -> str:
+    numbers = ", ".join(f"{name} {value:.4g}" for name, value in cell.metrics.items())
+    return f"{cell.checkpoint} at {cell.mask_ratio:g}: {numbers}"
+
+
+def cells_table(replayed: RunReplay) -> pd.DataFrame:
+    """One row per replayed cell: recomputed metrics under the CSV's names, the run's as ``csv_<metric>``, and the
+    largest difference. Not rounded: the numbers are there to be compared."""
+    rows = []
+    for cell in replayed.cells:
+        row = {
+            "checkpoint": cell.checkpoint,
+            "mask": cell.mask,
+            "mask_ratio": cell.mask_ratio,
+            "seed": cell.seed,
+            "masked_patches": cell.record.masked_patches,
+            **cell.metrics,
+            **{f"csv_{name}": cell.stored.get(name) for name in METRIC_NAMES if name in cell.metrics},
+            "max_abs_diff": cell.difference(),
+        }
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _replay_note(replayed: RunReplay) -> str:
+    where = "the run's own copy" if replayed.image.copy else "its original file (unchanged: same sha256)"
+    worst = max((c.difference() for c in replayed.cells), default=float("nan"))
+    return (
+        f"Run **{replayed.run_id}**, image `{replayed.image.name}` read from {where}, seed {replayed.seed}, "
+        f"{replayed.dtype}{', centre crop' if replayed.crop else ''}. Metrics recomputed the way the sweep computed "
+        f"them; the largest difference to the run's CSV is {worst:.3g}. Same mask for every checkpoint of a ratio."
+    )

@@ -1,0 +1,139 @@
+"""Replaying rows of a run: the numbers equal the CSV's, the image is found again or refused clearly."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments.replay import ReplayError, replay
+from experiments.run_images import ImageChangedError, keep_image
+from experiments.store import Run
+from experiments.sweep import SweepConfig, run_sweep
+from mae_core.checkpoint_files import save_checkpoint
+from mae_core.files import file_sha256
+from mae_core.loading import load_model
+from mae_core.metrics import METRIC_NAMES
+from tests.conftest import make_model
+from tests.experiments.helpers import write_images
+
+RATIOS = (0.25, 0.5, 0.75)
+SEEDS = (3, 4)
+
+
+def sweep_run(tmp_path: Path, checkpoint_pair, dtype: str = "float32", crop: bool = False) -> Run:
+    images = write_images(tmp_path / "photos", 3)
+    config = SweepConfig(
+        images=(str(tmp_path / "photos"),),
+        checkpoints=checkpoint_pair,
+        ratios=RATIOS,
+        seeds=SEEDS,
+        dtype=dtype,
+        crop=crop,
+        batch_size=5,  # batches that mix images, ratios and seeds
+    )
+    result = run_sweep(config, root=tmp_path / "runs", models={name: load_model(name) for name in checkpoint_pair})
+    assert result.status == "finished" and len(images) == 3
+    return Run(result.run_dir)
+
+
+def csv_rows(run: Run) -> pd.DataFrame:
+    return pd.read_csv(run.losses_path)
+
+
+@pytest.mark.parametrize(("dtype", "tolerance"), [("float32", 1e-5), ("bfloat16", 0.0)])
+def test_replayed_metrics_equal_the_runs_csv(tmp_path, checkpoint_pair, dtype, tolerance):
+    run = sweep_run(tmp_path, checkpoint_pair, dtype=dtype, crop=True)
+    image = f"{tmp_path / 'photos'}/img001.png"
+    replayed = replay(run, image, seed=SEEDS[1], models=load_model)
+    assert replayed.dtype == dtype and replayed.crop is True and replayed.image.copy is False
+    assert len(replayed.cells) == len(RATIOS) * 2
+    rows = csv_rows(run)
+    for cell in replayed.cells:
+        row = rows[
+            (rows["image"] == image)
+            & (rows["checkpoint"] == cell.checkpoint)
+            & (rows["mask_ratio"] == cell.mask_ratio)
+            & (rows["seed"] == SEEDS[1])
+        ]
+        assert len(row) == 1
+        assert {"loss", "mse", "psnr"} <= set(cell.metrics) <= set(METRIC_NAMES)
+        for name, value in cell.metrics.items():
+            assert abs(value - float(row[name].iloc[0])) <= tolerance, (cell.checkpoint, name)
+        assert cell.difference() <= tolerance
+        assert cell.record.masked_patches == int(row["masked_patches"].iloc[0])
+        # the pictures come from the same mask: the eye sees what the numbers measured
+        assert int(cell.reconstruction.mask.sum()) == cell.record.masked_patches
+    # both checkpoints of a ratio saw the same mask
+    for ratio in RATIOS:
+        a, b = (replayed.cell(name, ratio) for name in checkpoint_pair)
+        np.testing.assert_array_equal(a.reconstruction.mask, b.reconstruction.mask)
+        assert a.record.mask_hash == b.record.mask_hash
+
+
+def test_one_cell_by_file_name_ratio_and_mask(tmp_path, checkpoint_pair):
+    run = sweep_run(tmp_path, checkpoint_pair)
+    replayed = replay(
+        run.run_id, "img002.png", seed=SEEDS[0], ratios=[0.5], mask="random", models=load_model, root=tmp_path / "runs"
+    )
+    assert [(c.checkpoint, c.mask_ratio, c.mask) for c in replayed.cells] == [
+        (checkpoint_pair[0], 0.5, "random"),
+        (checkpoint_pair[1], 0.5, "random"),
+    ]
+    assert replayed.image.name.endswith("photos/img002.png")
+
+
+@pytest.mark.parametrize(
+    ("image", "options", "message"),
+    [
+        ("img999.png", {}, "no such image"),
+        ("img000.png", {"seed": 99}, "not measured at seed 99 in this run; its seeds: 3, 4"),
+        ("img000.png", {"ratios": [0.6]}, "not measured at mask ratio 0.6 (seed 3) in this run; its ratios: 0.25"),
+        ("img000.png", {"mask": "block"}, "not measured with the 'block' mask"),
+    ],
+)
+def test_cells_outside_the_run_are_refused(tmp_path, checkpoint_pair, image, options, message):
+    run = sweep_run(tmp_path, checkpoint_pair)
+    with pytest.raises(ReplayError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        replay(run, image, models=load_model, **{"seed": SEEDS[0], **options})
+
+
+def test_a_moved_or_changed_image_gets_a_clear_message(tmp_path, checkpoint_pair):
+    run = sweep_run(tmp_path, checkpoint_pair)
+    photo = tmp_path / "photos" / "img000.png"
+    moved = tmp_path / "elsewhere.png"
+    shutil.move(photo, moved)
+    with pytest.raises(ImageChangedError, match=f"image '.*img000.png' of run {run.run_id} is gone: {photo}"):
+        replay(run, "img000.png", seed=SEEDS[0], models=load_model)
+    other = tmp_path / "photos" / "img001.png"
+    photo.write_bytes(other.read_bytes())  # another picture under the old name
+    with pytest.raises(ImageChangedError, match="changed since it was measured"):
+        replay(run, "img000.png", seed=SEEDS[0], models=load_model)
+    shutil.move(moved, photo)
+    assert replay(run, "img000.png", seed=SEEDS[0], ratios=[0.5], models=load_model).image.path == photo
+
+
+def test_a_kept_copy_replays_after_the_original_is_gone(tmp_path, checkpoint_pair):
+    run = sweep_run(tmp_path, checkpoint_pair)
+    photo = tmp_path / "photos" / "img001.png"
+    digest = file_sha256(photo)
+    copy = keep_image(run, photo, digest)
+    assert copy == run.path / "images" / f"{digest}.png" and keep_image(run, photo, digest) == copy
+    before = replay(run, "img001.png", seed=SEEDS[0], models=load_model)
+    photo.unlink()
+    after = replay(run, "img001.png", seed=SEEDS[0], models=load_model)
+    assert after.image.copy and after.image.path == copy
+    assert [c.metrics for c in after.cells] == [c.metrics for c in before.cells]
+
+
+def test_a_changed_checkpoint_is_refused(tmp_path, checkpoint_pair):
+    pixel, gan = (tmp_path / "pixel.safetensors", tmp_path / "gan.safetensors")
+    for source, target in zip(checkpoint_pair, (pixel, gan)):
+        shutil.copyfile(source, target)
+    run = sweep_run(tmp_path, (str(pixel), str(gan)))
+    save_checkpoint(make_model(seed=7), pixel, loss_type="pixel")  # other weights under the run's name
+    with pytest.raises(ReplayError, match=f"checkpoint '{pixel}' changed since run {run.run_id} used it"):
+        replay(run, "img000.png", seed=SEEDS[0], models=load_model)

@@ -1,0 +1,137 @@
+"""The Runs tab's drill-down as plain handler calls: ranking, row and gallery clicks, the gallery, one cell replayed."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import gradio as gr
+import pandas as pd
+import pytest
+from PIL import Image
+
+from experiments.analysis import image_gaps
+from experiments.store import Run, load_runs
+from mae_app.handlers import MAEApp
+from tests.conftest import make_image
+from tests.mae_app.helpers import NAMES, run_to_end
+
+RATIOS = (0.25, 0.5, 0.75)
+
+
+@pytest.fixture
+def study(tiny_app: MAEApp, tmp_path) -> tuple[MAEApp, str, list[str]]:
+    """A finished sweep of 3 images x 3 ratios x 2 seeds x both checkpoints."""
+    images = []
+    for i in range(3):
+        path = tmp_path / "photos" / f"photo{i}.png"
+        path.parent.mkdir(exist_ok=True)
+        make_image(48, 40, seed=10 + i).save(path)
+        images.append(str(path))
+    run_to_end(tiny_app.sweep, None, images, *NAMES, 0.25, 0.75, 0.25, 2, 5, "loss")
+    run_id = tiny_app.list_runs()[0]["run_id"].iloc[0]
+    return tiny_app, run_id, [Path(path).name for path in images]  # the run names uploads by their file names
+
+
+def csv_of(app: MAEApp, run_id: str) -> pd.DataFrame:
+    return pd.read_csv(Path(app.run_root) / run_id / "losses.csv")
+
+
+def test_the_ranking_is_the_paired_difference_per_image_largest_first(study):
+    app, run_id, images = study
+    table, note, picker = app.drill.ranking([run_id], "mse")
+    expected = image_gaps(load_runs([run_id], app.run_root), "mse")
+    assert list(table["image"]) == list(expected["image"]) and sorted(table["image"]) == sorted(images)
+    assert table["mean_diff"].abs().is_monotonic_decreasing and note == ""
+    assert picker["choices"] == list(expected["image"]) and picker["value"] == expected["image"].iloc[0]
+    # a row click opens that row's image; a link's image is kept when the runs hold it
+    assert app.drill.pick_row(table, SimpleNamespace(index=[2, 0])) == table["image"].iloc[2]
+    assert app.drill.ranking([run_id], "mse", images[1])[2]["value"] == images[1]
+
+
+def test_the_gallery_shows_every_ratio_with_both_checkpoints_and_the_csv_numbers(study):
+    app, run_id, images = study
+    assert app.drill.seed_choices([run_id], images[0]) == gr.update(choices=[5, 6], value=5)
+    gallery, cells, note, targets = app.drill.gallery([run_id], images[0], 6)
+    items = gallery["value"]
+    assert gallery["columns"] == 3 and len(items) == len(RATIOS) * 3 and len(targets) == len(items)
+    for k, ratio in enumerate(RATIOS):
+        masked, top, bottom = items[3 * k : 3 * k + 3]
+        assert masked[1].startswith(f"random {ratio:g}: masked input")
+        assert top[1].startswith(f"tiny-a at {ratio:g}: loss ") and bottom[1].startswith(f"tiny-b at {ratio:g}")
+        for path, _ in (masked, top, bottom):
+            with Image.open(path) as picture:
+                assert picture.format == "PNG" and picture.size == (32, 32)
+        assert targets[3 * k] == (run_id, images[0], ratio, 6, "random")
+    rows = csv_of(app, run_id)
+    rows = rows[(rows["image"] == images[0]) & (rows["seed"] == 6)]
+    assert len(cells) == len(rows) == 6
+    merged = cells.merge(rows, on=["checkpoint", "mask_ratio"], suffixes=("", "_file"))
+    for metric in ("loss", "mse", "psnr"):
+        assert (merged[metric] - merged[f"{metric}_file"]).abs().max() <= 1e-5
+        assert (merged[f"csv_{metric}"] == merged[f"{metric}_file"]).all()
+    assert run_id in note and "the run's own copy" in note
+    assert app.drill.pick_cell(targets, SimpleNamespace(index=4)) == (run_id, images[0], 0.5, 6, "random")
+
+
+def test_replay_cell_gives_both_rows_of_panels_and_the_metrics(study):
+    app, run_id, images = study
+    *panels, table, note = app.drill.replay_cell(run_id, "photo2.png", 0.75, 5, "random")
+    assert len(panels) == 10
+    for path in panels:
+        with Image.open(path) as picture:
+            assert picture.format == "PNG" and picture.size == (32, 32)
+    assert list(table["checkpoint"]) == list(NAMES) and (table["masked_patches"] == 12).all()
+    assert (table["max_abs_diff"] <= 1e-5).all()
+    assert f"Run **{run_id}**, image `{images[2]}` read from the run's own copy" in note
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        (("20990101-000000-aaaaaa", "photo0.png", 0.5, 5, "random"), "no run"),
+        (("RUN", "nothing.png", 0.5, 5, "random"), "no such image"),
+        (("RUN", "photo0.png", 0.6, 5, "random"), "not measured at mask ratio 0.6"),
+        (("RUN", "photo0.png", 0.5, 9, "random"), "its seeds: 5, 6"),
+        (("RUN", "photo0.png", 0.5, 5, "grid"), "not measured with the 'grid' mask"),
+        (("RUN", "photo0.png", 0.5, -2, "random"), "seed"),
+        (("RUN", "photo0.png", "half", 5, "random"), "mask ratio must be a number"),
+    ],
+)
+def test_replay_explains_cells_it_cannot_replay(study, cell, message):
+    app, run_id, _ = study
+    cell = tuple(run_id if value == "RUN" else value for value in cell)
+    with pytest.raises(gr.Error, match=message):
+        app.drill.replay_cell(*cell)
+
+
+def test_the_run_keeps_its_uploads_and_replays_after_they_are_gone(study, tmp_path):
+    app, run_id, images = study
+    kept = sorted((Path(app.run_root) / run_id / "images").iterdir())
+    assert len(kept) == 3 and all(len(p.stem) == 64 for p in kept)  # content-addressed copies
+    before = app.drill.gallery([run_id], images[0], 5)[1]
+    # the uploads are gone: gradio's cache (and the app's list of them there) is cleaned after two hours
+    shutil.rmtree(tmp_path / "photos")
+    for record in Run(Path(app.run_root) / run_id).read_manifest().images:
+        Path(record.path).unlink()
+    after = app.drill.gallery([run_id], images[0], 5)[1]
+    pd.testing.assert_frame_equal(before, after)
+    for copy in kept:
+        copy.unlink()
+    with pytest.raises(gr.Error, match="is gone: .* does not exist and the run keeps no copy"):
+        app.drill.gallery([run_id], images[0], 5)
+
+
+def test_a_runs_link_round_trips_through_a_new_page(study):
+    app, run_id, images = study
+    query = app.drill.runs_link([run_id], "psnr", images[1])
+    assert query.startswith(f"?tab=runs&runs={run_id}&metric=psnr&image=")
+    params = dict(pair.split("=", 1) for pair in query[1:].split("&"))
+    request = gr.Request(query_params={**params, "image": images[1], "runs": f"{run_id},20990101-000000-gone00"})
+    table, picker, metric, view = app.runs_on_load(request)
+    assert picker["value"] == [run_id] and metric["value"] == "psnr" and view.image == images[1]
+    summary, paired, note, plot, csv_path, ranking, ranking_note, image = app.open_linked_runs(view, "psnr")
+    assert "Not in this store (left out): 20990101-000000-gone00" in note
+    assert image["value"] == images[1] and len(ranking) == 3 and len(summary) == 6
+    assert all(value == gr.skip() for value in app.open_linked_runs(None, "loss"))
