@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,20 @@ import pytest
 from mae_app import MAEApp
 from tests.conftest import make_image
 from tests.mae_app.helpers import make_app, save_tiny_checkpoints
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_gradio_cache(tmp_path_factory):
+    """Gradio's cache (uploads, served panels) in this session's own folder. By default every process shares
+    ``/tmp/gradio`` with content-addressed names, so test runs in other checkouts that upload the same generated
+    images clean up files this one is serving (seen as "no such file" and 403 answers)."""
+    before = os.environ.get("GRADIO_TEMP_DIR")
+    os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp("gradio"))
+    yield
+    if before is None:
+        os.environ.pop("GRADIO_TEMP_DIR", None)
+    else:
+        os.environ["GRADIO_TEMP_DIR"] = before
 
 
 @pytest.fixture(scope="module")
