@@ -4,15 +4,19 @@ A row of a run is fully determined by the image's bytes, the seed, the mask rati
 how the engine ran (its compute dtype, crop). :func:`replay` finds the image again (:mod:`experiments.run_images`),
 checks each checkpoint still has the sha256 the run recorded, and recomputes the cells twice:
 
-- the numbers through :func:`mae_core.engine.evaluate` with the run's dtype and crop, the path the sweep took, so a
-  float32 run's metrics come back within float rounding and a bfloat16 run's as the sweep computed them;
+- the numbers through :func:`mae_core.engine.evaluate` with the run's dtype and crop, the path the sweep took, and
+  the metrics the rows carry, so a float32 run's metrics come back within float rounding and a bfloat16 run's as
+  the sweep computed them;
 - the pictures through :func:`mae_core.reconstruct.reconstruct` (float32), for the eye.
 
-Each replayed cell carries the run's stored values beside the recomputed ones.
+Both re-create the mask from the seed and strategy (:func:`mae_core.masking.mask_noise`); a row's ``mask_hash``, when
+recorded, must equal the re-created mask's. Each replayed cell carries the run's stored values beside the recomputed
+ones.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -20,13 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 
 import pandas as pd
+import torch
 
 from experiments.config import format_ratio
 from experiments.manifest import Manifest
 from experiments.run_images import RunImage, locate_image
 from experiments.store import Run, RunStore, neutralize
 from mae_core.engine import EvalRecord, evaluate, select_device
-from mae_core.metrics import METRIC_NAMES
+from mae_core.mask_strategies import MASK_STRATEGIES
+from mae_core.masking import check_strategy, mask_hash
+from mae_core.metrics import METRIC_NAMES, OPTIONAL_METRICS
 from mae_core.model import MaskedAutoencoderViT
 from mae_core.preprocess import load_image
 from mae_core.reconstruct import Reconstruction, reconstruct
@@ -53,8 +60,9 @@ class ReplayCell:
 
     @property
     def metrics(self) -> dict[str, float]:
-        """The recomputed metrics, by name (those the engine computes)."""
-        return {name: float(getattr(self.record, name)) for name in METRIC_NAMES if hasattr(self.record, name)}
+        """The recomputed metrics, by name (those the engine computed)."""
+        values = {name: getattr(self.record, name, None) for name in METRIC_NAMES}
+        return {name: float(value) for name, value in values.items() if value is not None}
 
     def difference(self) -> float:
         """The largest |recomputed - stored| over the metrics both hold (NaN when they share none)."""
@@ -89,40 +97,58 @@ def replay(
     seed: int,
     models: ModelSource,
     ratios: Sequence[float] | None = None,
-    mask: str | None = None,
+    mask: str = DEFAULT_MASK,
     root: str | os.PathLike | None = None,
 ) -> RunReplay:
-    """Replay image ``image`` of ``run`` (a :class:`Run` or a run id under ``root``) at ``seed``.
+    """Replay image ``image`` of ``run`` (a :class:`Run` or a run id under ``root``) at ``seed`` under the ``mask``
+    strategy (rows of a run without a ``mask`` column are ``random``).
 
-    ``ratios`` (default: every ratio the run measured the image at) and ``mask`` (default: every strategy) choose
-    the cells; each must be in the run. ``models(name)`` gives a checkpoint of the run by its name in the run.
+    ``ratios`` (default: every ratio the run measured the image at with that strategy and seed) choose the cells;
+    each must be in the run. The mask is re-created from the seed (``mae_core.masking.mask_noise``); when the rows
+    record its ``mask_hash``, the re-created mask must hash the same. The metrics computed are those the rows carry.
+    ``models(name)`` gives a checkpoint of the run by its name in the run.
     Raises :class:`ReplayError` (or :class:`experiments.run_images.ImageChangedError`) with a readable message."""
     run = RunStore(root).open(run) if isinstance(run, str) else run
     manifest = run.read_manifest()
     config = manifest.recorded_config()
     rows = image_rows(run.read_rows(), manifest, image)
     name = str(rows["image_name"].iloc[0])
-    cells = _chosen_cells(rows, name, seed, ratios, mask)
+    cells = _chosen_cells(rows, name, seed, ratios, _checked_mask(mask))
     record = next((i for i in manifest.images if i.name == name), None)
     sha256 = (record.sha256 if record else None) or str(rows["image_sha256"].iloc[0])  # a killed run: in its rows
     located = locate_image(run, name, record.path if record else None, sha256)
     loaded = {checkpoint: _checked_model(models, checkpoint, manifest) for checkpoint in config.checkpoints}
     picture = load_image(located.path)
-    device = _device(manifest.device)
+    crop = _row_crop(cells, config.crop)
+    grid = sorted(cells["mask_ratio"].unique())
+    records = evaluate(
+        loaded,
+        [picture],
+        grid,
+        [seed],
+        masks=[mask],
+        metrics=_row_metrics(cells),
+        dtype=config.dtype,
+        crop=crop,
+        device=_device(manifest.device),
+    )
+    by_key = {(r.model, format_ratio(r.mask_ratio)): r for r in records}
     replayed = []
-    for cell_mask, group in cells.groupby("mask", sort=True):
-        grid = sorted(group["mask_ratio"].unique())
-        records = evaluate(
-            loaded, [picture], grid, [seed], masks=[cell_mask], dtype=config.dtype, crop=config.crop, device=device
-        )
-        by_key = {(r.model, format_ratio(r.mask_ratio)): r for r in records}
-        for ratio in grid:
-            for checkpoint, model in loaded.items():
-                stored = _stored_values(group, checkpoint, ratio)
-                picture_cell = reconstruct(model, picture, float(ratio), seed, strategy=cell_mask, crop=config.crop)
-                record = by_key[(checkpoint, format_ratio(ratio))]
-                replayed.append(ReplayCell(checkpoint, cell_mask, float(ratio), seed, record, picture_cell, stored))
-    return RunReplay(run.run_id, located, seed, config.dtype, config.crop, tuple(loaded), tuple(replayed))
+    for ratio in grid:
+        for checkpoint, model in loaded.items():
+            stored = _stored_row(cells, checkpoint, ratio)
+            panels = reconstruct(model, picture, float(ratio), seed, strategy=mask, crop=crop, metrics=())
+            cell = ReplayCell(checkpoint, mask, float(ratio), seed, by_key[(checkpoint, format_ratio(ratio))], panels)
+            replayed.append(_checked_cell(cell, stored, manifest.run_id))
+    return RunReplay(run.run_id, located, seed, config.dtype, crop, tuple(loaded), tuple(replayed))
+
+
+def measured_masks(run: Run | str, image: str, seed: int, root: str | os.PathLike | None = None) -> tuple[str, ...]:
+    """The mask strategies ``run`` measured ``image`` with at ``seed``, in :data:`MASK_STRATEGIES` order."""
+    run = RunStore(root).open(run) if isinstance(run, str) else run
+    rows = image_rows(run.read_rows(), run.read_manifest(), image)
+    present = set(rows.loc[rows["seed"] == int(seed), "mask"])
+    return tuple(m for m in MASK_STRATEGIES if m in present) + tuple(sorted(present - set(MASK_STRATEGIES)))
 
 
 def image_rows(rows: pd.DataFrame, manifest: Manifest, image: str) -> pd.DataFrame:
@@ -150,18 +176,15 @@ def image_rows(rows: pd.DataFrame, manifest: Manifest, image: str) -> pd.DataFra
     return picked
 
 
-def _chosen_cells(
-    rows: pd.DataFrame, name: str, seed: int, ratios: Sequence[float] | None, mask: str | None
-) -> pd.DataFrame:
+def _chosen_cells(rows: pd.DataFrame, name: str, seed: int, ratios: Sequence[float] | None, mask: str) -> pd.DataFrame:
     chosen = rows[rows["seed"] == int(seed)]
     if chosen.empty:
         seeds = ", ".join(str(s) for s in sorted(rows["seed"].unique()))
         raise ReplayError(f"image {name!r} was not measured at seed {seed} in this run; its seeds: {seeds}")
-    if mask is not None:
-        if mask not in set(chosen["mask"]):
-            masks = ", ".join(sorted(set(chosen["mask"])))
-            raise ReplayError(f"image {name!r} was not measured with the {mask!r} mask in this run; masks: {masks}")
-        chosen = chosen[chosen["mask"] == mask]
+    if mask not in set(chosen["mask"]):
+        masks = ", ".join(sorted(set(chosen["mask"])))
+        raise ReplayError(f"image {name!r} was not measured with the {mask!r} mask in this run; masks: {masks}")
+    chosen = chosen[chosen["mask"] == mask]
     if ratios is not None:
         wanted = {format_ratio(r) for r in ratios}
         present = {format_ratio(r) for r in chosen["mask_ratio"]}
@@ -190,14 +213,48 @@ def _checked_model(models: ModelSource, name: str, manifest: Manifest) -> Masked
     return model
 
 
-def _stored_values(rows: pd.DataFrame, checkpoint: str, ratio: float) -> dict[str, float]:
+def _checked_mask(mask: object) -> str:
+    try:
+        return check_strategy(mask)
+    except ValueError as err:
+        raise ReplayError(str(err)) from None
+
+
+def _row_metrics(rows: pd.DataFrame) -> tuple[str, ...]:
+    """The optional metrics the rows carry (a column with a value): what the replay computes."""
+    return tuple(n for n in OPTIONAL_METRICS if n in rows.columns and rows[n].notna().any())
+
+
+def _row_crop(rows: pd.DataFrame, recorded: bool) -> bool:
+    """The rows' own ``crop`` (store schema 2) when they carry one, else the run's config."""
+    if "crop" not in rows.columns or rows["crop"].isna().all():
+        return recorded
+    values = {str(v).strip().lower() in {"true", "1", "1.0"} for v in rows["crop"].dropna()}
+    return values.pop() if len(values) == 1 else recorded
+
+
+def _stored_row(rows: pd.DataFrame, checkpoint: str, ratio: float) -> pd.Series | None:
     match = rows[
         (rows["checkpoint"] == neutralize(checkpoint)) & (rows["mask_ratio"].map(format_ratio) == format_ratio(ratio))
     ]
-    if match.empty:
-        return {}
-    row = match.iloc[0]
-    return {name: float(row[name]) for name in METRIC_NAMES if name in row.index and pd.notna(row[name])}
+    return None if match.empty else match.iloc[0]
+
+
+def _checked_cell(cell: ReplayCell, row: pd.Series | None, run_id: str) -> ReplayCell:
+    """``cell`` with the run's values beside it, after checking that the numbers and the pictures re-created the
+    row's mask: the engine's and the panels' masks hash the same, and equal the row's ``mask_hash`` when it has one."""
+    drawn = mask_hash(torch.from_numpy(cell.reconstruction.mask))
+    recorded = "" if row is None or pd.isna(row.get("mask_hash")) else str(row.get("mask_hash") or "")
+    if drawn != cell.record.mask_hash or (recorded and recorded != cell.record.mask_hash):
+        raise ReplayError(
+            f"the {cell.mask} mask of seed {cell.seed} at ratio {cell.mask_ratio:g} re-created for run {run_id} is "
+            f"not the one its rows recorded (mask_hash {recorded or 'not recorded'}, re-created "
+            f"{cell.record.mask_hash}, panels {drawn}): this version of mae_core masks differently"
+        )
+    if row is None:
+        return cell
+    stored = {name: float(row[name]) for name in METRIC_NAMES if name in row.index and pd.notna(row[name])}
+    return dataclasses.replace(cell, stored=stored)
 
 
 def _device(recorded: str | None):

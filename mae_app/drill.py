@@ -7,6 +7,7 @@ computed them); this module turns them into the page's tables, gallery and panel
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Sequence
 
@@ -14,7 +15,7 @@ import gradio as gr
 import pandas as pd
 
 from experiments.analysis import image_gaps
-from experiments.replay import ReplayCell, RunReplay, replay
+from experiments.replay import DEFAULT_MASK, ReplayCell, RunReplay, measured_masks, replay
 from experiments.store import format_ratio, load_runs
 from mae_core.metrics import METRIC_NAMES
 from mae_core.model import MaskedAutoencoderViT
@@ -112,7 +113,8 @@ class RunDrill:
             ratio = float(mask_ratio)
         except (TypeError, ValueError):
             raise gr.Error(f"the mask ratio must be a number, got {mask_ratio!r}") from None
-        replayed = self._replay(str(run_id).strip(), str(image).strip(), seed, ratios=[ratio], mask=mask or None)
+        masks = (mask or DEFAULT_MASK,)
+        replayed = self._replay(str(run_id).strip(), str(image).strip(), seed, masks=masks, ratios=[ratio])
         cells = replayed.cells[:2]
         vmax = heatmap_scale([c.reconstruction for c in cells])
         panels = [path for cell in cells for path in panel_files(cell.reconstruction, vmax)]
@@ -126,12 +128,26 @@ class RunDrill:
         return links.runs_query(links.RunsView(runs=tuple(run_ids or ()), metric=metric or None, image=image or None))
 
     # ---- helpers ----
-    def _replay(self, run_id: str, image: str, seed: float | None, **cells) -> RunReplay:
+    def _replay(
+        self,
+        run_id: str,
+        image: str,
+        seed: float | None,
+        masks: Sequence[str] = (),
+        ratios: Sequence[float] | None = None,
+    ) -> RunReplay:
+        """The image's cells at ``seed`` under each of ``masks`` (none given: every strategy the run measured it with
+        at that seed), as one replay."""
         seed_value = inputs.whole_seed(seed)
         try:
-            return replay(run_id, image, seed=seed_value, models=self.model, root=self.run_root, **cells)
+            chosen = masks or measured_masks(run_id, image, seed_value, root=self.run_root) or (DEFAULT_MASK,)
+            parts = [
+                replay(run_id, image, seed=seed_value, models=self.model, root=self.run_root, ratios=ratios, mask=mask)
+                for mask in chosen
+            ]
         except ValueError as err:  # not in the run, image gone or changed, checkpoint changed, bad run id
             raise gr.Error(str(err), title="Cannot replay") from None
+        return dataclasses.replace(parts[0], cells=tuple(cell for part in parts for cell in part.cells))
 
     def _rows(self, run_ids: Sequence[str]) -> pd.DataFrame:
         try:
@@ -162,7 +178,7 @@ def _by_ratio(replayed: RunReplay) -> list[list[ReplayCell]]:
 
 def _caption(cell: ReplayCell) -> str:
     numbers = ", ".join(f"{name} {value:.4g}" for name, value in cell.metrics.items())
-    return f"{cell.checkpoint} at {cell.mask_ratio:g}: {numbers}"
+    return f"{cell.checkpoint}, {cell.mask} {cell.mask_ratio:g}: {numbers}"
 
 
 def cells_table(replayed: RunReplay) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from mae_app import MAEApp, default_app
+from mae_core.metrics import METRIC_NAMES
 from tests.conftest import make_image
 from tests.mae_app.helpers import NAMES, make_app, save_tiny_checkpoints, serve
 
@@ -235,7 +236,9 @@ def test_replay_gives_both_checkpoints_panels_and_the_csv_metrics(server, tmp_pa
         got = table[table["checkpoint"] == checkpoint].iloc[0]
         want = stored[stored["checkpoint"] == checkpoint].iloc[0]
         assert got["masked_patches"] == want["masked_patches"]
-        for metric in ("loss", "mse", "psnr"):
+        carried = [m for m in METRIC_NAMES if pd.notna(want[m])]  # every metric the run computed
+        assert {"loss", "mse", "psnr", "ssim", "detail", "visible_loss"} <= set(carried)
+        for metric in carried:
             assert abs(float(got[metric]) - float(want[metric])) <= 1e-5, (checkpoint, metric)
     assert run_id in note
     with pytest.raises(AppError, match="its seeds: 3, 4"):

@@ -137,6 +137,8 @@ def test_draw_a_mask_in_chromium(tmp_path, isolated_caches):
         finally:
             browser.close()
     assert screenshot.stat().st_size > 10_000
+    if os.environ.get("MAE_SCREENSHOT_DIR"):
+        Path(os.environ["MAE_SCREENSHOT_DIR"], screenshot.name).write_bytes(screenshot.read_bytes())
 
 
 def test_a_sweep_then_drill_into_an_image_of_the_runs_tab(tmp_path, isolated_caches):

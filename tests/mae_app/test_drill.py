@@ -59,7 +59,8 @@ def test_the_gallery_shows_every_ratio_with_both_checkpoints_and_the_csv_numbers
     for k, ratio in enumerate(RATIOS):
         masked, top, bottom = items[3 * k : 3 * k + 3]
         assert masked[1].startswith(f"random {ratio:g}: masked input")
-        assert top[1].startswith(f"tiny-a at {ratio:g}: loss ") and bottom[1].startswith(f"tiny-b at {ratio:g}")
+        assert top[1].startswith(f"tiny-a, random {ratio:g}: loss ")
+        assert bottom[1].startswith(f"tiny-b, random {ratio:g}: loss ")
         for path, _ in (masked, top, bottom):
             with Image.open(path) as picture:
                 assert picture.format == "PNG" and picture.size == (32, 32)
@@ -68,7 +69,7 @@ def test_the_gallery_shows_every_ratio_with_both_checkpoints_and_the_csv_numbers
     rows = rows[(rows["image"] == images[0]) & (rows["seed"] == 6)]
     assert len(cells) == len(rows) == 6
     merged = cells.merge(rows, on=["checkpoint", "mask_ratio"], suffixes=("", "_file"))
-    for metric in ("loss", "mse", "psnr"):
+    for metric in ("loss", "mse", "psnr", "ssim", "detail", "visible_loss"):  # every metric the run computed
         assert (merged[metric] - merged[f"{metric}_file"]).abs().max() <= 1e-5
         assert (merged[f"csv_{metric}"] == merged[f"{metric}_file"]).all()
     assert run_id in note and "the run's own copy" in note
