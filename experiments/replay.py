@@ -29,7 +29,7 @@ import torch
 from experiments.config import format_ratio
 from experiments.manifest import Manifest
 from experiments.run_images import RunImage, locate_image
-from experiments.store import Run, RunStore, neutralize
+from experiments.store import Run, RunStore
 from mae_core.engine import EvalRecord, evaluate, select_device
 from mae_core.mask_strategies import MASK_STRATEGIES
 from mae_core.masking import check_strategy, mask_hash
@@ -101,7 +101,7 @@ def replay(
     root: str | os.PathLike | None = None,
 ) -> RunReplay:
     """Replay image ``image`` of ``run`` (a :class:`Run` or a run id under ``root``) at ``seed`` under the ``mask``
-    strategy (rows of a run without a ``mask`` column are ``random``).
+    strategy (rows of a run written before the store recorded strategies load as ``random``).
 
     ``ratios`` (default: every ratio the run measured the image at with that strategy and seed) choose the cells;
     each must be in the run. The mask is re-created from the seed (``mae_core.masking.mask_noise``); when the rows
@@ -111,7 +111,7 @@ def replay(
     run = RunStore(root).open(run) if isinstance(run, str) else run
     manifest = run.read_manifest()
     config = manifest.recorded_config()
-    rows = image_rows(run.read_rows(), manifest, image)
+    rows = image_rows(run, manifest, image)
     name = str(rows["image_name"].iloc[0])
     cells = _chosen_cells(rows, name, seed, ratios, _checked_mask(mask))
     record = next((i for i in manifest.images if i.name == name), None)
@@ -119,7 +119,7 @@ def replay(
     located = locate_image(run, name, record.path if record else None, sha256)
     loaded = {checkpoint: _checked_model(models, checkpoint, manifest) for checkpoint in config.checkpoints}
     picture = load_image(located.path)
-    crop = _row_crop(cells, config.crop)
+    crop = _row_crop(cells)
     grid = sorted(cells["mask_ratio"].unique())
     records = evaluate(
         loaded,
@@ -136,7 +136,7 @@ def replay(
     replayed = []
     for ratio in grid:
         for checkpoint, model in loaded.items():
-            stored = _stored_row(cells, checkpoint, ratio)
+            stored = _stored_row(cells, loaded_name(run)(checkpoint), ratio)
             panels = reconstruct(model, picture, float(ratio), seed, strategy=mask, crop=crop, metrics=())
             cell = ReplayCell(checkpoint, mask, float(ratio), seed, by_key[(checkpoint, format_ratio(ratio))], panels)
             replayed.append(_checked_cell(cell, stored, manifest.run_id))
@@ -146,17 +146,18 @@ def replay(
 def measured_masks(run: Run | str, image: str, seed: int, root: str | os.PathLike | None = None) -> tuple[str, ...]:
     """The mask strategies ``run`` measured ``image`` with at ``seed``, in :data:`MASK_STRATEGIES` order."""
     run = RunStore(root).open(run) if isinstance(run, str) else run
-    rows = image_rows(run.read_rows(), run.read_manifest(), image)
+    rows = image_rows(run, run.read_manifest(), image)
     present = set(rows.loc[rows["seed"] == int(seed), "mask"])
     return tuple(m for m in MASK_STRATEGIES if m in present) + tuple(sorted(present - set(MASK_STRATEGIES)))
 
 
-def image_rows(rows: pd.DataFrame, manifest: Manifest, image: str) -> pd.DataFrame:
-    """The rows of one image, named exactly as in the run (or as its CSV cell reads) or, when that is unambiguous,
-    by its file name; the image's name in the run is added as ``image_name``."""
+def image_rows(run: Run, manifest: Manifest, image: str) -> pd.DataFrame:
+    """The rows of one image of ``run``, named exactly as in the run (or as its rows read) or, when that is
+    unambiguous, by its file name; the image's name in the run is added as ``image_name``."""
+    rows, text = run.read_rows(), loaded_name(run)
     names = [record.name for record in manifest.images]
-    names += [n for n in dict.fromkeys(rows["image"]) if n not in {neutralize(m) for m in names}]
-    cells = {neutralize(n): n for n in names}
+    names += [n for n in dict.fromkeys(rows["image"]) if n not in {text(m) for m in names}]
+    cells = {text(n): n for n in names}
     if image in names or image in cells:
         chosen = image if image in names else cells[image]
     else:
@@ -166,14 +167,17 @@ def image_rows(rows: pd.DataFrame, manifest: Manifest, image: str) -> pd.DataFra
             why = "several images have that file name" if matches else "no such image"
             raise ReplayError(f"{why} in run {manifest.run_id}: {image!r}; its images: {shown or 'none'}")
         chosen = matches[0]
-    picked = rows[rows["image"] == neutralize(chosen)].copy()
+    picked = rows[rows["image"] == text(chosen)].copy()
     if picked.empty:
         raise ReplayError(f"run {manifest.run_id} holds no rows for image {chosen!r} (it may have failed)")
     picked["image_name"] = chosen
-    if "mask" not in picked.columns:
-        picked["mask"] = DEFAULT_MASK
-    picked["mask"] = picked["mask"].replace("", DEFAULT_MASK)
     return picked
+
+
+def loaded_name(run: Run) -> Callable[[str], str]:
+    """A name as ``run``'s loaded rows hold it: decoded from store schema 2 on (``experiments.csv_text``), as
+    written before (that schema's encoding cannot be undone)."""
+    return run.cell_text if run.schema < 2 else str
 
 
 def _chosen_cells(rows: pd.DataFrame, name: str, seed: int, ratios: Sequence[float] | None, mask: str) -> pd.DataFrame:
@@ -225,18 +229,15 @@ def _row_metrics(rows: pd.DataFrame) -> tuple[str, ...]:
     return tuple(n for n in OPTIONAL_METRICS if n in rows.columns and rows[n].notna().any())
 
 
-def _row_crop(rows: pd.DataFrame, recorded: bool) -> bool:
-    """The rows' own ``crop`` (store schema 2) when they carry one, else the run's config."""
-    if "crop" not in rows.columns or rows["crop"].isna().all():
-        return recorded
-    values = {str(v).strip().lower() in {"true", "1", "1.0"} for v in rows["crop"].dropna()}
-    return values.pop() if len(values) == 1 else recorded
+def _row_crop(rows: pd.DataFrame) -> bool:
+    """Whether the rows' image was centre-cropped (the store fills runs of schema 1 from their config); a
+    run's rows all share one value."""
+    return bool(rows["crop"].iloc[0])
 
 
 def _stored_row(rows: pd.DataFrame, checkpoint: str, ratio: float) -> pd.Series | None:
-    match = rows[
-        (rows["checkpoint"] == neutralize(checkpoint)) & (rows["mask_ratio"].map(format_ratio) == format_ratio(ratio))
-    ]
+    """The row of ``checkpoint`` (as the rows hold its name) at ``ratio``, if the run has one."""
+    match = rows[(rows["checkpoint"] == checkpoint) & (rows["mask_ratio"].map(format_ratio) == format_ratio(ratio))]
     return None if match.empty else match.iloc[0]
 
 
@@ -244,7 +245,7 @@ def _checked_cell(cell: ReplayCell, row: pd.Series | None, run_id: str) -> Repla
     """``cell`` with the run's values beside it, after checking that the numbers and the pictures re-created the
     row's mask: the engine's and the panels' masks hash the same, and equal the row's ``mask_hash`` when it has one."""
     drawn = mask_hash(torch.from_numpy(cell.reconstruction.mask))
-    recorded = "" if row is None or pd.isna(row.get("mask_hash")) else str(row.get("mask_hash") or "")
+    recorded = "" if row is None else str(row["mask_hash"])  # empty in runs from before the store recorded it
     if drawn != cell.record.mask_hash or (recorded and recorded != cell.record.mask_hash):
         raise ReplayError(
             f"the {cell.mask} mask of seed {cell.seed} at ratio {cell.mask_ratio:g} re-created for run {run_id} is "

@@ -11,7 +11,7 @@ import pytest
 
 from experiments.replay import ReplayError, replay
 from experiments.run_images import ImageChangedError, keep_image
-from experiments.store import Run
+from experiments.store import LEGACY_COLUMNS, Run
 from experiments.sweep import SweepConfig, run_sweep
 from mae_core.checkpoint_files import save_checkpoint
 from mae_core.files import file_sha256
@@ -95,6 +95,7 @@ def test_one_cell_by_file_name_ratio_and_mask(tmp_path, checkpoint_pair):
         ("img000.png", {"seed": 99}, "not measured at seed 99 in this run; its seeds: 3, 4"),
         ("img000.png", {"ratios": [0.6]}, "not measured at mask ratio 0.6 (seed 3) in this run; its ratios: 0.25"),
         ("img000.png", {"mask": "block"}, "not measured with the 'block' mask"),
+        ("img000.png", {"mask": "diamond"}, "unknown mask strategy 'diamond'; accepted: random, block, grid"),
     ],
 )
 def test_cells_outside_the_run_are_refused(tmp_path, checkpoint_pair, image, options, message):
@@ -139,3 +140,40 @@ def test_a_changed_checkpoint_is_refused(tmp_path, checkpoint_pair):
     save_checkpoint(make_model(seed=7), pixel, loss_type="pixel")  # other weights under the run's name
     with pytest.raises(ReplayError, match=f"checkpoint '{pixel}' changed since run {run.run_id} used it"):
         replay(run, "img000.png", seed=SEEDS[0], models=load_model)
+
+
+def rewrite_rows(run: Run, change) -> None:
+    """Rewrite the run's CSV through ``change(frame) -> frame`` (cells as text, as written)."""
+    frame = pd.read_csv(run.losses_path, dtype=str, keep_default_na=False)
+    change(frame).to_csv(run.losses_path, index=False, lineterminator="\n")
+
+
+def test_a_row_whose_mask_hash_differs_from_the_recreated_mask_is_refused(tmp_path, checkpoint_pair):
+    run = sweep_run(tmp_path, checkpoint_pair)
+    rows = csv_rows(run)
+    assert rows["mask"].eq("random").all() and rows["mask_hash"].str.fullmatch("[0-9a-f]{16}").all()
+    replay(run, "img000.png", seed=SEEDS[0], ratios=[0.5], models=load_model)  # the recorded masks re-create
+
+    def tamper(frame: pd.DataFrame) -> pd.DataFrame:
+        chosen = frame["image"].str.endswith("img000.png") & (frame["mask_ratio"] == "0.5")
+        frame.loc[chosen, "mask_hash"] = "0123456789abcdef"
+        return frame
+
+    rewrite_rows(run, tamper)
+    with pytest.raises(ReplayError, match="not the one its rows recorded .mask_hash 0123456789abcdef, re-created"):
+        replay(run, "img000.png", seed=SEEDS[0], ratios=[0.5], models=load_model)
+
+
+def test_a_run_of_the_first_store_schema_replays_as_random_masks_with_its_configs_crop(tmp_path, checkpoint_pair):
+    run = sweep_run(tmp_path, checkpoint_pair, crop=True)
+    expected = replay(run, "img002.png", seed=SEEDS[1], models=load_model)
+    rewrite_rows(run, lambda frame: frame[list(LEGACY_COLUMNS)])  # no crop, mask, mask_hash columns
+    run.update_manifest(schema_version=1)
+    legacy = Run(run.path)
+    assert legacy.schema == 1 and "mask" not in pd.read_csv(legacy.losses_path).columns
+    replayed = replay(legacy, "img002.png", seed=SEEDS[1], models=load_model)
+    assert replayed.crop is True and {c.mask for c in replayed.cells} == {"random"}
+    assert [c.metrics for c in replayed.cells] == [c.metrics for c in expected.cells]
+    assert max(c.difference() for c in replayed.cells) <= 1e-5
+    with pytest.raises(ReplayError, match="not measured with the 'grid' mask in this run; masks: random"):
+        replay(legacy, "img002.png", seed=SEEDS[1], mask="grid", models=load_model)

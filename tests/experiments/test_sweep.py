@@ -492,5 +492,12 @@ def test_cli_keep_images_copies_each_content_once_into_the_run(tmp_path, checkpo
     kept = sorted(p.name for p in (out / run.run_id / "images").iterdir())
     assert kept == sorted({f"{file_sha256(p)}.png" for p in photos})  # the twin shares its copy
     assert {r.sha256 for r in run.images} == {p.split(".")[0] for p in kept}
-    again = run_cli("sweep", "--resume", run.run_id, "--keep-images", "--out", str(out))
-    assert again.returncode == 2 and "drop --keep-images" in again.stderr
+    again = run_cli("sweep", "--resume", run.run_id, "--keep-images", "--out", str(out))  # as recorded: accepted
+    assert again.returncode == 0, again.stderr
+    other = tmp_path / "other"
+    plain = run_cli("sweep", "--images", str(photos[0]), "--checkpoints", *checkpoint_pair, "--out", str(other))
+    assert plain.returncode == 0, plain.stderr
+    (recorded,) = RunStore(other).list_runs()
+    refused = run_cli("sweep", "--resume", recorded.run_id, "--keep-images", "--out", str(other))
+    assert refused.returncode == 2 and "drop --keep-images" in refused.stderr
+    assert not (other / recorded.run_id / "images").exists()
