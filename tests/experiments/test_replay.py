@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.replay import ReplayError, replay
+from experiments.replay import ReplayError, measured_masks, replay
 from experiments.run_images import ImageChangedError, keep_image
 from experiments.store import LEGACY_COLUMNS, Run
 from experiments.sweep import SweepConfig, run_sweep
@@ -24,7 +24,9 @@ RATIOS = (0.25, 0.5, 0.75)
 SEEDS = (3, 4)
 
 
-def sweep_run(tmp_path: Path, checkpoint_pair, dtype: str = "float32", crop: bool = False) -> Run:
+def sweep_run(
+    tmp_path: Path, checkpoint_pair, dtype: str = "float32", crop: bool = False, masks: tuple[str, ...] = ("random",)
+) -> Run:
     images = write_images(tmp_path / "photos", 3)
     config = SweepConfig(
         images=(str(tmp_path / "photos"),),
@@ -33,6 +35,7 @@ def sweep_run(tmp_path: Path, checkpoint_pair, dtype: str = "float32", crop: boo
         seeds=SEEDS,
         dtype=dtype,
         crop=crop,
+        masks=masks,
         batch_size=5,  # batches that mix images, ratios and seeds
     )
     result = run_sweep(config, root=tmp_path / "runs", models={name: load_model(name) for name in checkpoint_pair})
@@ -177,3 +180,25 @@ def test_a_run_of_the_first_store_schema_replays_as_random_masks_with_its_config
     assert max(c.difference() for c in replayed.cells) <= 1e-5
     with pytest.raises(ReplayError, match="not measured with the 'grid' mask in this run; masks: random"):
         replay(legacy, "img002.png", seed=SEEDS[1], mask="grid", models=load_model)
+
+
+def test_each_mask_strategy_of_a_run_replays_its_own_rows(tmp_path, checkpoint_pair):
+    run = sweep_run(tmp_path, checkpoint_pair, masks=("grid", "random", "block"))
+    assert measured_masks(run, "img001.png", SEEDS[0]) == ("random", "block", "grid")
+    rows = csv_rows(run)
+    hashes = {}
+    for mask in ("random", "block", "grid"):
+        replayed = replay(run, "img001.png", seed=SEEDS[0], mask=mask, models=load_model)
+        assert {c.mask for c in replayed.cells} == {mask} and len(replayed.cells) == len(RATIOS) * 2
+        for cell in replayed.cells:
+            (row,) = rows[
+                rows["image"].str.endswith("img001.png")
+                & (rows["checkpoint"] == cell.checkpoint)
+                & (rows["mask"] == mask)
+                & (rows["mask_ratio"] == cell.mask_ratio)
+                & (rows["seed"] == SEEDS[0])
+            ].itertuples()
+            assert cell.record.mask_hash == row.mask_hash and cell.stored["loss"] == row.loss
+            assert cell.difference() <= 1e-5
+        hashes[mask] = replayed.cell(checkpoint_pair[0], 0.5, mask).record.mask_hash
+    assert len(set(hashes.values())) == 3  # three different masks, each re-created as its rows recorded it

@@ -136,3 +136,24 @@ def test_a_runs_link_round_trips_through_a_new_page(study):
     assert "Not in this store (left out): 20990101-000000-gone00" in note
     assert image["value"] == images[1] and len(ranking) == 3 and len(summary) == 6
     assert all(value == gr.skip() for value in app.open_linked_runs(None, "loss"))
+
+
+def test_the_gallery_has_a_row_per_strategy_and_ratio_of_the_run(tiny_app: MAEApp, tmp_path):
+    path = tmp_path / "photo.png"
+    make_image(48, 40, seed=3).save(path)
+    run_to_end(tiny_app.sweep, None, [str(path)], *NAMES, 0.25, 0.5, 0.25, 1, 2, "loss", False, ["grid", "random"])
+    run_id = tiny_app.list_runs()[0]["run_id"].iloc[0]
+    gallery, cells, _, targets = tiny_app.drill.gallery([run_id], "photo.png", 2)
+    captions = [caption for _, caption in gallery["value"]]
+    order = [(mask, ratio) for mask in ("random", "grid") for ratio in (0.25, 0.5)]
+    assert [c.split(":")[0] for c in captions[::3]] == [f"{mask} {ratio:g}" for mask, ratio in order]
+    assert [t[2:] for t in targets[::3]] == [(ratio, 2, mask) for mask, ratio in order]
+    rows = csv_of(tiny_app, run_id)
+    merged = cells.merge(rows, on=["checkpoint", "mask", "mask_ratio"], suffixes=("", "_file"))
+    assert len(merged) == len(rows) == 8 and (merged["loss"] - merged["loss_file"]).abs().max() <= 1e-5
+    *_, table, note = tiny_app.drill.replay_cell(run_id, "photo.png", 0.5, 2, "grid")
+    grid_rows = rows[(rows["mask"] == "grid") & (rows["mask_ratio"] == 0.5)].set_index("checkpoint")
+    assert list(table["mask"]) == ["grid", "grid"] and list(table["checkpoint"]) == list(NAMES)
+    assert list(table["csv_loss"]) == [grid_rows.loc[name, "loss"] for name in NAMES]
+    with pytest.raises(gr.Error, match="not measured with the 'block' mask in this run; masks: grid, random"):
+        tiny_app.drill.replay_cell(run_id, "photo.png", 0.5, 2, "block")
