@@ -18,6 +18,7 @@ the first ``L - int(L * (1 - ratio))`` patches of the order.
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 import torch
@@ -35,9 +36,9 @@ _BAYER_2X2 = np.array([[0, 2], [3, 1]], dtype=np.int64)
 
 def grid_side(num_patches: int) -> int:
     """The side of the square patch grid; ``ValueError`` when ``num_patches`` is not a positive square."""
-    if isinstance(num_patches, bool) or not isinstance(num_patches, int) or num_patches < 1:
+    if isinstance(num_patches, bool) or not isinstance(num_patches, numbers.Integral) or num_patches < 1:
         raise ValueError(f"num_patches must be a positive integer, got {num_patches!r}")
-    side = math.isqrt(num_patches)
+    side = math.isqrt(int(num_patches))
     if side * side != num_patches:
         raise ValueError(f"num_patches must be a square (the patch grid is square), got {num_patches}")
     return side

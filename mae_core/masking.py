@@ -86,15 +86,18 @@ def mask_noise(seed: int, num_patches: int, batch: int = 1, strategy: str = "ran
 
     ``random``: uniform noise. Row 0 equals the official demo's ``torch.manual_seed(seed); torch.rand(1, L)``, so
     seed ``s`` reproduces the demo's mask exactly, on any device (move the noise, not the generator).
-    ``block`` / ``grid``: the removal orders of :mod:`mae_core.mask_strategies` (the patch grid must be square).
+    ``block`` / ``grid``: the removal orders of :mod:`mae_core.mask_strategies`. For every strategy the patch grid
+    is ``sqrt(num_patches)`` square (a model's always is): another ``num_patches`` or ``batch`` is a ``ValueError``.
     """
     strategy = check_strategy(strategy)
+    side = grid_side(num_patches)
+    if isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1:
+        raise ValueError(f"batch must be a positive integer, got {batch!r}")
     generator = torch.Generator(device="cpu").manual_seed(check_seed(seed))
     if strategy == "random":
-        return torch.rand(batch, num_patches, generator=generator)
-    side = grid_side(num_patches)
+        return torch.rand(int(batch), num_patches, generator=generator)
     removal_order = block_removal_order if strategy == "block" else grid_removal_order
-    return torch.stack([order_to_noise(removal_order(side, generator)) for _ in range(batch)])
+    return torch.stack([order_to_noise(removal_order(side, generator)) for _ in range(int(batch))])
 
 
 def mask_from_patches(removed: object, num_patches: int) -> torch.Tensor:
@@ -126,9 +129,10 @@ def removed_bitmap(removed: object, num_patches: int) -> np.ndarray:
         removed = removed.detach().cpu().numpy()
     values = np.asarray(removed)
     if values.dtype == bool:
-        if values.size != num_patches or values.ndim not in (1, 2):
+        side = grid_side(num_patches)
+        if values.shape not in ((num_patches,), (side, side)):
             raise ValueError(
-                f"a boolean patch grid must have {num_patches} entries ([g, g] or [L]), got shape {list(values.shape)}"
+                f"a boolean patch grid must have shape [{side}, {side}] or [{num_patches}], got {list(values.shape)}"
             )
         return values.reshape(-1).copy()
     if values.size == 0:

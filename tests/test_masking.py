@@ -227,10 +227,16 @@ def test_unknown_strategies_are_refused_by_name(strategy):
     assert check_strategy("grid") == "grid"
 
 
-@pytest.mark.parametrize("strategy", ["block", "grid"])
-def test_spatial_strategies_need_a_square_grid(strategy):
-    with pytest.raises(ValueError, match="square"):
+@pytest.mark.parametrize("strategy", MASK_STRATEGIES)
+def test_every_strategy_needs_a_square_grid_and_a_positive_batch(strategy):
+    with pytest.raises(ValueError, match="must be a square"):
         mask_noise(0, 50, strategy=strategy)
+    with pytest.raises(ValueError, match="positive integer"):
+        mask_noise(0, 0, strategy=strategy)
+    for batch in (0, -2, 1.5):
+        with pytest.raises(ValueError, match="batch must be a positive integer"):
+            mask_noise(0, 196, batch=batch, strategy=strategy)
+    assert mask_noise(0, np.int64(64), batch=np.int64(2), strategy=strategy).shape == (2, 64)
 
 
 # --- custom (drawn) masks ---
@@ -286,7 +292,8 @@ def test_mask_ratio_for_count_is_exact_for_every_count(length):
         ([-1], r"\[0, 195\]"),
         ([1.5, 2.0], "integer indices or a boolean grid"),
         ("12", "integer indices or a boolean grid"),
-        (np.zeros((10, 10), dtype=bool), "196 entries"),
+        (np.zeros((10, 10), dtype=bool), r"shape \[14, 14\] or \[196\]"),
+        (np.zeros((2, 98), dtype=bool), r"shape \[14, 14\] or \[196\]"),
     ],
 )
 def test_bad_drawn_masks_say_what_is_wrong(removed, match):
