@@ -220,7 +220,7 @@ def _given_fields(args: argparse.Namespace) -> dict[str, object]:
         given["ratios"] = parse_ratios(args.ratios)
     if args.seeds:
         given["seeds"] = parse_seeds(args.seeds)
-    if args.masks:
+    if args.masks is not None:  # an empty --masks is an error, not the default
         given["masks"] = parse_masks(args.masks)
     if args.dtype:
         given["dtype"] = args.dtype

@@ -1,4 +1,5 @@
-"""The study's figure: the metric per checkpoint vs mask ratio, and the paired difference ``b - a`` vs ratio.
+"""The study's figure: the metric per checkpoint vs mask ratio, and the paired difference ``b - a`` vs ratio;
+one row of these two panels per mask strategy.
 
 Both panels draw 95 % intervals over images (per-image means over seeds first, see :mod:`experiments.analysis`):
 the left panel's bands show how precisely each checkpoint's mean is known, the right panel's band how precisely the
@@ -51,12 +52,16 @@ def plot_study(
     path: str | os.PathLike | None = None,
     no_pair_reason: str = "",
 ) -> Figure:
-    """Two panels from the tables of :func:`summarize` and :func:`paired_difference`; saved as PNG when ``path``."""
-    figure = Figure(figsize=(12, 4.8), dpi=110)
+    """Two panels from the tables of :func:`summarize` and :func:`paired_difference`, one row of them per mask
+    strategy (faceted: each row's title names its mask; columns share their y axis); saved as PNG when ``path``."""
+    masks = list(dict.fromkeys(summary["mask"])) if "mask" in summary else [None]
+    figure = Figure(figsize=(12 if len(masks) == 1 else 13, 1.0 + 3.8 * len(masks)), dpi=110)
     FigureCanvasAgg(figure)  # Agg, no pyplot: safe in servers and threads
-    left, right = figure.subplots(1, 2)
-    _draw_levels(left, summary, metric)
-    _draw_difference(right, paired, metric, no_pair_reason)
+    axes = figure.subplots(len(masks), 2, sharex=True, sharey="col", squeeze=False)
+    for (left, right), mask in zip(axes, masks):
+        prefix = f"mask {mask}: " if len(masks) > 1 else ""
+        _draw_levels(left, _of_mask(summary, mask), metric, prefix)
+        _draw_difference(right, _of_mask(paired, mask), metric, no_pair_reason, prefix)
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     if path is not None:
@@ -64,31 +69,36 @@ def plot_study(
     return figure
 
 
-def _draw_levels(ax, summary: pd.DataFrame, metric: str) -> None:
-    several_masks = summary["mask"].nunique() > 1
-    for (checkpoint, mask), part in summary.groupby(["checkpoint", "mask"], sort=False):
+def _of_mask(table: pd.DataFrame | None, mask: str | None) -> pd.DataFrame | None:
+    """The rows of one mask strategy (all rows when the table has no ``mask`` column)."""
+    if table is None or mask is None or "mask" not in table:
+        return table
+    return table[table["mask"] == mask]
+
+
+def _draw_levels(ax, summary: pd.DataFrame, metric: str, prefix: str) -> None:
+    for checkpoint, part in summary.groupby("checkpoint", sort=False):
         part = part.sort_values("mask_ratio")
         loss_type = str(part["loss_type"].iloc[0])
         label = checkpoint if loss_type in ("unknown", "", checkpoint) else f"{checkpoint} ({loss_type})"
-        label = f"{label}, {mask}" if several_masks else label
         (line,) = ax.plot(part["mask_ratio"], part["mean"], marker="o", label=label)
         band = part.dropna(subset=["ci_low", "ci_high"])
         if len(band):
             ax.fill_between(band["mask_ratio"], band["ci_low"], band["ci_high"], color=line.get_color(), alpha=0.2)
     over = "its seeds (one image)" if (summary["ci_over"] == "seeds").all() else "images"
-    ax.set_title(f"mean per checkpoint, 95% CI over {over}", fontsize=9)
+    ax.set_title(f"{prefix}mean per checkpoint, 95% CI over {over}", fontsize=9)
     ax.set_xlabel("mask ratio")
     ax.set_ylabel(metric_label(metric))
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
 
 
-def _draw_difference(ax, paired: pd.DataFrame | None, metric: str, reason: str) -> None:
+def _draw_difference(ax, paired: pd.DataFrame | None, metric: str, reason: str, prefix: str) -> None:
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set_xlabel("mask ratio")
     ax.grid(True, alpha=0.3)
     if paired is None or paired.empty:
-        ax.set_title("no paired difference", fontsize=9)
+        ax.set_title(f"{prefix}no paired difference", fontsize=9)
         ax.text(
             0.5,
             0.5,
@@ -101,18 +111,14 @@ def _draw_difference(ax, paired: pd.DataFrame | None, metric: str, reason: str) 
         )
         return
     a, b = paired["a"].iloc[0], paired["b"].iloc[0]
-    several_masks = paired["mask"].nunique() > 1
-    for mask, part in paired.groupby("mask", sort=False):
-        part = part.sort_values("mask_ratio")
-        (line,) = ax.plot(part["mask_ratio"], part["mean_diff"], marker="o", label=f"{mask}" if several_masks else None)
-        band = part.dropna(subset=["ci_low", "ci_high"])
-        if len(band):
-            ax.fill_between(band["mask_ratio"], band["ci_low"], band["ci_high"], color=line.get_color(), alpha=0.2)
+    part = paired.sort_values("mask_ratio")
+    (line,) = ax.plot(part["mask_ratio"], part["mean_diff"], marker="o")
+    band = part.dropna(subset=["ci_low", "ci_high"])
+    if len(band):
+        ax.fill_between(band["mask_ratio"], band["ci_low"], band["ci_high"], color=line.get_color(), alpha=0.2)
     over = "its seeds (one image)" if (paired["n_images"] == 1).all() else "images"
-    ax.set_title(f"paired difference {b} - {a} (same image and mask), 95% CI over {over}", fontsize=9)
+    ax.set_title(f"{prefix}paired difference {b} - {a} (same image and mask), 95% CI over {over}", fontsize=9)
     ax.set_ylabel(f"{metric}: {b} - {a}")
-    if several_masks:
-        ax.legend(fontsize=8)
 
 
 def plot_metric(

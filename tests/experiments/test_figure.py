@@ -47,11 +47,20 @@ def test_title_shows_ranges_when_points_differ():
     assert study_title("loss", ["r"], summarize(df, "loss")).endswith("3-4 images x 2 seeds per point")
 
 
-def test_one_line_per_checkpoint_and_mask():
+def test_one_row_of_panels_per_mask_strategy(tmp_path):
     df = study_frame(images=3, seeds=1, masks=("random", "grid"))
-    levels, difference = plot_metric(df, "psnr").axes
-    assert len(levels.get_lines()) == 4 and "tiny-gan (gan), grid" in [x.get_label() for x in levels.get_lines()]
-    assert len(difference.get_lines()) == 3  # zero line + one per mask
+    figure = plot_metric(df, "psnr", tmp_path / "faceted.png")
+    assert len(figure.axes) == 4  # (levels, difference) per mask, in the order the rows give the masks
+    summary, paired = summarize(df, "psnr"), paired_difference(df, "psnr")
+    for (levels, difference), mask in zip([figure.axes[:2], figure.axes[2:]], ("random", "grid")):
+        assert levels.get_title().startswith(f"mask {mask}: mean per checkpoint")
+        assert difference.get_title().startswith(f"mask {mask}: paired difference tiny-gan - tiny-pixel")
+        assert [line.get_label() for line in levels.get_lines()] == ["tiny-pixel (pixel)", "tiny-gan (gan)"]
+        gan = summary[(summary["mask"] == mask) & (summary["checkpoint"] == "tiny-gan")]
+        assert list(levels.get_lines()[1].get_ydata()) == list(gan.sort_values("mask_ratio")["mean"])
+        zero, diff = difference.get_lines()
+        assert list(diff.get_ydata()) == list(paired[paired["mask"] == mask].sort_values("mask_ratio")["mean_diff"])
+    assert figure.axes[0].get_shared_y_axes().joined(figure.axes[0], figure.axes[2])  # levels comparable across masks
 
 
 def test_a_single_image_says_both_bands_are_over_its_seeds():

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 
 from experiments.config import SweepConfig
 from experiments.store import RunStore, list_runs, load_runs
@@ -71,6 +72,9 @@ def test_cli_sweep_with_three_strategies_then_report(tmp_path, checkpoint_pair):
     assert sorted(zip(paired["mask"], paired["mask_ratio"])) == sorted((m, r) for m in MASKS for r in (0.5, 0.75))
     (summary_csv,) = (root / "reports").glob("*/summary_mse.csv")
     assert len(pd.read_csv(summary_csv)) == 2 * 3 * 2  # checkpoint x mask x ratio
+    (figure,) = (root / "reports").glob("*/mse_vs_ratio.png")
+    with Image.open(figure) as png:
+        assert png.height > 2 * 4.8 * 110  # faceted: a row of panels per mask (one mask: 4.8 inches at 110 dpi)
 
 
 def test_default_sweep_is_random_only_and_bad_masks_are_usage_errors(tmp_path, checkpoint_pair):
@@ -79,7 +83,7 @@ def test_default_sweep_is_random_only_and_bad_masks_are_usage_errors(tmp_path, c
     df = load_runs([run_sweep(config, root=tmp_path / "runs").run_id], root=tmp_path / "runs")
     assert set(df["mask"]) == {"random"} and len(df) == 2
     check_mask_columns(df, ("random",))
-    for bad in ("checkerboard", "random,,grid", "custom"):
+    for bad in ("checkerboard", "random,,grid", "custom", ""):
         done = run_cli("sweep", "--images", str(tmp_path / "imgs"), "--checkpoints", checkpoint_pair[0], "--masks", bad)
         assert done.returncode == 2, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
