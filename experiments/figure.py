@@ -117,7 +117,8 @@ def _draw_difference(ax, paired: pd.DataFrame | None, metric: str, reason: str, 
     if len(band):
         ax.fill_between(band["mask_ratio"], band["ci_low"], band["ci_high"], color=line.get_color(), alpha=0.2)
     over = "its seeds (one image)" if (paired["n_images"] == 1).all() else "images"
-    ax.set_title(f"{prefix}paired difference {b} - {a} (same image and mask), 95% CI over {over}", fontsize=9)
+    wrap = "\n" if prefix else " "  # a faceted row's title is longer by its mask's name
+    ax.set_title(f"{prefix}paired difference {b} - {a}{wrap}(same image and mask), 95% CI over {over}", fontsize=9)
     ax.set_ylabel(f"{metric}: {b} - {a}")
 
 
