@@ -274,6 +274,20 @@ class MAEApp:
         removed = np.flatnonzero(patches_from_painting(painted, grid)).tolist()
         if not removed:
             return "", *blank, f"Nothing hidden yet: paint over at least half of a patch ({grid}x{grid} grid)."
+        return formatting.patch_list(removed), *self._masked_previews(removed, image, first, second, crop)
+
+    def preview_patches(
+        self, removed: str | None, image: str | None, first: str, second: str, crop: bool = False
+    ) -> tuple:
+        """What typed patch indices hide, before running: both rows' panels with only the masked one filled in,
+        and a note (as :meth:`preview_drawing` does for a painting)."""
+        if not image:
+            return *[None] * 2 * len(PANEL_FILES), "Upload an image, choose **draw**, then paint over what to hide."
+        return self._masked_previews(inputs.removed_patches(removed), image, first, second, crop)
+
+    def _masked_previews(self, removed: list[int], image: str, first: str, second: str, crop: bool) -> tuple:
+        """Both rows' panels with only the masked one (``removed`` hidden on each checkpoint's input), and a note."""
+        panels: list[str | None] = [None] * 2 * len(PANEL_FILES)
         picture = inputs.read_image(image)
         for row, name in enumerate((first, second)):
             config = self.model(name).config
@@ -281,10 +295,10 @@ class MAEApp:
                 panel = masked_preview(
                     picture, removed, img_size=config.img_size, patch_size=config.patch_size, crop=bool(crop)
                 )
-            except ValueError as err:  # the other checkpoint's grid has fewer patches
+            except ValueError as err:  # out of a checkpoint's grid, or every patch removed
                 raise inputs.user_error(err) from None
-            blank[row * len(PANEL_FILES) + MASKED] = served_png(panel, "masked")
-        return formatting.patch_list(removed), *blank, formatting.drawn_note(len(removed), grid * grid)
+            panels[row * len(PANEL_FILES) + MASKED] = served_png(panel, "masked")
+        return *panels, formatting.drawn_note(len(removed), self.model(first).config.num_patches)
 
     def model(self, name: str):
         """A checkpoint by name from the shared cache, loaded on first use; ``gr.Error`` when it cannot be."""

@@ -51,7 +51,12 @@ def build_demo(app: MAEApp) -> gr.Blocks:
         )
 
         compare.wire(
-            compare_tab, gpu(app.compare), app.new_seed, app.compare_link, app.drawing_canvas, app.preview_drawing
+            compare_tab,
+            gpu(app.compare),
+            app.new_seed,
+            app.compare_link,
+            app.drawing_canvas,
+            (app.preview_drawing, app.preview_patches),
         )
         sweep.wire(sweep_tab, compare_tab, runs_tab, gpu(app.sweep), app.cancel_sweep, app.list_runs)
         runs.wire(runs_tab, app.list_runs, app.show_runs, app.drill, gpu)

@@ -65,7 +65,7 @@ def build(names: Sequence[str], examples: Sequence[Path], pair: tuple[str, str])
                 painter = mask_painter(elem_id="mask-painter")
                 removed = gr.Textbox(
                     "",
-                    label="Removed patches (row-major indices; filled in as you paint)",
+                    label="Removed patches (row-major indices; filled in as you paint, or type them and press Enter)",
                     visible=False,
                     elem_id="removed-patches",
                 )
@@ -121,11 +121,18 @@ def _panel_rows() -> tuple[gr.Image, ...]:
 
 
 def wire(
-    tab: CompareTab, compare: Callable, new_seed: Callable, compare_link: Callable, canvas: Callable, preview: Callable
+    tab: CompareTab,
+    compare: Callable,
+    new_seed: Callable,
+    compare_link: Callable,
+    canvas: Callable,
+    preview: tuple[Callable, Callable],
 ) -> None:
     """The Reconstruct button is the named ``/compare`` endpoint; releasing the slider, entering a seed and the
     "New seed" button recompute privately. Choosing draw (or a new image, checkpoint or crop while drawing) resets
-    the painter (``canvas``); each stroke shows what will be hidden in both rows' masked panels (``preview``)."""
+    the painter (``canvas``); each stroke, or Enter in the patch box after typing indices, shows what will be hidden
+    in both rows' masked panels (``preview``: from the painting, from the typed indices)."""
+    from_painting, from_indices = preview
     inputs, outputs = tab.inputs, tab.outputs
     tab.run.click(compare, inputs, outputs, api_name="compare")
     tab.ratio.release(compare, inputs, outputs, api_visibility="private")
@@ -138,8 +145,14 @@ def wire(
     for control in (tab.strategy, tab.image, tab.first, tab.crop):
         control.change(canvas, [tab.strategy, tab.image, tab.first, tab.crop], canvas_outputs, api_visibility="private")
     tab.painter.input(
-        preview,
+        from_painting,
         [tab.painter, tab.image, tab.first, tab.second, tab.crop],
         [tab.removed, *tab.panels, tab.note],
+        api_visibility="private",
+    )
+    tab.removed.submit(
+        from_indices,
+        [tab.removed, tab.image, tab.first, tab.second, tab.crop],
+        [*tab.panels, tab.note],
         api_visibility="private",
     )

@@ -125,6 +125,12 @@ def test_draw_a_mask_in_chromium(tmp_path, isolated_caches):
             rows = {i // 14 for i in removed}
             assert rows <= set(range(3, 11)), removed  # a band across the middle of the 14 x 14 grid
             assert len(removed) >= 14
+            removed_box.fill("0, 1, 14")  # typed indices preview too (Enter), then the painting's come back
+            removed_box.press("Enter")
+            expect(page.locator("#compare-note")).to_contain_text("The drawing hides 3 of 196", timeout=30_000)
+            removed_box.fill(", ".join(map(str, removed)))
+            removed_box.press("Enter")
+            expect(page.locator("#compare-note")).to_contain_text(f"The drawing hides {len(removed)} of 196")
             page.locator("#run-compare").click()
             page.wait_for_selector(f"{PANELS[-1]} img, .toast-body.error", timeout=90_000)
             errors = page.locator(".toast-body.error")

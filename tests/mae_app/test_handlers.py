@@ -175,6 +175,21 @@ def test_painting_previews_the_hidden_patches_before_running(tiny_app, image_fil
     assert "3 of 16 patches removed (drawn)" in compared_note
 
 
+def test_typed_patch_indices_preview_the_hidden_patches_before_running(tiny_app, image_file):
+    *panels, note = tiny_app.preview_patches("[0, 5, 10]", image_file, *NAMES)
+    assert [p is not None for p in panels] == [False, True, False, False, False] * 2  # only the masked panels
+    expected = masked_preview(image_file, [0, 5, 10], img_size=32, patch_size=8)
+    for path in (panels[1], panels[6]):
+        with Image.open(path) as img:
+            np.testing.assert_array_equal(np.asarray(img.convert("RGB")), expected)
+    assert "hides 3 of 16 patches" in note
+    with pytest.raises(gr.Error, match=r"\[0, 15\]"):
+        tiny_app.preview_patches("3, 16", image_file, *NAMES)
+    with pytest.raises(gr.Error, match="whole numbers"):
+        tiny_app.preview_patches("3, x", image_file, *NAMES)
+    assert tiny_app.preview_patches("3", None, *NAMES)[-1].startswith("Upload an image")
+
+
 def test_an_empty_painting_hides_nothing(tiny_app, image_file):
     layer = np.zeros((32, 32, 4), dtype=np.uint8)
     layer[0:3, 0:3, 3] = 255
