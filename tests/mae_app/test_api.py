@@ -53,6 +53,9 @@ def test_named_endpoints_are_compare_sweep_and_replay(server):
         "mask",
     ]
     assert len(endpoints["/replay"]["returns"]) == 12
+    names = ["image", "first", "second", "mask_ratio", "seed", "crop", "strategy", "removed"]  # as the README lists
+    assert [p["parameter_name"] for p in compare] == names
+    assert endpoints["/sweep"]["parameters"][-1]["parameter_name"] == "masks"
     assert len(endpoints["/compare"]["returns"]) == 12
 
 
@@ -85,6 +88,8 @@ def test_compare_takes_a_strategy_and_drawn_patches(server, picture):
         with Image.open(result[1]) as masked, Image.open(result[0]) as original:
             changed = (np.asarray(masked) != np.asarray(original)).any(axis=-1).reshape(4, 8, 4, 8).any(axis=(1, 3))
         assert np.argwhere(changed.reshape(-1)).reshape(-1).tolist() == [0, 5, 10, 15]  # the diagonal, as drawn
+    by_name = client.predict(image=handle_file(picture), strategy="custom", removed=[3, 12], api_name="/compare")
+    assert list(table_frame(by_name[10])["masked_patches"]) == [2, 2]
     with pytest.raises(AppError, match="no patch is removed"):
         client.predict(handle_file(picture), *NAMES, 0.5, 0, False, "custom", "", api_name="/compare")
 
