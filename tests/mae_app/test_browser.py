@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -115,22 +116,19 @@ def test_draw_a_mask_in_chromium(tmp_path, isolated_caches):
             expect(painter).to_be_visible(timeout=30_000)
             expect(page.locator("#mask-ratio")).to_be_hidden()
             page.wait_for_timeout(2_000)  # the painter loads the image as the top checkpoint sees it
+            removed_box = page.locator("#removed-patches textarea")
+            removed_box.fill("0, 1, 14")  # typed indices preview too (Enter); painting then replaces them
+            removed_box.press("Enter")
+            expect(page.locator("#compare-note")).to_contain_text("The drawing hides 3 of 196", timeout=30_000)
+            expect(page.locator("#top-1 img")).to_be_visible(timeout=30_000)
             painter.get_by_role("button", name="Brush").first.click()
             _paint_band(page, painter.locator("canvas").first)
-            removed_box = page.locator("#removed-patches textarea")
-            expect(removed_box).not_to_have_value("", timeout=30_000)
+            removed = _settled_patches(page, removed_box, previous="0, 1, 14")
             expect(page.locator("#top-1 img")).to_be_visible(timeout=30_000)  # the masked panel, before running
-            expect(page.locator("#compare-note")).to_contain_text("The drawing hides")
-            removed = [int(i) for i in removed_box.input_value().split(",")]
+            expect(page.locator("#compare-note")).to_contain_text(f"The drawing hides {len(removed)} of 196")
             rows = {i // 14 for i in removed}
             assert rows <= set(range(3, 11)), removed  # a band across the middle of the 14 x 14 grid
             assert len(removed) >= 14
-            removed_box.fill("0, 1, 14")  # typed indices preview too (Enter), then the painting's come back
-            removed_box.press("Enter")
-            expect(page.locator("#compare-note")).to_contain_text("The drawing hides 3 of 196", timeout=30_000)
-            removed_box.fill(", ".join(map(str, removed)))
-            removed_box.press("Enter")
-            expect(page.locator("#compare-note")).to_contain_text(f"The drawing hides {len(removed)} of 196")
             page.locator("#run-compare").click()
             page.wait_for_selector(f"{PANELS[-1]} img, .toast-body.error", timeout=90_000)
             errors = page.locator(".toast-body.error")
@@ -189,6 +187,19 @@ def test_a_sweep_then_drill_into_an_image_of_the_runs_tab(tmp_path, isolated_cac
             browser.close()
     if os.environ.get("MAE_SCREENSHOT_DIR"):
         Path(os.environ["MAE_SCREENSHOT_DIR"], screenshot.name).write_bytes(screenshot.read_bytes())
+
+
+def _settled_patches(page, removed_box, previous: str, timeout_s: float = 90.0) -> list[int]:
+    """The removed patch indices once the strokes' previews have all landed (the box keeps its value for 3 s)."""
+    deadline = time.monotonic() + timeout_s
+    value = previous
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(3_000)
+        latest = removed_box.input_value()
+        if latest == value and latest not in ("", previous):
+            return [int(i) for i in latest.split(",")]
+        value = latest
+    raise AssertionError(f"the removed patches did not settle: {value!r}")
 
 
 def _paint_band(page, canvas) -> None:
