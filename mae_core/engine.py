@@ -76,11 +76,17 @@ def select_device(device: torch.device | str | None = None) -> torch.device:
     if chosen.type not in ("cpu", "cuda", "mps"):  # meta, xla, privateuse...: nothing this engine can compute on
         raise ValueError(f"device {device!r} cannot run this engine; {accepted}")
     if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was asked for but CUDA is not available here; use 'cpu', or leave the device unset (auto)")
+        raise ValueError(
+            f"device {device!r} was asked for but CUDA is not available here; "
+            "use 'cpu', or leave the device unset (auto)"
+        )
     if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
         raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     if chosen.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError(f"device {device!r} was asked for but MPS is not available here; use 'cpu', or leave the device unset (auto)")
+        raise ValueError(
+            f"device {device!r} was asked for but MPS is not available here; "
+            "use 'cpu', or leave the device unset (auto)"
+        )
     return chosen
 
 
