@@ -15,7 +15,15 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-from experiments.config import DEFAULT_BATCH_SIZE, SweepConfig, parse_masks, parse_metrics, parse_ratios, parse_seeds
+from experiments.config import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MASKS,
+    SweepConfig,
+    parse_masks,
+    parse_metrics,
+    parse_ratios,
+    parse_seeds,
+)
 from experiments.distributed import dist_env, run_distributed_sweep, world_size
 from experiments.manifest import Manifest
 from experiments.progress import ProgressBar
@@ -430,7 +438,19 @@ def _export(args: argparse.Namespace) -> int:
     return _guarded(action)
 
 
-RUNS_HEADER = ("RUN_ID", "CREATED", "STATUS", "IMAGES", "CHECKPOINTS", "RATIOS", "SEEDS", "ROWS/CELLS", "ERRORS")
+# MASKS came with the mask strategies: last, so the columns before it keep their places
+RUNS_HEADER = (
+    "RUN_ID",
+    "CREATED",
+    "STATUS",
+    "IMAGES",
+    "CHECKPOINTS",
+    "RATIOS",
+    "SEEDS",
+    "ROWS/CELLS",
+    "ERRORS",
+    "MASKS",
+)
 
 
 def _run_line(store: RunStore, m: Manifest) -> tuple[str, ...]:
@@ -452,6 +472,7 @@ def _run_line(store: RunStore, m: Manifest) -> tuple[str, ...]:
         _axis(m.seeds),
         f"{'?' if rows is None else rows}/{'?' if m.cells is None else m.cells}",
         str(len(m.errors)),
+        ",".join(m.config.masks if m.config else DEFAULT_MASKS),
     )
 
 

@@ -140,9 +140,20 @@ def test_runs_lists_what_each_run_holds(tmp_path):
     done = run_cli("runs", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     header, line = done.stdout.splitlines()
-    columns = ["RUN_ID", "CREATED", "STATUS", "IMAGES", "CHECKPOINTS", "RATIOS", "SEEDS", "ROWS/CELLS", "ERRORS"]
+    columns = [
+        "RUN_ID",
+        "CREATED",
+        "STATUS",
+        "IMAGES",
+        "CHECKPOINTS",
+        "RATIOS",
+        "SEEDS",
+        "ROWS/CELLS",
+        "ERRORS",
+        "MASKS",
+    ]
     assert header.split() == columns
-    run_id, created, status, images, checkpoints, ratios, seeds, rows, errors = line.split()
+    run_id, created, status, images, checkpoints, ratios, seeds, rows, errors, masks = line.split()
     assert (run_id, status, images, checkpoints) == ("run-a", "finished", "3", "tiny-pixel,tiny-gan")
-    assert (ratios, seeds, rows, errors) == ("0.25..0.95(5)", "0,1", "60/60", "0")
+    assert (ratios, seeds, rows, errors, masks) == ("0.25..0.95(5)", "0,1", "60/60", "0", "random")
     assert created.endswith("Z") and created[:4].isdigit() and "T" in created

@@ -64,6 +64,8 @@ def test_cli_sweep_with_three_strategies_then_report(tmp_path, checkpoint_pair):
     df = load_runs([manifest.run_id], root=root)
     assert len(df) == manifest.rows == manifest.cells == 2 * 2 * 3 * 2 * 2
     check_mask_columns(df, MASKS)
+    listed = run_cli("runs", "--out", str(root))
+    assert listed.returncode == 0 and listed.stdout.splitlines()[1].split()[-1] == ",".join(MASKS)
 
     report = run_cli("report", manifest.run_id, "--out", str(root), "--metric", "mse")
     assert report.returncode == 0, report.stderr
