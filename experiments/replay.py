@@ -26,7 +26,7 @@ from pathlib import PurePath
 import pandas as pd
 import torch
 
-from experiments.config import format_ratio
+from experiments.config import DEFAULT_MASKS, format_ratio
 from experiments.manifest import Manifest
 from experiments.run_images import RunImage, locate_image
 from experiments.store import Run, RunStore
@@ -39,7 +39,7 @@ from mae_core.preprocess import load_image
 from mae_core.reconstruct import Reconstruction, reconstruct
 
 ModelSource = Callable[[str], MaskedAutoencoderViT]
-DEFAULT_MASK = "random"  # rows written before runs recorded a strategy used the official random masking
+DEFAULT_MASK = DEFAULT_MASKS[0]  # the official random masking, what rows from before recorded strategies used
 
 
 class ReplayError(ValueError):
@@ -136,7 +136,7 @@ def replay(
     replayed = []
     for ratio in grid:
         for checkpoint, model in loaded.items():
-            stored = _stored_row(cells, loaded_name(run)(checkpoint), ratio)
+            stored = _stored_row(cells, run.row_text(checkpoint), ratio)
             panels = reconstruct(model, picture, float(ratio), seed, strategy=mask, crop=crop, metrics=())
             cell = ReplayCell(checkpoint, mask, float(ratio), seed, by_key[(checkpoint, format_ratio(ratio))], panels)
             replayed.append(_checked_cell(cell, stored, manifest.run_id))
@@ -154,7 +154,7 @@ def measured_masks(run: Run | str, image: str, seed: int, root: str | os.PathLik
 def image_rows(run: Run, manifest: Manifest, image: str) -> pd.DataFrame:
     """The rows of one image of ``run``, named exactly as in the run (or as its rows read) or, when that is
     unambiguous, by its file name; the image's name in the run is added as ``image_name``."""
-    rows, text = run.read_rows(), loaded_name(run)
+    rows, text = run.read_rows(), run.row_text
     names = [record.name for record in manifest.images]
     names += [n for n in dict.fromkeys(rows["image"]) if n not in {text(m) for m in names}]
     cells = {text(n): n for n in names}
@@ -172,12 +172,6 @@ def image_rows(run: Run, manifest: Manifest, image: str) -> pd.DataFrame:
         raise ReplayError(f"run {manifest.run_id} holds no rows for image {chosen!r} (it may have failed)")
     picked["image_name"] = chosen
     return picked
-
-
-def loaded_name(run: Run) -> Callable[[str], str]:
-    """A name as ``run``'s loaded rows hold it: decoded from store schema 2 on (``experiments.csv_text``), as
-    written before (that schema's encoding cannot be undone)."""
-    return run.cell_text if run.schema < 2 else str
 
 
 def _chosen_cells(rows: pd.DataFrame, name: str, seed: int, ratios: Sequence[float] | None, mask: str) -> pd.DataFrame:

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Literal
 import pandas as pd
 from filelock import FileLock, Timeout
 
-from experiments.config import SweepConfig, format_ratio
+from experiments.config import DEFAULT_MASKS, SweepConfig, format_ratio
 from experiments.csv_text import from_cell, legacy_cell, to_cell
 from experiments.images import ImageFailure
 from experiments.manifest import Manifest
@@ -83,7 +83,7 @@ COLUMNS = (*LEGACY_COLUMNS, "crop", "mask", "mask_hash")
 SCHEMA_VERSION = 2  # what new runs are written with
 SCHEMA_COLUMNS = {1: LEGACY_COLUMNS, 2: COLUMNS}
 # what a run of schema 1 measured, for the columns it lacks (its crop comes from its config; metrics: not computed)
-LEGACY_CELLS = {"crop": "False", "mask": "random", "mask_hash": "", **dict.fromkeys(OPTIONAL_METRICS, "")}
+LEGACY_CELLS = {"crop": "False", "mask": DEFAULT_MASKS[0], "mask_hash": "", **dict.fromkeys(OPTIONAL_METRICS, "")}
 # The identity of a cell: a run holds at most one row per key.
 CELL_COLUMNS = ("image", "checkpoint", "mask", "mask_ratio", "seed")
 # cells a complete row always has (a string cell such as checkpoint_sha256 may be empty)
@@ -280,6 +280,11 @@ class Run:
     def cell_text(self, text: str) -> str:
         """``text`` as this run's CSV holds it (compare planned names with stored ones through this)."""
         return text_writer(self.schema)(text)
+
+    def row_text(self, text: str) -> str:
+        """``text`` as this run's loaded rows (:meth:`read_rows`) hold it: decoded from schema 2 on, as written
+        before (that schema's encoding cannot be undone)."""
+        return self.cell_text(text) if self.schema < 2 else text
 
     def _legacy_cells(self) -> dict[str, str]:
         """Values of the columns this run's schema lacks: what it measured (its crop is in its config)."""
