@@ -34,10 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.measure import cpu_name, forward_flops, timed  # noqa: E402
-from mae_core import engine  # noqa: E402
-from mae_core.engine import iter_evaluate  # noqa: E402
-from mae_core.model import build_model  # noqa: E402
-from mae_core.packed import cached_pack_weights, compute_dtype  # noqa: E402
+from mae_core.evaluation import engine  # noqa: E402
+from mae_core.evaluation.engine import iter_evaluate  # noqa: E402
+from mae_core.evaluation.packed import cached_pack_weights, compute_dtype  # noqa: E402
+from mae_core.modeling.model import build_model  # noqa: E402
 
 ARCHS = {"large": "mae_vit_large_patch16", "base": "mae_vit_base_patch16"}
 

@@ -38,13 +38,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: mae_core, measure and the tests' transformers bridge
 
 from benchmarks.measure import CLOCKS, Clock, PeakRss, cpu_name, forward_flops, linear_rate, timed  # noqa: E402
-from mae_core.engine import EvalRecord, evaluate  # noqa: E402
-from mae_core.masking import mask_noise  # noqa: E402
-from mae_core.metrics import DEFAULT_METRICS  # noqa: E402
-from mae_core.model import MaskedAutoencoderViT, mae_vit_large_patch16  # noqa: E402
-from mae_core.packed import cached_pack_weights  # noqa: E402
-from mae_core.perceptual import lpips_weights_present  # noqa: E402
-from mae_core.preprocess import preprocess  # noqa: E402
+from mae_core.evaluation.engine import EvalRecord, evaluate  # noqa: E402
+from mae_core.evaluation.metrics import DEFAULT_METRICS  # noqa: E402
+from mae_core.evaluation.packed import cached_pack_weights  # noqa: E402
+from mae_core.evaluation.perceptual import lpips_weights_present  # noqa: E402
+from mae_core.evaluation.preprocess import preprocess  # noqa: E402
+from mae_core.modeling.masking import mask_noise  # noqa: E402
+from mae_core.modeling.model import MaskedAutoencoderViT, mae_vit_large_patch16  # noqa: E402
 from tests.fake_caches import add_lpips_standin  # noqa: E402
 from tests.hf_reference import hf_twin  # noqa: E402
 

@@ -51,7 +51,7 @@ def write_files(root: Path) -> None:
     import torch
     from safetensors.torch import save_file
 
-    from mae_core.model import PRESETS, MaskedAutoencoderViT
+    from mae_core.modeling.model import PRESETS, MaskedAutoencoderViT
 
     if (root / "hf-st" / "model.safetensors").is_file():
         return
@@ -128,7 +128,7 @@ def child(files: list[str], dtype_name: str) -> None:
     """Runs in the fresh process: import, load every file, touch every weight, print JSON."""
     import torch
 
-    from mae_core.loading import load_model
+    from mae_core.checkpoints.loading import load_model
 
     def rss_now() -> int:
         with open("/proc/self/statm") as handle:

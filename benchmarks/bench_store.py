@@ -25,7 +25,7 @@ from unittest import mock
 from experiments.config import SweepConfig
 from experiments.store import LossRow, RunStore, utc_now
 from experiments.sweep import SweepSession, run_sweep
-from mae_core.model import MAEConfig, MaskedAutoencoderViT
+from mae_core.modeling.model import MAEConfig, MaskedAutoencoderViT
 
 BUDGET = 0.05
 

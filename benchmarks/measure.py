@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from mae_core.masking import num_kept
-from mae_core.model import MAEConfig
+from mae_core.modeling.masking import num_kept
+from mae_core.modeling.model import MAEConfig
 
 
 class PeakRss:

@@ -31,9 +31,9 @@ from experiments.report import new_report_folder, write_report
 from experiments.selection import planned_images
 from experiments.store import Run, RunBusyError, RunStore, load_runs, run_state
 from experiments.sweep import SweepResult, run_sweep
-from mae_core.mask_strategies import MASK_STRATEGIES
-from mae_core.metrics import METRIC_NAMES, OPTIONAL_METRICS
-from mae_core.packed import COMPUTE_DTYPES
+from mae_core.evaluation.metrics import METRIC_NAMES, OPTIONAL_METRICS
+from mae_core.evaluation.packed import COMPUTE_DTYPES
+from mae_core.modeling.mask_strategies import MASK_STRATEGIES
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_IMAGES_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 

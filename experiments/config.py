@@ -16,10 +16,10 @@ from collections.abc import Iterable, Mapping, Sized
 from dataclasses import dataclass
 
 from experiments.datasets import DatasetOptions
-from mae_core.engine import check_batch_size
-from mae_core.masking import check_seed, check_strategy, mask_ratio_value
-from mae_core.metrics import OPTIONAL_METRICS, check_metric_names
-from mae_core.packed import compute_dtype
+from mae_core.evaluation.engine import check_batch_size
+from mae_core.evaluation.metrics import OPTIONAL_METRICS, check_metric_names
+from mae_core.evaluation.packed import compute_dtype
+from mae_core.modeling.masking import check_seed, check_strategy, mask_ratio_value
 
 # cells per forward pass when the user does not say (the CLI's --batch-size): rows are appended once per batch, so
 # a batch smaller than the engine's library default loses less work to a kill and moves the progress bar sooner

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mae_core.evaluation.preprocess import MAX_IMAGE_BYTES, ImageError, load_image
 from mae_core.files import bytes_sha256
-from mae_core.masking import check_seed
-from mae_core.preprocess import MAX_IMAGE_BYTES, ImageError, load_image
+from mae_core.modeling.masking import check_seed
 
 if TYPE_CHECKING:
     from experiments.images import ImageItem, LoadedImage

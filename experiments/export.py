@@ -29,8 +29,8 @@ import pandas as pd
 
 from experiments.manifest import CheckpointRecord, Manifest
 from experiments.store import RunStore
+from mae_core.evaluation.metrics import OPTIONAL_METRICS
 from mae_core.files import atomic_output, atomic_write_text
-from mae_core.metrics import OPTIONAL_METRICS
 
 FORMATS = ("parquet", "hf-dataset")
 MANIFEST_METADATA_KEY = b"mae_inspect.manifest"
@@ -246,7 +246,7 @@ def _checkpoint_rows(tables: Sequence[RunTable]) -> list[dict[str, Any]]:
 def weights_licence(record: CheckpointRecord) -> str:
     """The licence of a run's checkpoint, from its registry entry (by the weights' name, else the run's name for
     them), else unknown."""
-    from mae_core.registry import RegistryError, registry
+    from mae_core.checkpoints.registry import RegistryError, registry
 
     try:
         entries = registry()

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
+from mae_core.evaluation.preprocess import ImageError, load_image
 from mae_core.files import bytes_sha256, file_sha256
-from mae_core.preprocess import ImageError, load_image
 
 if TYPE_CHECKING:
     from experiments.datasets import DatasetOptions, DatasetReaders, DatasetSource

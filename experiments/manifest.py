@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING, Literal, Self
 from experiments.config import SweepConfig
 from experiments.datasets import DatasetSource
 from experiments.images import ImageFailure
-from mae_core.metrics import BASE_METRICS
+from mae_core.evaluation.metrics import BASE_METRICS
 
 if TYPE_CHECKING:
-    from mae_core.loading import CheckpointInfo
-    from mae_core.registry import LossType
+    from mae_core.checkpoints.loading import CheckpointInfo
+    from mae_core.checkpoints.registry import LossType
 
 RunStatus = Literal["running", "finished", "failed", "interrupted"]
 IN_MEMORY_SOURCE = "in-memory model"  # the source of a checkpoint passed to run_sweep(models=...) as a model

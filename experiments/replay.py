@@ -30,13 +30,13 @@ from experiments.config import DEFAULT_MASKS, format_ratio
 from experiments.manifest import Manifest
 from experiments.run_images import RunImage, locate_image
 from experiments.store import Run, RunStore
-from mae_core.engine import EvalRecord, evaluate, select_device
-from mae_core.mask_strategies import MASK_STRATEGIES
-from mae_core.masking import check_strategy, mask_hash
-from mae_core.metrics import METRIC_NAMES, OPTIONAL_METRICS
-from mae_core.model import MaskedAutoencoderViT
-from mae_core.preprocess import load_image
-from mae_core.reconstruct import Reconstruction, reconstruct
+from mae_core.evaluation.engine import EvalRecord, evaluate, select_device
+from mae_core.evaluation.metrics import METRIC_NAMES, OPTIONAL_METRICS
+from mae_core.evaluation.preprocess import load_image
+from mae_core.evaluation.reconstruct import Reconstruction, reconstruct
+from mae_core.modeling.mask_strategies import MASK_STRATEGIES
+from mae_core.modeling.masking import check_strategy, mask_hash
+from mae_core.modeling.model import MaskedAutoencoderViT
 
 ModelSource = Callable[[str], MaskedAutoencoderViT]
 DEFAULT_MASK = DEFAULT_MASKS[0]  # the official random masking, what rows from before recorded strategies used

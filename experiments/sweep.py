@@ -25,13 +25,13 @@ from experiments.images import ImageFailure, ImageItem, LoadedImage, expand_imag
 from experiments.manifest import CheckpointRecord, ImageRecord, Manifest
 from experiments.run_images import keep_image
 from experiments.store import LOSSES_NAME, MANIFEST_NAME, CellKey, LossRow, Run, RunStore, environment, utc_now
-from mae_core.engine import EvalRecord, iter_evaluate, select_device
+from mae_core.checkpoints.loading import load_model
+from mae_core.evaluation.engine import EvalRecord, iter_evaluate, select_device
+from mae_core.evaluation.metrics import METRIC_NAMES, OPTIONAL_METRICS, MetricPlan, plan_metrics
+from mae_core.evaluation.prefetch import prefetch
 from mae_core.files import file_sha256
-from mae_core.loading import load_model
-from mae_core.masking import check_mask_ratio
-from mae_core.metrics import METRIC_NAMES, OPTIONAL_METRICS, MetricPlan, plan_metrics
-from mae_core.model import MaskedAutoencoderViT
-from mae_core.prefetch import prefetch
+from mae_core.modeling.masking import check_mask_ratio
+from mae_core.modeling.model import MaskedAutoencoderViT
 
 Progress = Callable[[int, int], None]
 SweepStatus = Literal["finished", "interrupted", "failed"]

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import gradio as gr
 from PIL import Image, UnidentifiedImageError
 
-from mae_core.mask_strategies import CUSTOM_MASK
-from mae_core.preprocess import ImageError, load_image
+from mae_core.evaluation.preprocess import ImageError, load_image
+from mae_core.modeling.mask_strategies import CUSTOM_MASK
 
 DRAW_LABEL = "draw"  # the label of the custom (drawn) strategy; the API accepts it as a value too
 BRUSH_COLOUR = "#ff00ff"  # magenta: stands out on photographs

@@ -17,8 +17,8 @@ import pandas as pd
 from experiments.analysis import image_gaps
 from experiments.replay import DEFAULT_MASK, ReplayCell, RunReplay, measured_masks, replay
 from experiments.store import format_ratio, load_runs
-from mae_core.metrics import METRIC_NAMES
-from mae_core.model import MaskedAutoencoderViT
+from mae_core.evaluation.metrics import METRIC_NAMES
+from mae_core.modeling.model import MaskedAutoencoderViT
 
 from . import formatting, inputs, links
 from .panels import heatmap_scale, panel_files, served_png

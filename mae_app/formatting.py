@@ -11,9 +11,9 @@ from experiments.images import ImageFailure
 from experiments.manifest import Manifest
 from experiments.selection import Selection
 from experiments.store import run_state
-from mae_core.metrics import METRIC_INFO, OPTIONAL_METRICS
-from mae_core.reconstruct import Reconstruction
-from mae_core.registry import CheckpointEntry, CheckpointStatus
+from mae_core.checkpoints.registry import CheckpointEntry, CheckpointStatus
+from mae_core.evaluation.metrics import METRIC_INFO, OPTIONAL_METRICS
+from mae_core.evaluation.reconstruct import Reconstruction
 
 RUN_COLUMNS = ("run_id", "status", "created", "checkpoints", "images", "mask_ratios", "seeds", "errors")
 

@@ -24,14 +24,14 @@ from experiments.config import SweepConfig
 from experiments.selection import select
 from experiments.store import Run, list_runs, load_runs
 from experiments.sweep import run_sweep
-from mae_core.drawn_mask import patches_from_painting
+from mae_core.checkpoints.model_cache import ModelCache
+from mae_core.checkpoints.registry import checkpoint_status, is_offline, registry
+from mae_core.evaluation.metrics import METRIC_NAMES, plan_metrics
+from mae_core.evaluation.preprocess import preprocess, to_uint8
+from mae_core.evaluation.reconstruct import masked_preview, reconstruct
 from mae_core.files import file_sha256
-from mae_core.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
-from mae_core.metrics import METRIC_NAMES, plan_metrics
-from mae_core.model_cache import ModelCache
-from mae_core.preprocess import preprocess, to_uint8
-from mae_core.reconstruct import masked_preview, reconstruct
-from mae_core.registry import checkpoint_status, is_offline, registry
+from mae_core.modeling.drawn_mask import patches_from_painting
+from mae_core.modeling.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
 
 from . import formatting, inputs, links, plots, space
 from .background import Cancelled, Job

@@ -18,9 +18,9 @@ from PIL import Image
 from experiments.analysis import check_metric
 from experiments.config import ratio_range
 from experiments.images import LIST_SUFFIXES
-from mae_core.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
-from mae_core.masking import check_seed, check_strategy, mask_ratio_value
-from mae_core.preprocess import ImageError, load_image
+from mae_core.evaluation.preprocess import ImageError, load_image
+from mae_core.modeling.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
+from mae_core.modeling.masking import check_seed, check_strategy, mask_ratio_value
 
 # Seeds the app DRAWS stay below 2**31 so they are exact in JSON and in the browser's numbers; seeds a user TYPES
 # are checked by mae_core.masking.check_seed (any integer in [0, 2**63)). Two different rules, on purpose.

@@ -15,8 +15,8 @@ import torch
 from experiments.mirror import StoreMirror, start_mirror
 from experiments.store import resolve_root
 from mae_core import ModelCache, download, load_model, select_device
-from mae_core.preprocess import MAX_IMAGE_BYTES
-from mae_core.registry import default_pair, registry
+from mae_core.checkpoints.registry import default_pair, registry
+from mae_core.evaluation.preprocess import MAX_IMAGE_BYTES
 
 from . import space
 from .components import PANEL_CSS

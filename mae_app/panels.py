@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mae_core.heatmap import error_heatmap, shared_vmax
-from mae_core.reconstruct import Reconstruction
+from mae_core.evaluation.heatmap import error_heatmap, shared_vmax
+from mae_core.evaluation.reconstruct import Reconstruction
 
 from .exports import served_folder
 from .png_files import save_png

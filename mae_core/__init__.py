@@ -6,11 +6,9 @@ The model and its steps (``model``, ``masking``, ``patches``, ``pos_embed``), in
 lists, downloads and verifies checkpoints.
 """
 
-from .checkpoint_files import save_checkpoint
-from .convert import infer_config, transformers_to_official
-from .drawn_mask import patches_from_painting
-from .engine import EvalRecord, evaluate, iter_evaluate, select_device
-from .errors import (
+from .checkpoints.checkpoint_files import save_checkpoint
+from .checkpoints.convert import infer_config, transformers_to_official
+from .checkpoints.errors import (
     CheckpointError,
     CheckpointNotFoundError,
     CorruptCheckpointError,
@@ -21,10 +19,27 @@ from .errors import (
     UnknownArchitectureError,
     UnsafeCheckpointError,
 )
-from .heatmap import error_heatmap, shared_vmax
-from .loading import CheckpointInfo, load_model
-from .mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
-from .masking import (
+from .checkpoints.loading import CheckpointInfo, load_model
+from .checkpoints.model_cache import ModelCache
+from .checkpoints.registry import (
+    LOSS_TYPES,
+    CheckpointEntry,
+    CheckpointStatus,
+    DefaultPair,
+    LossType,
+    Source,
+    checkpoint_status,
+    default_pair,
+)
+from .checkpoints.sources import download
+from .evaluation.engine import EvalRecord, evaluate, iter_evaluate, select_device
+from .evaluation.heatmap import error_heatmap, shared_vmax
+from .evaluation.metrics import Metrics
+from .evaluation.preprocess import IMAGENET_MEAN, IMAGENET_STD, ImageError, ImageLike, load_image, preprocess
+from .evaluation.reconstruct import Reconstruction, reconstruct
+from .modeling.drawn_mask import patches_from_painting
+from .modeling.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
+from .modeling.masking import (
     check_mask_ratio,
     check_seed,
     mask_from_patches,
@@ -35,8 +50,7 @@ from .masking import (
     num_removed,
     random_masking,
 )
-from .metrics import Metrics
-from .model import (
+from .modeling.model import (
     PRESETS,
     MAEConfig,
     MAEOutput,
@@ -46,22 +60,8 @@ from .model import (
     mae_vit_huge_patch14,
     mae_vit_large_patch16,
 )
-from .model_cache import ModelCache
-from .patches import patchify, unpatchify
-from .pos_embed import sincos_2d
-from .preprocess import IMAGENET_MEAN, IMAGENET_STD, ImageError, ImageLike, load_image, preprocess
-from .reconstruct import Reconstruction, reconstruct
-from .registry import (
-    LOSS_TYPES,
-    CheckpointEntry,
-    CheckpointStatus,
-    DefaultPair,
-    LossType,
-    Source,
-    checkpoint_status,
-    default_pair,
-)
-from .sources import download
+from .modeling.patches import patchify, unpatchify
+from .modeling.pos_embed import sincos_2d
 
 __all__ = [
     "IMAGENET_MEAN",

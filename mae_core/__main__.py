@@ -11,12 +11,12 @@ import argparse
 import sys
 from collections.abc import Mapping, Sequence
 
-from .errors import CheckpointError
+from .checkpoints.errors import CheckpointError
+from .checkpoints.registry import CheckpointEntry, checkpoint_status, expected_sha256, registry
+from .checkpoints.sources import hub_blob_sha256, resolve
+from .evaluation.perceptual import DOWNLOAD_NAME as LPIPS_DOWNLOAD_NAME
+from .evaluation.perceptual import LpipsWeightsError, ensure_lpips_weights
 from .files import file_sha256
-from .perceptual import DOWNLOAD_NAME as LPIPS_DOWNLOAD_NAME
-from .perceptual import LpipsWeightsError, ensure_lpips_weights
-from .registry import CheckpointEntry, checkpoint_status, expected_sha256, registry
-from .sources import hub_blob_sha256, resolve
 
 
 def _size(num: int | None) -> str:

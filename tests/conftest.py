@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mae_core.model import MAEConfig, MaskedAutoencoderViT
+from mae_core.modeling.model import MAEConfig, MaskedAutoencoderViT
 
 # the datasets library keeps lock files and prepared copies in its cache (read once, at import): tests, and the CLI
 # subprocesses they start, use a throw-away one instead of the user's

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from mae_core.model import MAEConfig
+from mae_core.modeling.model import MAEConfig
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"  # 40 hex: what refs/main holds
 
@@ -82,7 +82,7 @@ def add_lpips_standin(torch_home: Path, seed: int = 0) -> Path:
     left out: LPIPS never reads it, and it would add 230 MB)."""
     from torchvision.models import alexnet
 
-    from mae_core.perceptual import ALEXNET_FILE
+    from mae_core.evaluation.perceptual import ALEXNET_FILE
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

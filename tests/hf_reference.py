@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from transformers import ViTMAEConfig, ViTMAEForPreTraining
 
-from mae_core.model import LAYER_NORM_EPS, MAEConfig, MaskedAutoencoderViT
+from mae_core.modeling.model import LAYER_NORM_EPS, MAEConfig, MaskedAutoencoderViT
 
 # official block-inner name -> transformers block-inner name (qkv is handled separately: it is split in three)
 _BLOCK_RENAMES = {

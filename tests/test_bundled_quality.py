@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from safetensors import safe_open
 
-from mae_core.engine import evaluate
-from mae_core.loading import load_model
+from mae_core.checkpoints.loading import load_model
+from mae_core.evaluation.engine import evaluate
 from recipes.tiny_pair.heldout import HeldoutScores, example_images, heldout_scores
 
 BUNDLED = Path(__file__).resolve().parent.parent / "mae_core" / "bundled"

@@ -12,10 +12,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from mae_core.checkpoint_files import read_checkpoint, release_pages, save_checkpoint
-from mae_core.errors import CorruptCheckpointError, UnknownArchitectureError, UnsafeCheckpointError
-from mae_core.loading import load_model
-from mae_core.registry import LOSS_TYPES
+from mae_core.checkpoints.checkpoint_files import read_checkpoint, release_pages, save_checkpoint
+from mae_core.checkpoints.errors import CorruptCheckpointError, UnknownArchitectureError, UnsafeCheckpointError
+from mae_core.checkpoints.loading import load_model
+from mae_core.checkpoints.registry import LOSS_TYPES
 from tests.conftest import TINY_CONFIG, make_model
 from tests.fake_caches import PRESET_WIDTH_CONFIG, official_state
 

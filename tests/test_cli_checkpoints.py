@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mae_core.__main__ import main
-from mae_core.checkpoint_files import save_checkpoint
+from mae_core.checkpoints.checkpoint_files import save_checkpoint
 from tests.conftest import make_model
 from tests.fake_caches import add_to_hf_cache
 

@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 
-from mae_core.convert import (
+from mae_core.checkpoints.convert import (
     EncoderOnlyError,
     StateDictMismatchError,
     UnknownArchitectureError,
@@ -19,7 +19,7 @@ from mae_core.convert import (
     transformers_plan,
     transformers_to_official,
 )
-from mae_core.model import PRESETS, MaskedAutoencoderViT
+from mae_core.modeling.model import PRESETS, MaskedAutoencoderViT
 from tests.conftest import TINY_CONFIG
 from tests.fake_caches import tiny_transformers_model
 

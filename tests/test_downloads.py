@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mae_core.errors import CheckpointNotFoundError, HashMismatchError
-from mae_core.loading import load_model
+from mae_core.checkpoints.errors import CheckpointNotFoundError, HashMismatchError
+from mae_core.checkpoints.loading import load_model
 from tests.conftest import make_model
 from tests.fake_caches import PRESET_WIDTH_CONFIG, official_state, tiny_transformers_model
 

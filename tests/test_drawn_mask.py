@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mae_core.drawn_mask import painted_area, patches_from_painting
+from mae_core.modeling.drawn_mask import painted_area, patches_from_painting
 
 
 def test_half_or_more_of_a_patch_painted_removes_it():

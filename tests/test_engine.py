@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from mae_core.engine import EvalRecord, evaluate, iter_evaluate, select_device
-from mae_core.masking import mask_hash, mask_noise, noise_for_seeds
-from mae_core.metrics import MetricSkippedWarning
-from mae_core.model import MAEConfig
-from mae_core.packed import cached_pack_weights, pack_weights, packed_forward
-from mae_core.preprocess import ImageError, preprocess
-from mae_core.reconstruct import reconstruct
+from mae_core.evaluation.engine import EvalRecord, evaluate, iter_evaluate, select_device
+from mae_core.evaluation.metrics import MetricSkippedWarning
+from mae_core.evaluation.packed import cached_pack_weights, pack_weights, packed_forward
+from mae_core.evaluation.preprocess import ImageError, preprocess
+from mae_core.evaluation.reconstruct import reconstruct
+from mae_core.modeling.masking import mask_hash, mask_noise, noise_for_seeds
+from mae_core.modeling.model import MAEConfig
 from tests.conftest import TINY_CONFIG, make_image, make_model
 from tests.fake_caches import add_lpips_standin
 
@@ -279,7 +279,7 @@ def test_select_device():
 
 
 def test_images_are_decoded_on_the_prefetch_thread_in_batch_order(models, tmp_path, monkeypatch):
-    import mae_core.engine as engine
+    import mae_core.evaluation.engine as engine
 
     paths = []
     for k in range(3):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mae_core.masking import noise_for_seeds
-from mae_core.model import MAEConfig
+from mae_core.modeling.masking import noise_for_seeds
+from mae_core.modeling.model import MAEConfig
 from tests.conftest import TINY_CONFIG, make_model
 from tests.hf_reference import hf_twin, official_to_hf
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mae_core.errors import (
+from mae_core.checkpoints.errors import (
     CheckpointError,
     CheckpointNotFoundError,
     CorruptCheckpointError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mae_core.heatmap import VISIBLE_GREY, error_heatmap, shared_vmax
+from mae_core.evaluation.heatmap import VISIBLE_GREY, error_heatmap, shared_vmax
 
 
 def test_heatmap_blocks_follow_the_patch_grid_and_grey_out_visible_patches():

@@ -11,11 +11,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from mae_core.checkpoint_files import save_checkpoint
-from mae_core.errors import EncoderOnlyError, NormPixWarning, StateDictMismatchError, UnknownArchitectureError
-from mae_core.loading import load_model
-from mae_core.masking import mask_noise
-from mae_core.registry import registry
+from mae_core.checkpoints.checkpoint_files import save_checkpoint
+from mae_core.checkpoints.errors import (
+    EncoderOnlyError,
+    NormPixWarning,
+    StateDictMismatchError,
+    UnknownArchitectureError,
+)
+from mae_core.checkpoints.loading import load_model
+from mae_core.checkpoints.registry import registry
+from mae_core.modeling.masking import mask_noise
 from tests.conftest import TINY_CONFIG, make_model
 from tests.fake_caches import PRESET_WIDTH_CONFIG, add_to_hf_cache, official_state, tiny_transformers_model
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from mae_core.mask_strategies import (
+from mae_core.modeling.mask_strategies import (
     BLOCK_AREA_FRACTION,
     block_min_area,
     block_removal_order,
@@ -18,7 +18,7 @@ from mae_core.mask_strategies import (
     lattice_keep_rank,
     order_to_noise,
 )
-from mae_core.masking import mask_noise, random_masking
+from mae_core.modeling.masking import mask_noise, random_masking
 
 
 def _removed_grid(strategy: str, seed: int, side: int, ratio: float) -> np.ndarray:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from mae_core.mask_strategies import MASK_STRATEGIES
-from mae_core.masking import (
+from mae_core.modeling.mask_strategies import MASK_STRATEGIES
+from mae_core.modeling.masking import (
     check_mask_ratio,
     check_strategy,
     mask_from_patches,

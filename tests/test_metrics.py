@@ -12,8 +12,7 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 from skimage.metrics import structural_similarity
 
-from mae_core.masking import mask_noise
-from mae_core.metrics import (
+from mae_core.evaluation.metrics import (
     PSNR_CAP_DB,
     check_metric_names,
     detail_ratio,
@@ -25,9 +24,10 @@ from mae_core.metrics import (
     removed_gradient,
     ssim_removed,
 )
-from mae_core.patches import mask_to_pixels, patchify
-from mae_core.perceptual import ALEXNET_FILE, FETCH_COMMAND
-from mae_core.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from mae_core.evaluation.perceptual import ALEXNET_FILE, FETCH_COMMAND
+from mae_core.evaluation.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from mae_core.modeling.masking import mask_noise
+from mae_core.modeling.patches import mask_to_pixels, patchify
 from tests.fake_caches import add_lpips_standin
 
 

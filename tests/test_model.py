@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mae_core.masking import mask_noise, noise_for_seeds
-from mae_core.model import PRESETS, MAEConfig, build_model
+from mae_core.modeling.masking import mask_noise, noise_for_seeds
+from mae_core.modeling.model import PRESETS, MAEConfig, build_model
 from tests.conftest import TINY_CONFIG, make_model
 
 OFFICIAL_PARAMETERS = {

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from mae_core.model_cache import ModelCache
+from mae_core.checkpoints.model_cache import ModelCache
 
 
 def test_model_cache_loads_each_name_once_under_concurrent_requests():

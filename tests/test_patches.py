@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mae_core.patches import mask_to_pixels, patchify, unpatchify
+from mae_core.modeling.patches import mask_to_pixels, patchify, unpatchify
 
 
 def test_patchify_shape_and_pixel_order():

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mae_core import perceptual
-from mae_core.perceptual import (
+from mae_core.evaluation import perceptual
+from mae_core.evaluation.perceptual import (
     ALEXNET_FILE,
     ALEXNET_URL,
     FETCH_COMMAND,

@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers.models.vit_mae.modeling_vit_mae import build_2d_sinusoidal_position_embedding
 
-from mae_core.pos_embed import sincos_1d, sincos_2d
+from mae_core.modeling.pos_embed import sincos_1d, sincos_2d
 
 
 def test_shape_dtype_and_cls_row():

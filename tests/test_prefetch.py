@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from mae_core.prefetch import prefetch
+from mae_core.evaluation.prefetch import prefetch
 
 
 def _prefetch_threads() -> list[threading.Thread]:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mae_core.preprocess import (
+from mae_core.evaluation.preprocess import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     ImageError,

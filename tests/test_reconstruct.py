@@ -9,10 +9,10 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
-from mae_core.loading import load_model
-from mae_core.masking import mask_noise
-from mae_core.preprocess import preprocess, to_uint8
-from mae_core.reconstruct import reconstruct
+from mae_core.checkpoints.loading import load_model
+from mae_core.evaluation.preprocess import preprocess, to_uint8
+from mae_core.evaluation.reconstruct import reconstruct
+from mae_core.modeling.masking import mask_noise
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -89,7 +89,7 @@ def test_bad_mask_arguments_are_value_errors(tiny_model, rgb_image, kwargs, matc
 
 
 def test_masked_preview_is_the_masked_panel_before_running(tiny_model, rgb_image):
-    from mae_core.reconstruct import masked_preview
+    from mae_core.evaluation.reconstruct import masked_preview
 
     drawn = [0, 5, 10, 15]
     for crop in (False, True):

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-import mae_core.registry as reg
-from mae_core.registry import (
+import mae_core.checkpoints.registry as reg
+from mae_core.checkpoints.registry import (
     OFFICIAL_URL,
     RegistryError,
     Source,

@@ -8,12 +8,12 @@ import json
 import pytest
 import torch
 
-from mae_core.checkpoint_files import save_checkpoint
-from mae_core.errors import CheckpointNotFoundError, HashMismatchError
+from mae_core.checkpoints.checkpoint_files import save_checkpoint
+from mae_core.checkpoints.errors import CheckpointNotFoundError, HashMismatchError
+from mae_core.checkpoints.loading import load_model
+from mae_core.checkpoints.registry import OFFICIAL_URL, Source, registry
+from mae_core.checkpoints.sources import hub_blob_sha256, parse_hf_uri, resolve, verify_sha256
 from mae_core.files import file_sha256
-from mae_core.loading import load_model
-from mae_core.registry import OFFICIAL_URL, Source, registry
-from mae_core.sources import hub_blob_sha256, parse_hf_uri, resolve, verify_sha256
 from tests.conftest import make_model
 from tests.fake_caches import PRESET_WIDTH_CONFIG, add_to_hf_cache, official_state
 

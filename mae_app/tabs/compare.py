@@ -8,7 +8,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from mae_core.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
+from mae_core.modeling.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
 
 from ..components import checked_image, link_row, mask_painter, result_panel, strategy_choice, wire_link
 from ..inputs import RATIO_RANGE

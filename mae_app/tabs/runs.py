@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from mae_core.mask_strategies import MASK_STRATEGIES
-from mae_core.metrics import METRIC_NAMES
+from mae_core.evaluation.metrics import METRIC_NAMES
+from mae_core.modeling.mask_strategies import MASK_STRATEGIES
 
 from ..components import link_row, result_panel, wire_link
 from ..drill import RunDrill

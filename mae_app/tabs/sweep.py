@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from mae_core.mask_strategies import MASK_STRATEGIES
-from mae_core.metrics import METRIC_NAMES
+from mae_core.evaluation.metrics import METRIC_NAMES
+from mae_core.modeling.mask_strategies import MASK_STRATEGIES
 
 from ..formatting import metric_legend
 from .compare import CompareTab

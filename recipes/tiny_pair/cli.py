@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from mae_core.loading import load_model
+from mae_core.checkpoints.loading import load_model
 from recipes.tiny_pair.config import TrainConfig
 from recipes.tiny_pair.export import export
 from recipes.tiny_pair.heldout import example_images, heldout_scores

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-from mae_core.model import MAEConfig
+from mae_core.modeling.model import MAEConfig
 
 # ~3.4 M parameters: a 6-block, 192-wide encoder and a 2-block, 128-wide decoder over 14x14 patches of 16 px.
 TINY_CONFIG = MAEConfig(

@@ -14,7 +14,7 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from PIL import Image
 
-from mae_core.preprocess import normalize
+from mae_core.evaluation.preprocess import normalize
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from mae_core.checkpoint_files import save_checkpoint
+from mae_core.checkpoints.checkpoint_files import save_checkpoint
+from mae_core.checkpoints.loading import load_model
 from mae_core.files import atomic_write_bytes, atomic_write_text, file_sha256
-from mae_core.loading import load_model
 from recipes.tiny_pair.trainer import GAN_WEIGHTS, PIXEL_WEIGHTS, TrainResult
 
 

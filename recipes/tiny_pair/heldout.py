@@ -8,11 +8,11 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from mae_core.masking import mask_noise
-from mae_core.metrics import MetricPlan, measure
-from mae_core.model import MaskedAutoencoderViT
-from mae_core.patches import mask_to_pixels
-from mae_core.preprocess import denormalize, preprocess
+from mae_core.evaluation.metrics import MetricPlan, measure
+from mae_core.evaluation.preprocess import denormalize, preprocess
+from mae_core.modeling.masking import mask_noise
+from mae_core.modeling.model import MaskedAutoencoderViT
+from mae_core.modeling.patches import mask_to_pixels
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 DETAIL_ONLY = MetricPlan(names=("detail",))

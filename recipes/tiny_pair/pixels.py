@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from mae_core.model import MaskedAutoencoderViT
-from mae_core.patches import mask_to_pixels, unpatchify
+from mae_core.modeling.model import MaskedAutoencoderViT
+from mae_core.modeling.patches import mask_to_pixels, unpatchify
 
 
 def reconstruction(model: MaskedAutoencoderViT, pred: torch.Tensor) -> torch.Tensor:

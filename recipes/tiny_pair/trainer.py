@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mae_core.checkpoint_files import save_checkpoint
+from mae_core.checkpoints.checkpoint_files import save_checkpoint
+from mae_core.checkpoints.loading import load_model
 from mae_core.files import atomic_output
-from mae_core.loading import load_model
-from mae_core.model import MAEOutput, MaskedAutoencoderViT
+from mae_core.modeling.model import MAEOutput, MaskedAutoencoderViT
 from recipes.tiny_pair.config import TrainConfig
 from recipes.tiny_pair.data import TRAIN_IMAGES, load_photos, sample_batch
 from recipes.tiny_pair.discriminator import PatchDiscriminator, discriminator_loss, generator_loss

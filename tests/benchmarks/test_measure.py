@@ -8,8 +8,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.measure import PeakRss, cpu_name, forward_flops, linear_rate
-from mae_core.masking import mask_noise
-from mae_core.model import MAEConfig
+from mae_core.modeling.masking import mask_noise
+from mae_core.modeling.model import MAEConfig
 from tests.conftest import TINY_CONFIG, make_model
 
 ODD_CONFIG = MAEConfig(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mae_core.checkpoint_files import save_checkpoint
+from mae_core.checkpoints.checkpoint_files import save_checkpoint
 from tests.conftest import make_model
 
 

@@ -23,7 +23,7 @@ from experiments.datasets import (
     select_rows,
 )
 from experiments.images import expand_images, read_images
-from mae_core.preprocess import load_image
+from mae_core.evaluation.preprocess import load_image
 from tests.experiments.helpers import image_dataset, png_bytes, write_imagefolder, write_images
 
 
@@ -204,7 +204,7 @@ def test_a_stream_read_in_ascending_order_is_opened_once():
 
 
 def test_load_images_feeds_evaluate(saved, tiny_model):
-    from mae_core.engine import evaluate
+    from mae_core.evaluation.engine import evaluate
 
     images = load_images(str(saved / "dict"), limit=2)
     records = evaluate({"tiny": tiny_model}, [i.image for i in images], [0.75], [0], batch_size=4, device="cpu")

@@ -11,8 +11,8 @@ from experiments.config import SweepConfig
 from experiments.images import ImageFailure
 from experiments.manifest import CheckpointRecord, ImageRecord, Manifest
 from experiments.store import RunStore
-from mae_core.checkpoint_files import save_checkpoint
-from mae_core.loading import load_model
+from mae_core.checkpoints.checkpoint_files import save_checkpoint
+from mae_core.checkpoints.loading import load_model
 from tests.conftest import make_model
 
 # a manifest as the sweep wrote it before the typed records existed (keys in that version's order)

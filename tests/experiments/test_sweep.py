@@ -16,9 +16,9 @@ from experiments.config import SweepConfig
 from experiments.images import ImageFailure
 from experiments.store import COLUMNS, RunStore, list_runs, load_runs
 from experiments.sweep import attach_run, images_per_read, resume_run, run_sweep, start_run
+from mae_core.evaluation.preprocess import preprocess
 from mae_core.files import file_sha256
-from mae_core.masking import mask_noise
-from mae_core.preprocess import preprocess
+from mae_core.modeling.masking import mask_noise
 from tests.conftest import make_model
 from tests.experiments.helpers import huge_png, make_rows, run_cli, start_cli, write_images
 from tests.fake_caches import add_lpips_standin

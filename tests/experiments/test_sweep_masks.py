@@ -12,7 +12,7 @@ from PIL import Image
 from experiments.config import SweepConfig
 from experiments.store import RunStore, list_runs, load_runs
 from experiments.sweep import run_sweep
-from mae_core.masking import mask_hash, mask_noise, random_masking
+from mae_core.modeling.masking import mask_hash, mask_noise, random_masking
 from tests.experiments.helpers import run_cli, run_torchrun, write_images
 
 CELL = ["image", "checkpoint", "mask", "mask_ratio", "seed"]

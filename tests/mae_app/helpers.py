@@ -15,7 +15,7 @@ import gradio as gr
 from mae_app import MAEApp, build_demo, launch_options
 from mae_app.launch import CONCURRENCY, QUEUE_SIZE
 from mae_core import CheckpointNotFoundError, load_model, save_checkpoint
-from mae_core.model_cache import ModelCache
+from mae_core.checkpoints.model_cache import ModelCache
 from tests.conftest import make_model
 
 NAMES = ("tiny-a", "tiny-b")

@@ -14,7 +14,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from mae_app import MAEApp, default_app
-from mae_core.metrics import METRIC_NAMES
+from mae_core.evaluation.metrics import METRIC_NAMES
 from tests.conftest import make_image
 from tests.mae_app.helpers import NAMES, make_app, save_tiny_checkpoints, serve
 

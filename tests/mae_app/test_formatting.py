@@ -6,7 +6,7 @@ import gradio as gr
 
 from mae_app import build_demo
 from mae_app.formatting import metric_legend
-from mae_core.metrics import METRIC_NAMES
+from mae_core.evaluation.metrics import METRIC_NAMES
 
 
 def test_legend_has_one_line_per_metric_with_its_direction():

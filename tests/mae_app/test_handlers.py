@@ -16,8 +16,8 @@ from PIL import Image
 
 from mae_app.handlers import EXAMPLES_DIR, MAEApp
 from mae_app.inputs import SEED_LIMIT
-from mae_core.heatmap import VISIBLE_GREY
-from mae_core.reconstruct import masked_preview, reconstruct
+from mae_core.evaluation.heatmap import VISIBLE_GREY
+from mae_core.evaluation.reconstruct import masked_preview, reconstruct
 from tests.conftest import make_image
 from tests.fake_caches import add_lpips_standin, add_to_hf_cache
 from tests.mae_app.helpers import NAMES, make_app, run_to_end

@@ -7,7 +7,7 @@ import hashlib
 import torch
 from safetensors import safe_open
 
-from mae_core.loading import load_model
+from mae_core.checkpoints.loading import load_model
 
 
 def test_export_writes_float16_pair_and_sums(smoke_runs):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mae_core.engine import evaluate
+from mae_core.evaluation.engine import evaluate
 from recipes.tiny_pair.heldout import example_images, heldout_scores
 from tests.conftest import make_model
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mae_core.patches import patchify
+from mae_core.modeling.patches import patchify
 from recipes.tiny_pair.pixels import composite, reconstruction
 from tests.conftest import make_model
 

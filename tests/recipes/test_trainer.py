@@ -8,8 +8,8 @@ import pytest
 import torch
 from safetensors import safe_open
 
+from mae_core.checkpoints.loading import load_model
 from mae_core.files import file_sha256
-from mae_core.loading import load_model
 from recipes.tiny_pair.cli import main
 from recipes.tiny_pair.config import TrainConfig
 from recipes.tiny_pair.trainer import CHECKPOINT_NAME, PIXEL_DONE_NAME, Trainer, train

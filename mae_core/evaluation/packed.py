@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .masking import check_mask_ratio
-from .model import LAYER_NORM_EPS, MAEConfig, MaskedAutoencoderViT
+from ..modeling.masking import check_mask_ratio
+from ..modeling.model import LAYER_NORM_EPS, MAEConfig, MaskedAutoencoderViT
 
 COMPUTE_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 

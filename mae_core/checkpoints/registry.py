@@ -33,7 +33,7 @@ SourceKind = Literal["hub", "url", "file", "bundled"]
 LossType = Literal["pixel", "gan"]
 LOSS_TYPES: tuple[LossType, ...] = get_args(LossType)
 
-BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
+BUNDLED_DIR = Path(__file__).resolve().parents[1] / "bundled"
 SUMS_FILE = "SHA256SUMS"
 ENV_REGISTRY_FILE = "MAE_CHECKPOINTS_FILE"
 OFFICIAL_URL = "https://dl.fbaipublicfiles.com/mae/visualize/"

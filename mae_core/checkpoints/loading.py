@@ -18,6 +18,8 @@ from typing import Literal
 
 import torch
 
+from ..files import file_sha256
+from ..modeling.model import PRESETS, MAEConfig, MaskedAutoencoderViT
 from .checkpoint_files import RawCheckpoint, read_checkpoint, release_pages
 from .convert import (
     check_shapes,
@@ -35,8 +37,6 @@ from .errors import (
     StateDictMismatchError,
     UnknownArchitectureError,
 )
-from .files import file_sha256
-from .model import PRESETS, MAEConfig, MaskedAutoencoderViT
 from .registry import LOSS_TYPES, CheckpointEntry, LossType
 from .sources import Resolved, resolve, verify_sha256
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from .files import atomic_output
-from .registry import is_offline, torch_hub_checkpoints_dir, url_filename
+from ..checkpoints.registry import is_offline, torch_hub_checkpoints_dir, url_filename
+from ..files import atomic_output
 
 ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
 ALEXNET_FILE = url_filename(ALEXNET_URL)

@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..files import file_sha256
 from .downloads import fetch_first
 from .errors import CheckpointNotFoundError, HashMismatchError
-from .files import file_sha256
 from .registry import (
     HUB_WEIGHT_FILES,
     CheckpointEntry,

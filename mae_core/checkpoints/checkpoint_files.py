@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 
+from ..files import atomic_output
+from ..modeling.model import MaskedAutoencoderViT
 from .convert import strip_prefix
 from .errors import CorruptCheckpointError, UnknownArchitectureError, UnsafeCheckpointError
-from .files import atomic_output
-from .model import MaskedAutoencoderViT
 from .registry import LOSS_TYPES, LossType
 
 FORMAT_TAG = "mae_core"  # safetensors metadata "format" of the files this project writes

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .mask_strategies import CUSTOM_MASK
-from .masking import check_strategy, mask_from_patches, mask_noise, mask_ratio_for_count, removed_bitmap
+from ..modeling.mask_strategies import CUSTOM_MASK
+from ..modeling.masking import check_strategy, mask_from_patches, mask_noise, mask_ratio_for_count, removed_bitmap
+from ..modeling.model import MaskedAutoencoderViT
+from ..modeling.patches import mask_to_pixels
 from .metrics import Metrics, measure, patch_mse, plan_metrics, warn_if_skipped
-from .model import MaskedAutoencoderViT
-from .patches import mask_to_pixels
 from .preprocess import ImageLike, preprocess, to_uint8
 
 PANEL_TITLES = ("original", "masked", "reconstruction", "reconstruction + visible")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .patches import mask_to_pixels
+from ..modeling.patches import mask_to_pixels
 
 VISIBLE_GREY = 128  # uint8 grey of the patches the encoder saw (no loss there)
 DEFAULT_COLORMAP = "magma"

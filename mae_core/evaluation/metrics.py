@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .patches import mask_to_pixels
+from ..modeling.patches import mask_to_pixels
 from .perceptual import Lpips, LpipsWeightsError, load_lpips, lpips_weights_present
 from .perceptual import missing_weights_message as _missing_lpips_message
 from .preprocess import denormalize, display_levels
 
 if TYPE_CHECKING:
-    from .model import MaskedAutoencoderViT
+    from ..modeling.model import MaskedAutoencoderViT
 
 BASE_METRICS = ("loss", "mse", "psnr")  # always computed (they cost nothing beside the forward pass)
 OPTIONAL_METRICS = ("ssim", "lpips", "detail", "visible_loss")  # chosen per call (``metrics=``)

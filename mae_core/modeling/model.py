@@ -21,7 +21,7 @@ from .patches import patchify, unpatchify
 from .pos_embed import sincos_2d
 
 if TYPE_CHECKING:  # loading imports this module: the annotation only
-    from .loading import CheckpointInfo
+    from ..checkpoints.loading import CheckpointInfo
 
 LAYER_NORM_EPS = 1e-6
 

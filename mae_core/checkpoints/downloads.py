@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
+from ..files import atomic_output
 from .errors import CheckpointNotFoundError, HashMismatchError
-from .files import atomic_output
 from .registry import (
     HUB_WEIGHT_FILES,
     Located,

@@ -18,8 +18,8 @@ from dataclasses import fields
 
 import torch
 
+from ..modeling.model import MAEConfig
 from .errors import VISUALIZE_HINT, EncoderOnlyError, StateDictMismatchError, UnknownArchitectureError
-from .model import MAEConfig
 
 # heads are not stored in the tensors: the official presets by width (encoder and decoder)
 HEADS_BY_WIDTH = {768: 12, 1024: 16, 1280: 16, 512: 16}

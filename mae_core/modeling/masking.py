@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .files import bytes_sha256
+from ..files import bytes_sha256
 from .mask_strategies import (
     CUSTOM_MASK,
     MASK_STRATEGIES,

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, TypedDict
 
 import torch
 
-from .masking import check_mask_ratio, check_seed, check_strategy, mask_hash, mask_noise
+from ..modeling.masking import check_mask_ratio, check_seed, check_strategy, mask_hash, mask_noise
+from ..modeling.model import MaskedAutoencoderViT
 from .metrics import MetricPlan, measure, plan_metrics, warn_if_skipped
-from .model import MaskedAutoencoderViT
 from .packed import PackedWeights, cached_pack_weights, compute_dtype, packed_forward
 from .prefetch import prefetch
 from .preprocess import ImageError, ImageLike, preprocess
