@@ -23,7 +23,7 @@ from mae_core.checkpoints.loading import load_model
 from tests.conftest import make_model
 from tests.fake_caches import PRESET_WIDTH_CONFIG, official_state, tiny_transformers_model
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -14,7 +14,7 @@ from mae_core.evaluation.preprocess import preprocess, to_uint8
 from mae_core.evaluation.reconstruct import reconstruct
 from mae_core.modeling.masking import mask_noise
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
 def test_panels_follow_the_official_demo(tiny_model, rgb_image):

@@ -15,7 +15,7 @@ from mae_core.checkpoints.checkpoint_files import save_checkpoint
 from tests.conftest import make_model
 from tests.fake_caches import add_to_hf_cache
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

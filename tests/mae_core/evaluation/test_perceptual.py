@@ -28,7 +28,7 @@ from mae_core.evaluation.perceptual import (
 )
 from tests.fake_caches import add_lpips_standin
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

@@ -63,7 +63,7 @@ def test_psnr():
 
 
 # ---- image metrics: original vs pasted, over the removed pixels ----
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
 def _photo(name: str = "chelsea.jpg", size: int = 64) -> torch.Tensor:

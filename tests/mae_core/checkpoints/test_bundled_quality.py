@@ -17,7 +17,7 @@ from mae_core.checkpoints.loading import load_model
 from mae_core.evaluation.engine import evaluate
 from recipes.tiny_pair.heldout import HeldoutScores, example_images, heldout_scores
 
-BUNDLED = Path(__file__).resolve().parent.parent / "mae_core" / "bundled"
+BUNDLED = Path(__file__).resolve().parents[3] / "mae_core" / "bundled"
 SEEDS = [0, 1, 2, 3, 4]
 DETAIL_SEEDS = [0, 1, 2]
 # tiny-pixel as first trained: the GAN fine-tuning was retuned from this very file, which stays as it was
