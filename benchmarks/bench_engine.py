@@ -15,10 +15,10 @@ oneDNN's linear (what the engine uses on a CPU); "of linear" is the path's rate 
 path's dtype. "Ceiling" is the time the study would take at that linear rate: no engine can beat it by much.
 Peak memory is the process's resident set during each phase (the random models included).
 
-The engine rows compute loss, mse and psnr only (``metrics=[]``). The optional metrics (mae_core.metrics) are priced
-in the same rounds as the extra time of the bf16 study: ssim, detail and visible_loss (budget 5 %), then all of
-them with lpips (budget 15 %). Without LPIPS weights in torch hub's cache, lpips runs on random AlexNet weights in a
-temporary TORCH_HOME (the values do not matter for timing).
+The engine rows compute loss, mse and psnr only (``metrics=[]``). The optional metrics
+(mae_core.evaluation.metrics) are priced in the same rounds as the extra time of the bf16 study: ssim, detail and
+visible_loss (budget 5 %), then all of them with lpips (budget 15 %). Without LPIPS weights in torch hub's cache,
+lpips runs on random AlexNet weights in a temporary TORCH_HOME (the values do not matter for timing).
 """
 
 from __future__ import annotations
@@ -176,7 +176,8 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     # the bfloat16 weight cast (and prepacking) happens once per model and is then cached
-    # (mae_core.packed.cached_pack_weights); it is timed here on its own, so the rounds measure the steady state
+    # (mae_core.evaluation.packed.cached_pack_weights); it is timed here on its own, so the rounds measure the steady
+    # state
     start = time.perf_counter()
     for model in models.values():
         cached_pack_weights(model, torch.device("cpu"), torch.bfloat16)

@@ -1,9 +1,10 @@
 """mae_core: an exact, reproducible, batched engine for Masked Autoencoders (He et al., 2021).
 
-The model and its steps (``model``, ``masking``, ``patches``, ``pos_embed``), inputs and outputs (``preprocess``,
-``metrics``, ``reconstruct``), the batched study engine (``engine``, ``packed``) and checkpoints (``registry``,
-``sources``, ``downloads``, ``checkpoint_files``, ``convert``, ``loading``, ``errors``). ``python -m mae_core``
-lists, downloads and verifies checkpoints.
+Three parts: ``modeling`` (the model and its steps: masking, mask strategies, patches, position embeddings, drawn
+masks), ``checkpoints`` (the registry, finding and downloading files, reading and converting them, ``load_model``)
+and ``evaluation`` (preprocessing, the batched study engine, metrics, one image's reconstruction). ``files`` (content
+hashes, atomic writes) serves all three. The public names are re-exported here; ``python -m mae_core`` lists,
+downloads and verifies checkpoints.
 """
 
 from .checkpoints.checkpoint_files import save_checkpoint

@@ -1,6 +1,6 @@
 """``python -m mae_core checkpoints | download NAME... | verify [NAME...]``: the checkpoint registry from a shell.
 
-``download lpips`` fetches the AlexNet weights of the ``lpips`` metric (``mae_core.perceptual``) instead.
+``download lpips`` fetches the AlexNet weights of the ``lpips`` metric (``mae_core.evaluation.perceptual``) instead.
 
 Errors print one line (no traceback) and exit non-zero.
 """

@@ -2,8 +2,8 @@
 
 Maps this project's (official) parameter names onto transformers 5.x IN-MEMORY names, which differ from the names
 in the Hub files (``vit.layers.{i}.attention.q_proj`` in memory, ``vit.encoder.layer.{i}.attention.attention.query``
-on the Hub). The production converter (Hub names -> official) lives in ``mae_core/convert.py``; this one only has to
-build a twin of a random model so both implementations can be fed the same weights and the same noise.
+on the Hub). The production converter (Hub names -> official) lives in ``mae_core/checkpoints/convert.py``; this one
+only has to build a twin of a random model so both implementations can be fed the same weights and the same noise.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The batched evaluation engine: every (model, image, mask strategy, mask ratio, seed) combination, one record each.
 
 Work is cut into batches of up to ``batch_size`` (image, strategy, ratio, seed) items per model; a batch mixes
-strategies and ratios freely because it runs through the packed forward (:mod:`mae_core.packed`). Masks depend only
+strategies and ratios freely because it runs through the packed forward (:mod:`.packed`). Masks depend only
 on (strategy, seed, number of patches): the noise for (image, strategy, seed) is ``mask_noise(seed, L,
 strategy=strategy)[0]`` whatever the batch, so every model sees the same masks and results do not depend on batch
 size or order (up to float rounding of the matmul blocking).
@@ -43,8 +43,8 @@ class EvalRecord:
     mask_hash: str  # masking.mask_hash of the removed-patch bitmap: equal across models iff the same mask
     loss: float  # official loss: MSE per removed patch in the (normalised, maybe norm-pix) target space
     mse: float  # MSE over the removed patches in [0, 1] RGB (prediction de-normalised and clipped)
-    psnr: float  # dB, from ``mse``, capped (see mae_core.metrics)
-    # optional metrics (mae_core.metrics; None when the call did not compute them)
+    psnr: float  # dB, from ``mse``, capped (see mae_core.evaluation.metrics)
+    # optional metrics (mae_core.evaluation.metrics; None when the call did not compute them)
     ssim: float | None = None  # SSIM over the removed pixels, original vs reconstruction + visible; 1 = identical
     lpips: float | None = None  # LPIPS AlexNet v0.1, original vs reconstruction + visible; 0 = identical
     detail: float | None = None  # removed-region luminance gradient, reconstruction / original; 1 = as detailed
@@ -142,12 +142,12 @@ def iter_evaluate(
     centre-cropped with ``crop``), or an ImageNet-normalised tensor [N, 3, H, W] at the models' size.
     ``dtype``: "float32" (exact) or "bfloat16" (matmuls in bfloat16, weights cast once per model and cached while
     it lives, the caller's model untouched). ``progress(done, total)`` is called after each batch (counts of records).
-    ``masks``: strategies of :data:`mae_core.mask_strategies.MASK_STRATEGIES`; every (image, ratio, seed) runs once
-    per strategy, with the noise ``mask_noise(seed, L, strategy=mask)[0]`` whatever the batch.
-    ``metrics``: the optional metrics to compute (names from ``mae_core.metrics.METRIC_NAMES``; loss, mse and psnr
-    are always computed); None computes ssim, detail and visible_loss, plus lpips when its weights are already on
-    this machine (``mae_core.metrics.plan_metrics``). lpips asked for but unavailable is left out (None) with a
-    :class:`~mae_core.metrics.MetricSkippedWarning` saying what to fetch.
+    ``masks``: strategies of :data:`~mae_core.modeling.mask_strategies.MASK_STRATEGIES`; every (image, ratio, seed)
+    runs once per strategy, with the noise ``mask_noise(seed, L, strategy=mask)[0]`` whatever the batch.
+    ``metrics``: the optional metrics to compute (names from :data:`.metrics.METRIC_NAMES`; loss, mse and psnr are
+    always computed); None computes ssim, detail and visible_loss, plus lpips when its weights are already on this
+    machine (:func:`.metrics.plan_metrics`). lpips asked for but unavailable is left out (None) with a
+    :class:`~.metrics.MetricSkippedWarning` saying what to fetch.
     All arguments are validated here, when this is called, before any work starts (not at the first ``next``).
     """
     _check_models(models)

@@ -17,7 +17,7 @@ objective alone:
 - ``detail``: the mean luminance gradient inside the removed region of the pasted image divided by the same of the
   original (see :func:`removed_gradient`): 1 means as much detail as the truth, below 1 blurrier, above 1 invented
   texture.
-- ``lpips`` (:mod:`mae_core.perceptual`) and ``visible_loss`` (the official loss over the visible patches,
+- ``lpips`` (:mod:`mae_core.evaluation.perceptual`) and ``visible_loss`` (the official loss over the visible patches,
   ``model.forward_loss(imgs, pred, 1 - mask)``) are computed where the model and the networks are at hand.
 """
 
@@ -226,7 +226,7 @@ def plan_metrics(
     """The optional metrics to compute: ``requested`` (any of :data:`METRIC_NAMES`; the base ones are always
     computed), or by default :data:`DEFAULT_METRICS` plus lpips when its weights are already on this machine.
 
-    lpips named explicitly downloads its weights unless ``offline`` (see :func:`mae_core.perceptual.load_lpips`);
+    lpips named explicitly downloads its weights unless ``offline`` (see :func:`.perceptual.load_lpips`);
     when they cannot be had, lpips is left out and :attr:`MetricPlan.note` says what to fetch and how."""
     if requested is None:
         wanted, asked = DEFAULT_METRICS + (("lpips",) if lpips_weights_present() else ()), False

@@ -54,8 +54,8 @@ def reconstruct(
 ) -> Reconstruction:
     """Mask ``image`` with the noise of ``seed`` under ``strategy`` and reconstruct it, in float32 on the model's
     device. ``strategy="custom"`` removes exactly the patches ``removed`` (indices or a boolean [g, g] grid, see
-    :func:`mae_core.masking.mask_from_patches`); ``mask_ratio`` is then the drawn one and the argument is ignored.
-    ``metrics`` chooses the optional metrics as :func:`mae_core.engine.iter_evaluate` does (same default)."""
+    :func:`~mae_core.modeling.masking.mask_from_patches`); ``mask_ratio`` is then the drawn one and the argument is
+    ignored. ``metrics`` chooses the optional metrics as :func:`.engine.iter_evaluate` does (same default)."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     plan = plan_metrics(metrics, device=device)
     warn_if_skipped(plan)

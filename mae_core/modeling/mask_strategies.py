@@ -1,6 +1,6 @@
 """Masking strategies as removal ORDERS of the patches of a square grid.
 
-The official masking keeps the ``len_keep`` patches of lowest noise (:func:`mae_core.masking.random_masking`), so
+The official masking keeps the ``len_keep`` patches of lowest noise (:func:`.masking.random_masking`), so
 any ordering of the patches is a mask for every ratio at once: write the order as noise (:func:`order_to_noise`)
 and the model, the packed engine and the nesting across ratios work unchanged. The removed set at a ratio is always
 the first ``L - int(L * (1 - ratio))`` patches of the order.
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 MASK_STRATEGIES = ("random", "block", "grid")  # the strategies a seed fully determines
-CUSTOM_MASK = "custom"  # the name of a drawn mask (mae_core.masking.mask_from_patches): patches, not a seed
+CUSTOM_MASK = "custom"  # the name of a drawn mask (mae_core.modeling.masking.mask_from_patches): patches, not a seed
 
 BLOCK_MIN_ASPECT = 0.3  # BEiT's aspect-ratio range [0.3, 1 / 0.3], drawn log-uniformly (tall and wide alike)
 BLOCK_AREA_FRACTION = 0.4  # largest block: BEiT masked 40 % of the grid, one block at most being all of that

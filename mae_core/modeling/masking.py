@@ -3,7 +3,7 @@
 Convention (as in the official code): in ``mask`` 0 is keep, 1 is remove. Patch ``i`` is kept when its noise value
 is among the ``len_keep`` smallest of its row. Because of that, one noise vector gives NESTED masks across ratios:
 every patch kept at ratio 0.9 is also kept at ratio 0.5. Every strategy is such a noise vector - a removal order
-(:mod:`mae_core.mask_strategies`) - and so is a hand-drawn mask (:func:`mask_from_patches`).
+(:mod:`mae_core.modeling.mask_strategies`) - and so is a hand-drawn mask (:func:`mask_from_patches`).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def mask_noise(seed: int, num_patches: int, batch: int = 1, strategy: str = "ran
 
     ``random``: uniform noise. Row 0 equals the official demo's ``torch.manual_seed(seed); torch.rand(1, L)``, so
     seed ``s`` reproduces the demo's mask exactly, on any device (move the noise, not the generator).
-    ``block`` / ``grid``: the removal orders of :mod:`mae_core.mask_strategies`. For every strategy the patch grid
+    ``block`` / ``grid``: the removal orders of :mod:`.mask_strategies`. For every strategy the patch grid
     is ``sqrt(num_patches)`` square (a model's always is): another ``num_patches`` or ``batch`` is a ``ValueError``.
     """
     strategy = check_strategy(strategy)

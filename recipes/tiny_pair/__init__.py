@@ -2,8 +2,8 @@
 
 Two phases, mirroring the official visualisation checkpoints:
 
-1. ``pixel``: a small :class:`~mae_core.model.MaskedAutoencoderViT` learns the model's own loss (MSE on the removed
-   patches, in ImageNet-normalised pixels; mask ratio 0.75), AdamW with linear warm-up and cosine decay.
+1. ``pixel``: a small :class:`~mae_core.modeling.model.MaskedAutoencoderViT` learns the model's own loss (MSE on
+   the removed patches, in ImageNet-normalised pixels; mask ratio 0.75), AdamW with linear warm-up and cosine decay.
 2. ``gan``: the result is fine-tuned with ``pixel loss + gan_weight * adversarial loss`` against a small patch
    discriminator (``discriminator``), which judges the image with the reconstruction pasted into the removed patches.
 

@@ -24,8 +24,8 @@ class HeldoutScores:
 
     mse: float  # mean squared error on the removed patches, mean over the pairs
     mean_fill_mse: float  # the same for a baseline that paints every removed patch the visible patches' mean colour
-    detail: float  # mae_core.metrics' ``detail`` (1 = as much texture as the photo), median over the pairs (the
-    # mean of the middle two for an even count)
+    detail: float  # mae_core.evaluation.metrics' ``detail`` (1 = as much texture as the photo), median over the
+    # pairs (the mean of the middle two for an even count)
 
 
 def example_images(folder: Path = EXAMPLES_DIR) -> list[Image.Image]:

@@ -1,4 +1,4 @@
-"""Held-out scores: the mean-colour baseline, the error and mae_core.metrics' detail on the removed region."""
+"""Held-out scores: the mean-colour baseline, the error and the ``detail`` metric on the removed region."""
 
 from __future__ import annotations
 
