@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..modeling.patches import mask_to_pixels
+from ..modeling.patches import mask_to_pixels, paste
 from .perceptual import Lpips, LpipsWeightsError, load_lpips, lpips_weights_present
 from .perceptual import missing_weights_message as _missing_lpips_message
 from .preprocess import denormalize, display_levels
@@ -298,7 +298,7 @@ def measure(
         originals = display_levels(imgs) / 255.0  # [M, 3, H, W]
         original = originals[image_index]
         removed = mask_to_pixels(mask, model.config.patch_size, (model.config.grid_size, model.config.grid_size))
-        pasted = display_levels(per_item * (1.0 - removed) + model.unpatchify(pred.float()) * removed) / 255.0
+        pasted = display_levels(paste(per_item, model.unpatchify(pred.float()), removed)) / 255.0
         if "ssim" in plan.names:
             optional["ssim"] = ssim_removed(original, pasted, removed)
         if "lpips" in plan.names and plan.lpips is not None:

@@ -12,7 +12,7 @@ import torch
 from ..modeling.mask_strategies import CUSTOM_MASK
 from ..modeling.masking import check_strategy, mask_from_patches, mask_noise, mask_ratio_for_count, removed_bitmap
 from ..modeling.model import MaskedAutoencoderViT
-from ..modeling.patches import mask_to_pixels
+from ..modeling.patches import mask_to_pixels, paste
 from .metrics import Metrics, measure, patch_mse, plan_metrics, warn_if_skipped
 from .preprocess import ImageLike, preprocess, to_uint8
 
@@ -71,7 +71,7 @@ def reconstruct(
         pred_img = model.unpatchify(out.pred.float())  # [1, 3, H, W]
         mask_img = mask_to_pixels(out.mask, config.patch_size, (grid, grid))  # [1, 1, H, W]
         masked = x * (1 - mask_img)
-        pasted = masked + pred_img * mask_img
+        pasted = paste(x, pred_img, mask_img)
     return Reconstruction(
         original=to_uint8(x[0]),
         masked=to_uint8(masked[0]),

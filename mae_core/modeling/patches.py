@@ -46,6 +46,13 @@ def mask_to_pixels(
     return cells.repeat_interleave(block_h, dim=2).repeat_interleave(block_w, dim=3)
 
 
+def paste(imgs: torch.Tensor, predicted: torch.Tensor, removed: torch.Tensor) -> torch.Tensor:
+    """The "reconstruction + visible" image [N, C, H, W]: ``imgs`` on the visible pixels, ``predicted`` (the
+    prediction as images, :func:`unpatchify`) on the removed ones. ``removed`` [N, 1, H, W] is the mask as pixels
+    (:func:`mask_to_pixels`, 1 = removed); both images in one space (normalised, or [0, 1])."""
+    return imgs * (1.0 - removed) + predicted * removed
+
+
 def _grid(length: int, grid: tuple[int, int] | None) -> tuple[int, int]:
     """``grid``, else the square grid of ``length`` patches (``ValueError`` when there is none)."""
     if grid is not None:

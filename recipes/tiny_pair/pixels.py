@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from mae_core.modeling.model import MaskedAutoencoderViT
-from mae_core.modeling.patches import mask_to_pixels, unpatchify
+from mae_core.modeling.patches import mask_to_pixels, paste, unpatchify
 
 
 def reconstruction(model: MaskedAutoencoderViT, pred: torch.Tensor) -> torch.Tensor:
@@ -18,4 +18,4 @@ def reconstruction(model: MaskedAutoencoderViT, pred: torch.Tensor) -> torch.Ten
 def composite(model: MaskedAutoencoderViT, imgs: torch.Tensor, pred: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Visible pixels of ``imgs`` with the prediction pasted into the removed patches; [N, 3, H, W] normalised."""
     removed = mask_to_pixels(mask, model.config.patch_size)  # [N, 1, H, W], 1 = removed
-    return imgs * (1.0 - removed) + reconstruction(model, pred) * removed
+    return paste(imgs, reconstruction(model, pred), removed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mae_core.modeling.patches import mask_to_pixels, patchify, unpatchify
+from mae_core.modeling.patches import mask_to_pixels, paste, patchify, unpatchify
 
 
 def test_patchify_shape_and_pixel_order():
@@ -59,3 +59,14 @@ def test_mask_to_pixels_blocks_and_errors():
         mask_to_pixels(torch.zeros(1, 15), 8)
     with pytest.raises(ValueError, match=r"\[N, L\]"):
         mask_to_pixels(torch.zeros(1, 2, 3), 8)
+
+
+def test_paste_puts_the_prediction_in_the_removed_patches_only():
+    torch.manual_seed(3)
+    imgs = torch.randn(2, 3, 24, 32)  # 3 x 4 grid of 8 px patches
+    pred = torch.randn(2, 12, 8 * 8 * 3)  # [N, L, p*p*3]
+    mask = (torch.rand(2, 12) > 0.5).float()  # 1 = removed
+    pasted = patchify(paste(imgs, unpatchify(pred, 8, (3, 4)), mask_to_pixels(mask, 8, (3, 4))), 8)
+    removed = mask.bool()
+    assert torch.equal(pasted[removed], pred[removed])  # every removed patch is the prediction, exactly
+    assert torch.equal(pasted[~removed], patchify(imgs, 8)[~removed])  # every visible patch is the image's own
