@@ -236,7 +236,8 @@ def _evaluate_chunk(
         [item.mask_ratio for item in chunk],
         torch.stack([noise[item.mask, item.seed] for item in chunk]),
     )
-    measured = measure(model, imgs, torch.as_tensor(image_index, device=device), out.pred, out.mask, plan)
+    index = torch.as_tensor(image_index, device=device)
+    measured = measure(imgs, index, out.pred, out.mask, plan, config=model.config, loss=model.forward_loss)
     return [
         EvalRecord(
             model=name,

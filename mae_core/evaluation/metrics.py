@@ -17,26 +17,30 @@ objective alone:
 - ``detail``: the mean luminance gradient inside the removed region of the pasted image divided by the same of the
   original (see :func:`removed_gradient`): 1 means as much detail as the truth, below 1 blurrier, above 1 invented
   texture.
-- ``lpips`` (:mod:`mae_core.evaluation.perceptual`) and ``visible_loss`` (the official loss over the visible patches,
-  ``model.forward_loss(imgs, pred, 1 - mask)``) are computed where the model and the networks are at hand.
+- ``lpips`` (:mod:`mae_core.evaluation.perceptual`) and ``visible_loss`` (the official loss over the visible patches:
+  the model's ``forward_loss``, handed to :func:`measure`, weighted by ``1 - mask``).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
 
-from ..modeling.patches import mask_to_pixels, paste
+from ..modeling.patches import mask_to_pixels, paste, patchify, unpatchify
 from .perceptual import Lpips, LpipsWeightsError, load_lpips, lpips_weights_present
 from .perceptual import missing_weights_message as _missing_lpips_message
 from .preprocess import denormalize, display_levels
 
 if TYPE_CHECKING:
-    from ..modeling.model import MaskedAutoencoderViT
+    from ..modeling.model import MAEConfig
+
+# the official loss, a model's ``forward_loss``: (imgs [N, 3, H, W] normalised, pred [N, L, p*p*3], weights [N, L])
+# -> [N], the squared error per patch averaged over the weighted patches, in the model's target space
+PatchLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 BASE_METRICS = ("loss", "mse", "psnr")  # always computed (they cost nothing beside the forward pass)
 OPTIONAL_METRICS = ("ssim", "lpips", "detail", "visible_loss")  # chosen per call (``metrics=``)
@@ -276,33 +280,38 @@ class BatchMetrics:
 
 
 def measure(
-    model: MaskedAutoencoderViT,
     imgs: torch.Tensor,
     image_index: torch.Tensor,
     pred: torch.Tensor,
     mask: torch.Tensor,
     plan: MetricPlan,
+    *,
+    config: MAEConfig,
+    loss: PatchLoss,
 ) -> BatchMetrics:
     """Every metric of ``plan`` for N reconstructions. ``imgs`` [M, 3, H, W] normalised (each distinct image once),
     item ``i`` is image ``image_index[i]`` ([N] long, on ``imgs``' device) with prediction ``pred[i]`` ([N, L,
-    p*p*3], normalised) under ``mask[i]`` ([N, L], 1 = removed)."""
+    p*p*3], normalised) under ``mask[i]`` ([N, L], 1 = removed). ``config``: the model's patch layout; ``loss``:
+    its official loss (``model.forward_loss``), which knows its target space (norm-pix or not)."""
     per_item = imgs[image_index]  # [N, 3, H, W]
     mask = mask.float()
-    loss = model.forward_loss(per_item, pred, mask)
-    mse = masked_mean(patch_mse(pred, model.patchify(per_item)), mask)
+    grid = (config.grid_size, config.grid_size)
+    removed_loss = loss(per_item, pred, mask)
+    mse = masked_mean(patch_mse(pred, patchify(per_item, config.patch_size)), mask)
     optional = {}
     if "visible_loss" in plan.names:
-        optional["visible_loss"] = model.forward_loss(per_item, pred, 1.0 - mask)
+        optional["visible_loss"] = loss(per_item, pred, 1.0 - mask)
     if {"ssim", "lpips", "detail"} & set(plan.names):
         # the images a viewer sees: the "original" and "reconstruction + visible" panels, levels / 255
         originals = display_levels(imgs) / 255.0  # [M, 3, H, W]
         original = originals[image_index]
-        removed = mask_to_pixels(mask, model.config.patch_size, (model.config.grid_size, model.config.grid_size))
-        pasted = display_levels(paste(per_item, model.unpatchify(pred.float()), removed)) / 255.0
+        removed = mask_to_pixels(mask, config.patch_size, grid)  # [N, 1, H, W]
+        predicted = unpatchify(pred.float(), config.patch_size, grid, config.in_chans)  # [N, 3, H, W] normalised
+        pasted = display_levels(paste(per_item, predicted, removed)) / 255.0
         if "ssim" in plan.names:
             optional["ssim"] = ssim_removed(original, pasted, removed)
         if "lpips" in plan.names and plan.lpips is not None:
             optional["lpips"] = plan.lpips.distance(originals, pasted, image_index)
         if "detail" in plan.names:
             optional["detail"] = detail_ratio(original, pasted, removed)
-    return BatchMetrics(loss, mse, psnr(mse), mask.sum(dim=1), optional)
+    return BatchMetrics(removed_loss, mse, psnr(mse), mask.sum(dim=1), optional)

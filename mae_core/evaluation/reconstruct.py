@@ -67,7 +67,8 @@ def reconstruct(
         out = model(x, mask_ratio=mask_ratio, noise=noise)
         target = model.patchify(x)
         per_patch = patch_mse(out.pred, target)  # [1, L]
-        measured = measure(model, x, torch.zeros(1, dtype=torch.long, device=device), out.pred, out.mask, plan)
+        index = torch.zeros(1, dtype=torch.long, device=device)
+        measured = measure(x, index, out.pred, out.mask, plan, config=config, loss=model.forward_loss)
         pred_img = model.unpatchify(out.pred.float())  # [1, 3, H, W]
         mask_img = mask_to_pixels(out.mask, config.patch_size, (grid, grid))  # [1, 1, H, W]
         masked = x * (1 - mask_img)

@@ -57,7 +57,8 @@ def _seed_scores(
     noise = mask_noise(seed, model.num_patches).expand(len(imgs), -1)  # one mask per seed, as the app's
     with torch.no_grad():
         out = model(imgs, mask_ratio, noise)
-        measured = measure(model, imgs, torch.arange(len(imgs)), out.pred, out.mask, DETAIL_ONLY)
+        index = torch.arange(len(imgs))
+        measured = measure(imgs, index, out.pred, out.mask, DETAIL_ONLY, config=model.config, loss=model.forward_loss)
     grid = model.config.grid_size
     removed_px = mask_to_pixels(out.mask, model.config.patch_size, (grid, grid))  # [I, 1, S, S]
     units = denormalize(imgs)

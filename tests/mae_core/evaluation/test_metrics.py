@@ -202,7 +202,15 @@ def _forward(model, seed=0, ratio=0.5):
 
 def test_measure_visible_loss_is_the_official_formula_on_the_visible_patches(tiny_model, torch_home):
     imgs, out = _forward(tiny_model)
-    batch = measure(tiny_model, imgs, torch.tensor([0]), out.pred, out.mask, plan_metrics())
+    batch = measure(
+        imgs,
+        torch.tensor([0]),
+        out.pred,
+        out.mask,
+        plan_metrics(),
+        config=tiny_model.config,
+        loss=tiny_model.forward_loss,
+    )
     visible = 1 - out.mask
     per_patch = ((out.pred - tiny_model.patchify(imgs)) ** 2).mean(dim=-1)
     assert float(batch.optional["visible_loss"][0]) == pytest.approx(float((per_patch * visible).sum() / visible.sum()))
@@ -219,9 +227,32 @@ def test_measure_a_perfect_reconstruction(tiny_model, torch_home):
     images = torch.cat([imgs, normalise(_photo("coffee.jpg", size=imgs.shape[-1]))])
     index = torch.tensor([0, 0])  # two items of the first image; the second image is never used
     plan = plan_metrics()
-    batch = measure(tiny_model, images, index, torch.cat([target, target]), torch.cat([out.mask, out.mask]), plan)
+    pred, mask = torch.cat([target, target]), torch.cat([out.mask, out.mask])
+    batch = measure(images, index, pred, mask, plan, config=tiny_model.config, loss=tiny_model.forward_loss)
     for k in (0, 1):
         metrics = batch.item(k)
         assert metrics.loss == pytest.approx(0, abs=1e-10) and metrics.visible_loss == pytest.approx(0, abs=1e-10)
         assert metrics.ssim == pytest.approx(1, abs=1e-6) and metrics.detail == pytest.approx(1, abs=1e-6)
         assert metrics.lpips == pytest.approx(0, abs=1e-6)
+
+
+def test_measure_takes_the_loss_it_is_given(tiny_model):
+    """loss and visible_loss are the caller's loss over the removed and the visible patches (a norm-pix model's own,
+    say); the pixel metrics depend only on the config's patch layout."""
+    imgs, out = _forward(tiny_model)
+    calls = []
+
+    def weighted_count(images, pred, weights):  # a loss whose value says which weights it was given
+        calls.append((images.shape, pred.shape))
+        return weights.sum(dim=1) * 10.0
+
+    plan = plan_metrics(["visible_loss", "detail"])
+    batch = measure(imgs, torch.tensor([0]), out.pred, out.mask, plan, config=tiny_model.config, loss=weighted_count)
+    removed = int(out.mask.sum())
+    assert float(batch.loss[0]) == 10.0 * removed
+    assert float(batch.optional["visible_loss"][0]) == 10.0 * (tiny_model.num_patches - removed)
+    assert calls == [(imgs.shape, out.pred.shape)] * 2
+    official = measure(
+        imgs, torch.tensor([0]), out.pred, out.mask, plan, config=tiny_model.config, loss=tiny_model.forward_loss
+    )
+    assert torch.equal(batch.mse, official.mse) and torch.equal(batch.optional["detail"], official.optional["detail"])
