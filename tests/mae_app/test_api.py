@@ -15,6 +15,8 @@ from PIL import Image
 
 from mae_app import MAEApp, default_app
 from mae_core.metrics import METRIC_NAMES
+from mae_core.preprocess import load_image
+from mae_core.reconstruct import reconstruct
 from tests.conftest import make_image
 from tests.mae_app.helpers import NAMES, make_app, save_tiny_checkpoints, serve
 
@@ -248,3 +250,23 @@ def test_replay_gives_both_checkpoints_panels_and_the_csv_metrics(server, tmp_pa
     assert run_id in note
     with pytest.raises(AppError, match="its seeds: 3, 4"):
         client.predict(run_id, image, 0.5, 99, "random", api_name="/replay")
+
+
+def test_a_transparent_png_is_measured_as_the_library_composites_it(server, tmp_path):
+    """An RGBA PNG whose fully transparent pixels hide other colours: the app and its API give the numbers of
+    ``mae_core.reconstruct`` on the same file (composited over white), not of the hidden colours."""
+    app, url = server
+    rgba = np.asarray(make_image(48, 40, seed=11).convert("RGBA")).copy()
+    rgba[:, 20:, 3] = 0  # the right half transparent, its colours still in the file
+    path = tmp_path / "transparent.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    with Image.open(path) as check:
+        assert check.mode == "RGBA"
+    models = [app.model(name) for name in NAMES]
+    library = [reconstruct(model, load_image(path), 0.5, 4).metrics.loss for model in models]
+    hidden = [reconstruct(model, Image.fromarray(rgba[..., :3]), 0.5, 4).metrics.loss for model in models]
+    assert all(abs(a - b) > 1e-3 for a, b in zip(library, hidden))  # the hidden colours would show
+    result = Client(url, verbose=False).predict(handle_file(str(path)), *NAMES, 0.5, 4, False, api_name="/compare")
+    assert list(table_frame(result[10])["loss"]) == pytest.approx(library, rel=1e-3)
+    with Image.open(result[0]) as original:  # the original panel: white where the file is transparent
+        assert (np.asarray(original)[:, -4:] == 255).all()
