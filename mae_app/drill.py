@@ -183,7 +183,7 @@ def _caption(cell: ReplayCell) -> str:
 
 def cells_table(replayed: RunReplay) -> pd.DataFrame:
     """One row per replayed cell: recomputed metrics under the CSV's names, the run's as ``csv_<metric>``, and the
-    largest difference. Not rounded: the numbers are there to be compared."""
+    largest difference, rounded to 4 significant digits as every table of the app (the CSV keeps full precision)."""
     rows = []
     for cell in replayed.cells:
         row = {
@@ -197,7 +197,7 @@ def cells_table(replayed: RunReplay) -> pd.DataFrame:
             "max_abs_diff": cell.difference(),
         }
         rows.append(row)
-    return pd.DataFrame(rows)
+    return formatting.rounded(pd.DataFrame(rows))
 
 
 def _replay_note(replayed: RunReplay) -> str:

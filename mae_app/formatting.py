@@ -15,6 +15,7 @@ from mae_core.metrics import METRIC_INFO, OPTIONAL_METRICS
 from mae_core.reconstruct import Reconstruction
 from mae_core.registry import CheckpointEntry, CheckpointStatus
 
+SIGNIFICANT_DIGITS = 4  # every number a table of the app shows: enough to compare, short enough to read
 RUN_COLUMNS = ("run_id", "status", "created", "checkpoints", "images", "mask_ratios", "seeds", "errors")
 
 
@@ -39,21 +40,27 @@ def metrics_table(names: Sequence[str], results: Sequence[Reconstruction], loss_
     rows = []
     for name, result, loss_type in zip(names, results, loss_types):
         m = result.metrics
-        row = {
-            "checkpoint": name,
-            "loss_type": loss_type,
-            "loss": round(m.loss, 5),
-            "mse": round(m.mse, 5),
-            "psnr_db": round(m.psnr, 2),
-        }
-        row.update({n: _rounded(getattr(m, n)) for n in optional})
+        row = {"checkpoint": name, "loss_type": loss_type, "loss": m.loss, "mse": m.mse, "psnr_db": m.psnr}
+        row.update({n: getattr(m, n) for n in optional})
         row["masked_patches"] = m.masked_patches
         rows.append(row)
-    return pd.DataFrame(rows)
+    return rounded(pd.DataFrame(rows))
 
 
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
+def significant(value: float, digits: int = SIGNIFICANT_DIGITS) -> float:
+    """``value`` rounded to ``digits`` significant digits (NaN and infinities unchanged)."""
+    return float(f"{value:.{digits}g}") if np.isfinite(value) else value
+
+
+def rounded(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every float of a table rounded to :data:`SIGNIFICANT_DIGITS` significant digits, as every table of the app
+    shows its numbers (whole numbers, text and missing values unchanged)."""
+    out = frame.copy()
+    for column in out.columns:
+        out[column] = [significant(v) if isinstance(v, float) else v for v in out[column].tolist()]
+        if pd.api.types.is_float_dtype(frame[column]):
+            out[column] = out[column].astype(frame[column].dtype)
+    return out
 
 
 def metric_legend() -> str:
@@ -89,10 +96,6 @@ def drawn_note(removed: int, num_patches: int) -> str:
         f"The drawing hides {removed} of {num_patches} patches (ratio {removed / num_patches:.3f}); "
         "press Reconstruct to see both rows rebuild them."
     )
-
-
-def rounded(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.round(6)
 
 
 def errors_text(errors: Sequence[ImageFailure]) -> str:

@@ -73,6 +73,14 @@ def test_compare_returns_png_panels_and_the_metrics_table(server, picture):
     assert list(table["masked_patches"]) == [8, 8]
     assert {"ssim", "detail", "visible_loss"} <= set(table.columns)
     assert "same mask" in note
+    assert_four_digits(table)
+
+
+def assert_four_digits(table: pd.DataFrame) -> None:
+    """Every number of a table the app shows has at most 4 significant digits."""
+    numbers = [v for v in table.to_numpy().ravel() if isinstance(v, float) and np.isfinite(v)]
+    assert numbers
+    assert all(float(f"{v:.4g}") == v for v in numbers), [v for v in numbers if float(f"{v:.4g}") != v]
 
 
 def test_compare_takes_a_strategy_and_drawn_patches(server, picture):
@@ -245,8 +253,9 @@ def test_replay_gives_both_checkpoints_panels_and_the_csv_metrics(server, tmp_pa
         assert got["masked_patches"] == want["masked_patches"]
         carried = [m for m in METRIC_NAMES if pd.notna(want[m])]  # every metric the run computed
         assert {"loss", "mse", "psnr", "ssim", "detail", "visible_loss"} <= set(carried)
-        for metric in carried:
-            assert abs(float(got[metric]) - float(want[metric])) <= 1e-5, (checkpoint, metric)
+        for metric in carried:  # shown to 4 significant digits: equal to that precision
+            assert float(got[metric]) == pytest.approx(float(want[metric]), rel=6e-4, abs=1e-9), (checkpoint, metric)
+    assert_four_digits(table)
     assert run_id in note
     with pytest.raises(AppError, match="its seeds: 3, 4"):
         client.predict(run_id, image, 0.5, 99, "random", api_name="/replay")
