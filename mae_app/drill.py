@@ -39,13 +39,13 @@ class RunDrill:
         """The chosen runs' images ranked by the paired difference ``b - a`` on ``metric`` (largest gaps first),
         a note, and the image picker in that order (``image`` kept when the runs hold it, else the top one)."""
         if not run_ids:
-            return pd.DataFrame(), "", gr.update(choices=[], value=None)
+            return formatting.empty_table(formatting.EMPTY_RANKING), "", gr.update(choices=[], value=None)
         frame = self._rows(run_ids)
         try:
             gaps = image_gaps(frame, inputs.metric_name(metric))
             names, note = list(gaps["image"]), ""
         except ValueError as err:  # one checkpoint, no shared masks: the images still open, unranked
-            gaps, names = pd.DataFrame(), list(dict.fromkeys(frame["image"]))
+            gaps, names = formatting.empty_table(formatting.EMPTY_UNRANKED), list(dict.fromkeys(frame["image"]))
             note = f"Images are not ranked: {err}"
         chosen = image if image in names else (names[0] if names else None)
         return formatting.rounded(gaps), note, gr.update(choices=names, value=chosen)
@@ -74,7 +74,7 @@ class RunDrill:
         (recomputed, beside the run's values); a note; and per picture the cell it shows (for a click to replay).
         Empty while no image is chosen."""
         if not run_ids or not image or seed is None:
-            return gr.update(value=[]), pd.DataFrame(), "", []
+            return gr.update(value=[]), formatting.empty_table(formatting.EMPTY_CELLS), "", []
         run_id = self._run_of(run_ids, image)
         replayed = self._replay(run_id, image, seed)
         items, targets = [], []

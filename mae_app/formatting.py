@@ -121,8 +121,28 @@ def cancel_note(run_id: str | None, rows: int, total: int, finished: bool) -> st
     )
 
 
+def empty_table(message: str) -> pd.DataFrame:
+    """A table with nothing to show yet, as one line saying so (its only header): an empty ``gr.Dataframe`` would
+    show gradio's placeholder headers "1 2 3" instead."""
+    return pd.DataFrame(columns=[message])
+
+
+# what each table says while it has nothing to show
+EMPTY_COMPARE = "No numbers yet: pick an image and press Reconstruct."
+EMPTY_SWEEP = "No summary yet: it appears here when the sweep finishes."
+EMPTY_RUNS = "No runs yet: a sweep (Sweep tab, or python -m experiments sweep) adds one."
+EMPTY_ANALYSIS = "Nothing analysed yet: pick runs and press Analyse."
+EMPTY_PAIRED = "No paired difference: see the note below."
+EMPTY_RANKING = "No ranking yet: analyse runs of two checkpoints."
+EMPTY_UNRANKED = "Images not ranked: see the note below."
+EMPTY_CELLS = "No image picked yet: pick one to see its cells."
+EMPTY_REPLAY = "Nothing replayed yet: click a gallery picture or press Replay."
+
+
 def runs_table(manifests: Sequence[Manifest]) -> pd.DataFrame:
-    """One row per run manifest, in the given order."""
+    """One row per run manifest, in the given order (a one-line empty state when there is none)."""
+    if not manifests:
+        return empty_table(EMPTY_RUNS)
     return pd.DataFrame([run_row(m) for m in manifests], columns=list(RUN_COLUMNS))
 
 

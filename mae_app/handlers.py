@@ -485,7 +485,7 @@ class MAEApp:
             notes = [f"No paired difference: {reason}", *notes]
         csv_path = export_csv(loaded, run_ids)
         plot = study_plot(frame, summary, metric, paired, reason)
-        table = formatting.rounded(paired) if paired is not None else pd.DataFrame()
+        table = formatting.rounded(paired) if paired is not None else formatting.empty_table(formatting.EMPTY_PAIRED)
         return formatting.rounded(summary), table, "\n\n".join(notes), plot, str(csv_path)
 
     # ---- Checkpoints ----

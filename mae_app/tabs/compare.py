@@ -11,7 +11,7 @@ import gradio as gr
 from mae_core.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
 
 from ..components import checked_image, link_row, mask_painter, result_panel, strategy_choice, wire_link
-from ..formatting import metric_legend
+from ..formatting import EMPTY_COMPARE, empty_table, metric_legend
 from ..inputs import RATIO_RANGE
 
 PANEL_LABELS = ("original", "masked", "reconstruction", "reconstruction + visible", "per-patch error")
@@ -89,7 +89,9 @@ def build(names: Sequence[str], examples: Sequence[Path], pair: tuple[str, str])
                 crop = gr.Checkbox(False, label="Centre crop (instead of squashing to a square)", elem_id="crop")
                 run = gr.Button("Reconstruct", variant="primary", elem_id="run-compare")
         panels = _panel_rows()
-        metrics = gr.Dataframe(label="Metrics on the removed patches", interactive=False, elem_id="metrics")
+        metrics = gr.Dataframe(
+            empty_table(EMPTY_COMPARE), label="Metrics on the removed patches", interactive=False, elem_id="metrics"
+        )
         gr.Markdown(metric_legend(), elem_id="compare-metric-legend")
         note = gr.Markdown(elem_id="compare-note")
         copy_link, link = link_row("compare")

@@ -14,6 +14,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from mae_app import MAEApp, default_app
+from mae_app.panels import SCALE_WIDTH
 from mae_core.metrics import METRIC_NAMES
 from mae_core.preprocess import load_image
 from mae_core.reconstruct import reconstruct
@@ -66,9 +67,9 @@ def test_compare_returns_png_panels_and_the_metrics_table(server, picture):
     result = Client(url, verbose=False).predict(handle_file(picture), *NAMES, 0.5, 4, False, api_name="/compare")
     assert len(result) == 12
     panels, table, note = result[:10], table_frame(result[10]), result[11]
-    for path in panels:
-        with Image.open(path) as img:
-            assert img.format == "PNG" and img.size == (32, 32)
+    for index, path in enumerate(panels):
+        with Image.open(path) as img:  # the model's size; the heatmap (4, 9) enlarged beside its colour bar
+            assert img.format == "PNG" and img.size == ((32, 32) if index % 5 != 4 else (224 + SCALE_WIDTH, 224))
     assert list(table["checkpoint"]) == list(NAMES)
     assert list(table["masked_patches"]) == [8, 8]
     assert {"ssim", "detail", "visible_loss"} <= set(table.columns)
@@ -242,9 +243,9 @@ def test_replay_gives_both_checkpoints_panels_and_the_csv_metrics(server, tmp_pa
     run_id, image = rows["run_id"].iloc[0], rows["image"].iloc[-1]
     result = client.predict(run_id, image, 0.5, 4, "random", api_name="/replay")
     panels, table, note = result[:10], table_frame(result[10]), result[11]
-    for path in panels:
-        with Image.open(path) as img:
-            assert img.format == "PNG" and img.size == (32, 32)
+    for index, path in enumerate(panels):
+        with Image.open(path) as img:  # the model's size; the heatmap (4, 9) enlarged beside its colour bar
+            assert img.format == "PNG" and img.size == ((32, 32) if index % 5 != 4 else (224 + SCALE_WIDTH, 224))
     stored = rows[(rows["image"] == image) & (rows["mask_ratio"] == 0.5) & (rows["seed"] == 4)]
     assert list(table["checkpoint"]) == list(NAMES) and len(stored) == 2
     for checkpoint in NAMES:
