@@ -15,6 +15,7 @@ from mae_core.metrics import METRIC_INFO, OPTIONAL_METRICS
 from mae_core.reconstruct import Reconstruction
 from mae_core.registry import CheckpointEntry, CheckpointStatus
 
+LOSS_NAMES = {"pixel": "pixel", "gan": "GAN"}  # a checkpoint's loss type as a row heading names it
 SIGNIFICANT_DIGITS = 4  # every number a table of the app shows: enough to compare, short enough to read
 RUN_COLUMNS = ("run_id", "status", "created", "checkpoints", "images", "mask_ratios", "seeds", "errors")
 
@@ -84,6 +85,14 @@ def compare_note(results: Sequence[Reconstruction], vmax: float, skipped: str | 
         )
     note = f"{same} Heatmap colours run from 0 to {vmax:.4g} MSE in both rows; grey patches were visible."
     return f"{note}\n\n_{skipped}_" if skipped else note
+
+
+def row_label(row: str, checkpoint: str | None, loss_type: str | None) -> str:
+    """A Compare row's heading: ``top: tiny-pixel, pixel loss`` (the loss type left out where unknown)."""
+    if not checkpoint:
+        return f"**{row}:** no checkpoint chosen"
+    loss = f", {LOSS_NAMES.get(loss_type, loss_type)} loss" if loss_type and loss_type != "unknown" else ""
+    return f"**{row}: {checkpoint}{loss}**"
 
 
 def patch_list(indices: Sequence[int]) -> str:

@@ -309,6 +309,16 @@ class MAEApp:
         except (ValueError, OSError, RuntimeError) as err:  # unknown name, missing weights, offline, bad file
             raise gr.Error(f"Could not load checkpoint {name!r}: {err}", title="Checkpoint unavailable") from None
 
+    def row_label(self, row: str, name: str | None) -> str:
+        """The heading of a Compare row (``top`` / ``bottom``) for the checkpoint chosen there, with its loss type:
+        the registry's, else the loaded file's (a checkpoint that cannot load is named without one)."""
+        entry = registry().get(name) if name else None
+        try:
+            loss_type = entry.loss_type if entry is not None else (self._loss_type(name) if name else None)
+        except (ValueError, OSError, RuntimeError):
+            loss_type = None
+        return formatting.row_label(row, name, loss_type)
+
     def _loss_type(self, name: str) -> str:
         info = self.models.get(name).checkpoint_info
         return info.loss_type if info else "unknown"

@@ -22,7 +22,7 @@ PANEL_FILES = ("original", "masked", "reconstruction", "reconstruction_visible",
 FOLDER = "mae-panels"
 SCALE_SIDE = 224  # the heatmap with its colour bar is drawn at least this tall: the scale's numbers stay legible
 BAR_WIDTH = 14  # pixels of the colour bar; a gap, the bar, a gap, then its numbers (top, middle, bottom)
-LABEL_WIDTH = 64
+LABEL_WIDTH = 90
 GAP = 6
 SCALE_WIDTH = 2 * GAP + BAR_WIDTH + LABEL_WIDTH  # what the scale adds to the heatmap's width
 
@@ -60,7 +60,7 @@ def heatmap_with_scale(patch_error: np.ndarray, mask: np.ndarray, size: tuple[in
     canvas[:, left : left + BAR_WIDTH] = bar
     picture = Image.fromarray(canvas)
     draw = ImageDraw.Draw(picture)
-    font = ImageFont.load_default(size=max(11, side // 18))
+    font = ImageFont.load_default(size=max(12, side // 13))
     half = font.size / 2
     for fraction in (0.0, 0.5, 1.0):  # top, middle, bottom of the bar
         row = min(max(fraction * (side - 1), half), side - 1 - half)
