@@ -139,7 +139,7 @@ def empty_table(message: str) -> pd.DataFrame:
 # what each table says while it has nothing to show
 EMPTY_COMPARE = "No numbers yet: pick an image and press Reconstruct."
 EMPTY_SWEEP = "No summary yet: it appears here when the sweep finishes."
-EMPTY_RUNS = "No runs yet: a sweep (Sweep tab, or python -m experiments sweep) adds one."
+EMPTY_RUNS = "No runs yet: a sweep (the Sweep tab) adds one."
 EMPTY_ANALYSIS = "Nothing analysed yet: pick runs and press Analyse."
 EMPTY_PAIRED = "No paired difference: see the note below."
 EMPTY_RANKING = "No ranking yet: analyse runs of two checkpoints."

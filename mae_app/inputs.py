@@ -22,6 +22,8 @@ from mae_core.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
 from mae_core.masking import check_seed, check_strategy, mask_ratio_value
 from mae_core.preprocess import ImageError, load_image
 
+from . import space
+
 # Seeds the app DRAWS stay below 2**31 so they are exact in JSON and in the browser's numbers; seeds a user TYPES
 # are checked by mae_core.masking.check_seed (any integer in [0, 2**63)). Two different rules, on purpose.
 SEED_LIMIT = 2**31
@@ -34,7 +36,7 @@ PAINTED_ALPHA = 128  # a canvas pixel counts as painted when the brush covers it
 
 def user_error(err: Exception) -> gr.Error:
     """An exception raised by the engine for bad input, as a message box in the browser."""
-    return gr.Error(str(err), title="Cannot do that")
+    return gr.Error(space.for_visitor(str(err)), title="Cannot do that")
 
 
 def whole_seed(seed: float | None) -> int:
@@ -104,8 +106,10 @@ def sweep_images(image: str | None, batch: Sequence[str] | None) -> list[str]:
 def check_sweep_size(cells: int) -> None:
     if cells > MAX_SWEEP_CELLS:
         raise gr.Error(
-            f"This sweep asks for {cells} reconstructions; the app runs at most {MAX_SWEEP_CELLS}. "
-            "Use fewer ratios, seeds or images, or run `python -m experiments sweep` from a terminal."
+            space.for_visitor(
+                f"This sweep asks for {cells} reconstructions; the app runs at most {MAX_SWEEP_CELLS}. "
+                "Use fewer ratios, seeds or images, or run `python -m experiments sweep` from a terminal."
+            )
         )
 
 

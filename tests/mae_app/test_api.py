@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
+import gradio as gr
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +16,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from mae_app import MAEApp, default_app
+from mae_app.handlers import EXAMPLES_DIR
 from mae_app.panels import SCALE_WIDTH
 from mae_core.metrics import METRIC_NAMES
 from mae_core.preprocess import load_image
@@ -280,3 +283,36 @@ def test_a_transparent_png_is_measured_as_the_library_composites_it(server, tmp_
     assert list(table_frame(result[10])["loss"]) == pytest.approx(library, rel=1e-3)
     with Image.open(result[0]) as original:  # the original panel: white where the file is transparent
         assert (np.asarray(original)[:, -4:] == 255).all()
+
+
+def test_on_a_space_upload_runs_are_private_to_their_page_and_example_runs_public(tmp_path, monkeypatch):
+    """Simulated Space (``SPACE_ID`` set): a visitor's sweep of an upload is seen and replayed only by that visitor's
+    session; another visitor gets the answer for a run that does not exist. A sweep of an example photo is public.
+    Notes and files carry no server path and no command line."""
+    monkeypatch.setenv("SPACE_ID", "someone/mae-inspect")
+    upload = tmp_path / "private.png"
+    make_image(48, 40, seed=31).save(upload)
+    example = sorted(Path(EXAMPLES_DIR).glob("*.jpg"))[0]
+    app = make_app(tmp_path / "runs", save_tiny_checkpoints(tmp_path))
+    with serve(app) as (_, url):
+        alice, bob = Client(url, verbose=False), Client(url, verbose=False)
+        sweep = (*NAMES, 0.5, 0.5, 0.1, 1, 0, "loss", False)
+        _, _, csv_path, note = alice.predict(None, [handle_file(upload)], *sweep, api_name="/sweep")
+        private_run = pd.read_csv(csv_path)["run_id"].iloc[0]
+        assert "python -m" not in note and str(tmp_path) not in note and "/tmp/" not in note
+        assert str(app.run_root) not in csv_path  # a copy: the run store itself is not served on a Space
+        assert alice.predict(private_run, "private.png", 0.5, 0, "random", api_name="/replay")[0]
+        with pytest.raises(AppError, match=f"No run {private_run} here"):
+            bob.predict(private_run, "private.png", 0.5, 0, "random", api_name="/replay")
+        *_, csv_path, _ = bob.predict(None, [handle_file(example)], *sweep, api_name="/sweep")
+        public_run = pd.read_csv(csv_path)["run_id"].iloc[0]
+        assert alice.predict(public_run, example.name, 0.5, 0, "random", api_name="/replay")[0]
+
+        def listed(client: Client) -> list[str]:
+            return app.list_runs(SimpleNamespace(session_hash=client.session_hash))[1]["choices"]
+
+        assert sorted(listed(alice)) == sorted([private_run, public_run]) and listed(bob) == [public_run]
+        with pytest.raises(gr.Error, match="No run"):
+            app.show_runs([private_run], "loss", SimpleNamespace(session_hash=bob.session_hash))
+        monkeypatch.delenv("SPACE_ID")  # locally nothing is private
+        assert sorted(listed(bob)) == sorted([private_run, public_run])
