@@ -34,6 +34,7 @@ from mae_core.reconstruct import masked_preview, reconstruct
 from mae_core.registry import checkpoint_status, is_offline, registry
 
 from . import formatting, inputs, links, plots, space
+from .availability import CheckpointAvailability
 from .background import Cancelled, Job
 from .drill import RunDrill
 from .exports import export_csv
@@ -107,6 +108,7 @@ class MAEApp:
         self._pair_lock = threading.Lock()
         self._sweeps: dict[str, RunningSweep] = {}  # by the page's session
         self._sweeps_lock = threading.Lock()
+        self.availability = CheckpointAvailability()  # on disk, downloadable, or neither: the dropdowns say which
         self.visibility = RunVisibility(self.examples)  # on a Space, upload runs are seen by their page only
         self.drill = RunDrill(self.model, run_root, self.check_runs)  # the Runs tab's drill-down and /replay
 
@@ -125,7 +127,7 @@ class MAEApp:
     def on_load(self, request: gr.Request | None = None) -> PageStart:
         """A new page: the Compare controls (the default pair, or what the page's link asks for), the tab to open,
         the status note, and whether the link names an example (the page then runs that Compare at once)."""
-        names = list(self.choices())
+        names = self.checkpoint_choices()
         first, second, note = self.page_pair()
         link = self.page_link(request)
         view = link.compare
@@ -145,6 +147,11 @@ class MAEApp:
             "\n\n".join(lines),
             view.example is not None,
         )
+
+    def checkpoint_choices(self) -> list[str | tuple[str, str]]:
+        """The checkpoint dropdowns' choices: each name, labelled when it is not on disk (downloads on first use,
+        or cannot be had now)."""
+        return self.availability.choices(list(self.choices()))
 
     def page_link(self, request: gr.Request | None) -> links.PageLink:
         """What the page's query parameters ask for (nothing without a request: an API call)."""
@@ -306,6 +313,9 @@ class MAEApp:
         """A checkpoint by name from the shared cache, loaded on first use; ``gr.Error`` when it cannot be."""
         if not name:
             raise gr.Error("Choose a checkpoint for both rows.")
+        refusal = None if name in self.models else self.availability.refusal(name)
+        if refusal:  # at once: a load would wait for the network, then fail with the download library's error
+            raise gr.Error(refusal, title="Checkpoint unavailable")
         try:
             return self.models.get(name)
         except (ValueError, OSError, RuntimeError) as err:  # unknown name, missing weights, offline, bad file
@@ -320,7 +330,9 @@ class MAEApp:
             loss_type = entry.loss_type if entry is not None else (self._loss_type(name) if name else None)
         except (ValueError, OSError, RuntimeError):
             loss_type = None
-        return formatting.row_label(row, name, loss_type)
+        label = formatting.row_label(row, name, loss_type)
+        refusal = self.availability.refusal(name) if name and name not in self.models else None
+        return f"{label}  \n_{refusal}_" if refusal else label
 
     def _loss_type(self, name: str) -> str:
         info = self.models.get(name).checkpoint_info

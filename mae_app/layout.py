@@ -25,7 +25,7 @@ def build_demo(app: MAEApp) -> gr.Blocks:
         first, second, _ = app.page_pair()  # the start-up pair: the page's first values and the API's defaults
         with gr.Tabs() as tabs:
             labels = (app.row_label(compare.ROWS[0], first), app.row_label(compare.ROWS[1], second))
-            compare_tab = compare.build(list(app.choices()), list(app.examples.values()), (first, second), labels)
+            compare_tab = compare.build(app.checkpoint_choices(), list(app.examples.values()), (first, second), labels)
             sweep_tab = sweep.build()
             runs_tab = runs.build()
             checkpoints_tab = checkpoints.build()

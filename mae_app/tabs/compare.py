@@ -51,9 +51,10 @@ class CompareTab:
 
 
 def build(
-    names: Sequence[str], examples: Sequence[Path], pair: tuple[str, str], row_labels: tuple[str, str]
+    names: Sequence[str | tuple[str, str]], examples: Sequence[Path], pair: tuple[str, str], row_labels: tuple[str, str]
 ) -> CompareTab:
-    """Lay the tab out; ``names`` are the checkpoint choices (fixed here: API calls are checked against them),
+    """Lay the tab out; ``names`` are the checkpoint choices, names or (label, name) (fixed here: API calls are
+    checked against them),
     ``pair`` the checkpoints shown first, which are also the API's defaults (see :mod:`mae_app.api_defaults`), and
     ``row_labels`` the rows' first headings (naming that pair)."""
     with gr.Tab("Compare", id="compare"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -316,3 +317,15 @@ def test_on_a_space_upload_runs_are_private_to_their_page_and_example_runs_publi
             app.show_runs([private_run], "loss", SimpleNamespace(session_hash=bob.session_hash))
         monkeypatch.delenv("SPACE_ID")  # locally nothing is private
         assert sorted(listed(bob)) == sorted([private_run, public_run])
+
+
+def test_a_checkpoint_that_cannot_be_had_is_refused_at_once_in_one_line(tmp_path, isolated_caches, picture):
+    with serve(default_app(run_root=tmp_path / "runs")) as (_, url):
+        client = Client(url, verbose=False)
+        started = time.monotonic()
+        with pytest.raises(AppError) as raised:
+            client.predict(handle_file(picture), "vit-large-pixel", "tiny-gan", api_name="/compare")
+    assert time.monotonic() - started < 10
+    message = str(raised.value)
+    assert "vit-large-pixel is not on this server and cannot be downloaded now (downloads are off)" in message
+    assert "\n" not in message.strip() and "/" not in message

@@ -331,3 +331,37 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def test_a_checkpoint_that_cannot_be_had_is_marked_and_refused_at_once_in_chromium(tmp_path, isolated_caches):
+    """Offline and not on disk: the dropdown marks the ViT-L checkpoints, choosing one says so under the row at
+    once, and Reconstruct answers in one line within seconds (no load waiting for the network)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    picture = tmp_path / "upload.png"
+    make_image(64, 64, seed=4).save(picture)
+    with serve(default_app(run_root=tmp_path / "runs")) as (_, url), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1300})
+            page.goto(url)
+            expect(page.locator("#pair-note")).to_contain_text("tiny-pixel (top) vs tiny-gan (bottom)", timeout=30_000)
+            page.locator("#input-image input[type=file]").set_input_files(str(picture))
+            expect(page.locator("#input-image img")).to_be_visible(timeout=30_000)
+            page.locator("#checkpoint-top input").click()
+            option = page.get_by_role("option", name="vit-large-pixel (not on this server, cannot download)")
+            expect(option).to_be_visible(timeout=10_000)
+            expect(page.get_by_role("option", name="tiny-gan", exact=True)).to_be_visible()  # on disk: no mark
+            option.click()
+            expect(page.locator("#top-label")).to_contain_text(
+                "vit-large-pixel is not on this server and cannot be downloaded now (downloads are off)",
+                timeout=10_000,
+            )
+            started = time.monotonic()
+            page.locator("#run-compare").click()
+            toast = page.locator(".toast-body.error")
+            expect(toast).to_contain_text("cannot be downloaded now", timeout=10_000)
+            assert time.monotonic() - started < 10
+            assert "LocalEntryNotFoundError" not in toast.first.inner_text()
+        finally:
+            browser.close()
