@@ -144,7 +144,7 @@ class MAEApp:
             gr.update() if view.crop is None else gr.update(value=view.crop),
             gr.update() if view.mask is None else gr.update(value=view.mask),
             gr.update(selected=link.open_tab) if link.open_tab else gr.update(),
-            "\n\n".join(lines),
+            space.for_visitor("\n\n".join(lines)),
             view.example is not None,
         )
 
