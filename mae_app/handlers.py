@@ -431,13 +431,14 @@ class MAEApp:
             raise inputs.user_error(err) from None
         frame = load_runs([result.run_id], self.run_root)
         if frame.empty:
-            raise gr.Error(f"Run {result.run_id} produced no rows: {formatting.errors_text(result.errors)}")
+            skipped = space.for_visitor(formatting.errors_text(result.errors))
+            raise gr.Error(f"Run {result.run_id} produced no rows: {skipped}")
         # on a Space the run store is not served: the visitor downloads a copy of the run's rows
         csv_path = export_csv(frame, [result.run_id]) if space.on_space() else Run(result.run_dir).losses_path
         stored = "in the run store" if space.on_space() else f"in `{result.run_dir}`"
         note = f"Run **{result.run_id}** ({result.status}): {len(frame)} rows, stored {stored}."
         if result.errors:
-            note += f"\n\nSkipped: {formatting.errors_text(result.errors)}"
+            note += f"\n\nSkipped: {space.for_visitor(formatting.errors_text(result.errors))}"
         note += "".join(f"\n\n_{space.for_visitor(line)}_" for line in result.notes)  # a metric left out, and why
         try:
             summary = summarize(frame, metric)
