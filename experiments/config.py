@@ -1,8 +1,9 @@
 """What a sweep measures: ``SweepConfig`` and the command line's ratio, seed and mask-strategy syntax.
 
 A config is the study's identity: checkpoints x images x mask strategies x mask ratios x seeds, plus how to compute
-them (batch size, dtype, device, crop). It is checked by the engine's own rules (``mae_core.masking.check_seed`` and
-``mask_ratio_value``, ``mae_core.packed.compute_dtype``, ``mae_core.engine.check_batch_size``) and stored in the run's
+them (batch size, dtype, device, crop). It is checked by the engine's own rules
+(``mae_core.modeling.masking.check_seed`` and ``mask_ratio_value``, ``mae_core.evaluation.packed.compute_dtype``,
+``mae_core.evaluation.engine.check_batch_size``) and stored in the run's
 manifest. Mask ratios are kept as the store writes them (:func:`format_ratio`), so ``0.1 * 3`` and ``0.3`` are the same
 cell everywhere.
 """
@@ -37,7 +38,8 @@ class SweepConfig:
     """What to measure; serialises straight into the manifest's ``config``."""
 
     images: tuple[str, ...]  # files, folders, .txt lists (see experiments.images)
-    checkpoints: tuple[str, ...]  # anything mae_core.loading.load_model accepts, or keys of run_sweep(models=...)
+    # anything mae_core.checkpoints.loading.load_model accepts, or keys of run_sweep(models=...)
+    checkpoints: tuple[str, ...]
     ratios: tuple[float, ...] = (0.75,)
     seeds: tuple[int, ...] = (0,)
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -49,10 +51,11 @@ class SweepConfig:
     image_column: str | None = None
     limit: int | None = None
     sample_seed: int | None = None
-    # optional metrics asked for (mae_core.metrics; loss, mse, psnr are always computed); None: the default set
-    # (ssim, detail, visible_loss, plus lpips when its weights are on the machine)
+    # optional metrics asked for (mae_core.evaluation.metrics; loss, mse, psnr are always computed); None: the
+    # default set (ssim, detail, visible_loss, plus lpips when its weights are on the machine)
     metrics: tuple[str, ...] | None = None
-    masks: tuple[str, ...] = DEFAULT_MASKS  # mask strategies (mae_core.mask_strategies): every cell runs per strategy
+    # mask strategies (mae_core.modeling.mask_strategies): every cell runs per strategy
+    masks: tuple[str, ...] = DEFAULT_MASKS
     keep_images: bool = False  # copy each image file into the run (experiments.run_images): replayable after it is gone
 
     def __post_init__(self) -> None:

@@ -4,14 +4,14 @@ A row of a run is fully determined by the image's bytes, the seed, the mask rati
 how the engine ran (its compute dtype, crop). :func:`replay` finds the image again (:mod:`experiments.run_images`),
 checks each checkpoint still has the sha256 the run recorded, and recomputes the cells twice:
 
-- the numbers through :func:`mae_core.engine.evaluate` with the run's dtype and crop, the path the sweep took, and
-  the metrics the rows carry, so a float32 run's metrics come back within float rounding and a bfloat16 run's as
-  the sweep computed them;
-- the pictures through :func:`mae_core.reconstruct.reconstruct` (float32), for the eye.
+- the numbers through :func:`mae_core.evaluation.engine.evaluate` with the run's dtype and crop, the path the sweep
+  took, and the metrics the rows carry, so a float32 run's metrics come back within float rounding and a bfloat16 run's
+  as the sweep computed them;
+- the pictures through :func:`mae_core.evaluation.reconstruct.reconstruct` (float32), for the eye.
 
-Both re-create the mask from the seed and strategy (:func:`mae_core.masking.mask_noise`); a row's ``mask_hash``, when
-recorded, must equal the re-created mask's. Each replayed cell carries the run's stored values beside the recomputed
-ones.
+Both re-create the mask from the seed and strategy (:func:`mae_core.modeling.masking.mask_noise`); a row's
+``mask_hash``, when recorded, must equal the re-created mask's. Each replayed cell carries the run's stored values
+beside the recomputed ones.
 """
 
 from __future__ import annotations
@@ -104,9 +104,9 @@ def replay(
     strategy (rows of a run written before the store recorded strategies load as ``random``).
 
     ``ratios`` (default: every ratio the run measured the image at with that strategy and seed) choose the cells;
-    each must be in the run. The mask is re-created from the seed (``mae_core.masking.mask_noise``); when the rows
-    record its ``mask_hash``, the re-created mask must hash the same. The metrics computed are those the rows carry.
-    ``models(name)`` gives a checkpoint of the run by its name in the run.
+    each must be in the run. The mask is re-created from the seed (``mae_core.modeling.masking.mask_noise``); when
+    the rows record its ``mask_hash``, the re-created mask must hash the same. The metrics computed are those the rows
+    carry. ``models(name)`` gives a checkpoint of the run by its name in the run.
     Raises :class:`ReplayError` (or :class:`experiments.run_images.ImageChangedError`) with a readable message."""
     run = RunStore(root).open(run) if isinstance(run, str) else run
     manifest = run.read_manifest()

@@ -78,7 +78,8 @@ LEGACY_COLUMNS = (  # schema 1, the store's first
 )
 # the columns of the first version of the store: every losses file has at least these
 _FIRST_COLUMNS = LEGACY_COLUMNS[: LEGACY_COLUMNS.index("timestamp") + 1]
-# schema 2: crop (bool), the mask strategy and the hash of the removed-patch bitmap (mae_core.masking.mask_hash)
+# schema 2: crop (bool), the mask strategy and the hash of the removed-patch bitmap
+# (mae_core.modeling.masking.mask_hash)
 COLUMNS = (*LEGACY_COLUMNS, "crop", "mask", "mask_hash")
 SCHEMA_VERSION = 2  # what new runs are written with
 SCHEMA_COLUMNS = {1: LEGACY_COLUMNS, 2: COLUMNS}
@@ -128,13 +129,13 @@ class LossRow:
     dtype: str
     device: str
     timestamp: str  # UTC, ISO 8601
-    ssim: float | None = None  # the optional metrics (mae_core.metrics); None: not computed, an empty cell
+    ssim: float | None = None  # the optional metrics (mae_core.evaluation.metrics); None: not computed, an empty cell
     lpips: float | None = None
     detail: float | None = None
     visible_loss: float | None = None
     crop: bool = False  # centre-cropped instead of squashed
-    mask: str = "random"  # the mask strategy (mae_core.engine.EvalRecord.mask)
-    mask_hash: str = ""  # mae_core.masking.mask_hash of the removed patches: equal hashes, identical masks
+    mask: str = "random"  # the mask strategy (mae_core.evaluation.engine.EvalRecord.mask)
+    mask_hash: str = ""  # mae_core.modeling.masking.mask_hash of the removed patches: equal hashes, identical masks
 
     def cells(self, text: Callable[[str], str] = to_cell) -> list[str]:
         """The CSV cells of this row in ``COLUMNS`` order, strings written by ``text`` (hot path: ~10 us per row);

@@ -28,7 +28,10 @@ def checked_image(**kwargs) -> gr.Image:
     subclassed: gradio writes a ``.pyi`` stub beside the source of every component subclass. (Gradio rebuilds a
     component from its class when an event returns ``gr.update`` for it; no event here updates this input.)
     """
-    component = gr.Image(**kwargs)
+    # image_mode None: the file is passed on as uploaded. Gradio's default "RGB" converts it first, and Pillow's
+    # convert drops an alpha channel, showing and measuring the colours a transparent image hides; the engine's
+    # load_image composites over white instead, the same for the app, its API and the library.
+    component = gr.Image(**{"image_mode": None, **kwargs})
     stock_preprocess = component.preprocess
 
     def preprocess(payload):

@@ -20,7 +20,7 @@ from experiments.store import format_ratio, load_runs
 from mae_core.evaluation.metrics import METRIC_NAMES
 from mae_core.modeling.model import MaskedAutoencoderViT
 
-from . import formatting, inputs, links
+from . import formatting, inputs, links, space
 from .panels import heatmap_scale, panel_files, served_png
 
 CELL_PANELS = 5  # per checkpoint: original, masked, reconstruction, reconstruction + visible, error heatmap
@@ -30,22 +30,35 @@ class RunDrill:
     """Drill-down handlers over the app's checkpoints (``model(name)``, a ``gr.Error`` when it cannot be loaded) and
     run store."""
 
-    def __init__(self, model: Callable[[str], MaskedAutoencoderViT], run_root: str | os.PathLike | None) -> None:
+    def __init__(
+        self,
+        model: Callable[[str], MaskedAutoencoderViT],
+        run_root: str | os.PathLike | None,
+        check_runs: Callable[[Sequence[str], gr.Request | None], None] = lambda run_ids, request: None,
+    ) -> None:
         self.model = model
         self.run_root = run_root
+        self.check_runs = check_runs  # gr.Error for runs the page may not see (another visitor's, on a Space)
 
     # ---- choosing an image ----
-    def ranking(self, run_ids: Sequence[str] | None, metric: str, image: str | None = None) -> tuple:
+    def ranking(
+        self,
+        run_ids: Sequence[str] | None,
+        metric: str,
+        image: str | None = None,
+        request: gr.Request | None = None,
+    ) -> tuple:
         """The chosen runs' images ranked by the paired difference ``b - a`` on ``metric`` (largest gaps first),
         a note, and the image picker in that order (``image`` kept when the runs hold it, else the top one)."""
         if not run_ids:
-            return pd.DataFrame(), "", gr.update(choices=[], value=None)
+            return formatting.empty_table(formatting.EMPTY_RANKING), "", gr.update(choices=[], value=None)
+        self.check_runs(run_ids, request)
         frame = self._rows(run_ids)
         try:
             gaps = image_gaps(frame, inputs.metric_name(metric))
             names, note = list(gaps["image"]), ""
         except ValueError as err:  # one checkpoint, no shared masks: the images still open, unranked
-            gaps, names = pd.DataFrame(), list(dict.fromkeys(frame["image"]))
+            gaps, names = formatting.empty_table(formatting.EMPTY_UNRANKED), list(dict.fromkeys(frame["image"]))
             note = f"Images are not ranked: {err}"
         chosen = image if image in names else (names[0] if names else None)
         return formatting.rounded(gaps), note, gr.update(choices=names, value=chosen)
@@ -59,22 +72,30 @@ class RunDrill:
         except (IndexError, KeyError, ValueError, TypeError):
             raise gr.Error("Click a row of the ranking to open its image.") from None
 
-    def seed_choices(self, run_ids: Sequence[str] | None, image: str | None) -> dict:
+    def seed_choices(self, run_ids: Sequence[str] | None, image: str | None, request: gr.Request | None = None) -> dict:
         """The seed picker for the image: the seeds its run measured it at, the first picked."""
         if not run_ids or not image:
             return gr.update(choices=[], value=None)
+        self.check_runs(run_ids, request)
         rows = self._image_rows(run_ids, image)
         seeds = sorted(int(s) for s in rows["seed"].unique())
         return gr.update(choices=seeds, value=seeds[0] if seeds else None)
 
     # ---- the gallery ----
-    def gallery(self, run_ids: Sequence[str] | None, image: str | None, seed: float | None) -> tuple:
+    def gallery(
+        self,
+        run_ids: Sequence[str] | None,
+        image: str | None,
+        seed: float | None,
+        request: gr.Request | None = None,
+    ) -> tuple:
         """The image at every mask strategy and ratio of its run at ``seed``: per cell the masked input, then each
         checkpoint's reconstruction (visible patches pasted back), captioned with its metrics; the metrics table
         (recomputed, beside the run's values); a note; and per picture the cell it shows (for a click to replay).
         Empty while no image is chosen."""
         if not run_ids or not image or seed is None:
-            return gr.update(value=[]), pd.DataFrame(), "", []
+            return gr.update(value=[]), formatting.empty_table(formatting.EMPTY_CELLS), "", []
+        self.check_runs(run_ids, request)
         run_id = self._run_of(run_ids, image)
         replayed = self._replay(run_id, image, seed)
         items, targets = [], []
@@ -100,7 +121,15 @@ class RunDrill:
             raise gr.Error("Click a picture of the gallery to replay its cell.") from None
 
     # ---- one cell (/replay) ----
-    def replay_cell(self, run_id: str, image: str, mask_ratio: float, seed: float, mask: str | None) -> tuple:
+    def replay_cell(
+        self,
+        run_id: str,
+        image: str,
+        mask_ratio: float,
+        seed: float,
+        mask: str | None,
+        request: gr.Request | None = None,
+    ) -> tuple:
         """Re-render one row of a run: image ``image`` (its name in the run, or its file name) at ``mask_ratio``,
         ``seed`` and ``mask`` strategy, with the run's checkpoints.
 
@@ -113,6 +142,7 @@ class RunDrill:
             ratio = float(mask_ratio)
         except (TypeError, ValueError):
             raise gr.Error(f"the mask ratio must be a number, got {mask_ratio!r}") from None
+        self.check_runs([str(run_id).strip()], request)
         masks = (mask or DEFAULT_MASK,)
         replayed = self._replay(str(run_id).strip(), str(image).strip(), seed, masks=masks, ratios=[ratio])
         cells = replayed.cells[:2]
@@ -146,7 +176,7 @@ class RunDrill:
                 for mask in chosen
             ]
         except ValueError as err:  # not in the run, image gone or changed, checkpoint changed, bad run id
-            raise gr.Error(str(err), title="Cannot replay") from None
+            raise gr.Error(space.for_visitor(str(err)), title="Cannot replay") from None
         return dataclasses.replace(parts[0], cells=tuple(cell for part in parts for cell in part.cells))
 
     def _rows(self, run_ids: Sequence[str]) -> pd.DataFrame:
@@ -183,7 +213,7 @@ def _caption(cell: ReplayCell) -> str:
 
 def cells_table(replayed: RunReplay) -> pd.DataFrame:
     """One row per replayed cell: recomputed metrics under the CSV's names, the run's as ``csv_<metric>``, and the
-    largest difference. Not rounded: the numbers are there to be compared."""
+    largest difference, rounded to 4 significant digits as every table of the app (the CSV keeps full precision)."""
     rows = []
     for cell in replayed.cells:
         row = {
@@ -197,7 +227,7 @@ def cells_table(replayed: RunReplay) -> pd.DataFrame:
             "max_abs_diff": cell.difference(),
         }
         rows.append(row)
-    return pd.DataFrame(rows)
+    return formatting.rounded(pd.DataFrame(rows))
 
 
 def _replay_note(replayed: RunReplay) -> str:

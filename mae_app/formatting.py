@@ -15,6 +15,8 @@ from mae_core.checkpoints.registry import CheckpointEntry, CheckpointStatus
 from mae_core.evaluation.metrics import METRIC_INFO, OPTIONAL_METRICS
 from mae_core.evaluation.reconstruct import Reconstruction
 
+LOSS_NAMES = {"pixel": "pixel", "gan": "GAN"}  # a checkpoint's loss type as a row heading names it
+SIGNIFICANT_DIGITS = 4  # every number a table of the app shows: enough to compare, short enough to read
 RUN_COLUMNS = ("run_id", "status", "created", "checkpoints", "images", "mask_ratios", "seeds", "errors")
 
 
@@ -39,21 +41,27 @@ def metrics_table(names: Sequence[str], results: Sequence[Reconstruction], loss_
     rows = []
     for name, result, loss_type in zip(names, results, loss_types):
         m = result.metrics
-        row = {
-            "checkpoint": name,
-            "loss_type": loss_type,
-            "loss": round(m.loss, 5),
-            "mse": round(m.mse, 5),
-            "psnr_db": round(m.psnr, 2),
-        }
-        row.update({n: _rounded(getattr(m, n)) for n in optional})
+        row = {"checkpoint": name, "loss_type": loss_type, "loss": m.loss, "mse": m.mse, "psnr_db": m.psnr}
+        row.update({n: getattr(m, n) for n in optional})
         row["masked_patches"] = m.masked_patches
         rows.append(row)
-    return pd.DataFrame(rows)
+    return rounded(pd.DataFrame(rows))
 
 
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
+def significant(value: float, digits: int = SIGNIFICANT_DIGITS) -> float:
+    """``value`` rounded to ``digits`` significant digits (NaN and infinities unchanged)."""
+    return float(f"{value:.{digits}g}") if np.isfinite(value) else value
+
+
+def rounded(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every float of a table rounded to :data:`SIGNIFICANT_DIGITS` significant digits, as every table of the app
+    shows its numbers (whole numbers, text and missing values unchanged)."""
+    out = frame.copy()
+    for column in out.columns:
+        out[column] = [significant(v) if isinstance(v, float) else v for v in out[column].tolist()]
+        if pd.api.types.is_float_dtype(frame[column]):
+            out[column] = out[column].astype(frame[column].dtype)
+    return out
 
 
 def metric_legend() -> str:
@@ -79,6 +87,14 @@ def compare_note(results: Sequence[Reconstruction], vmax: float, skipped: str | 
     return f"{note}\n\n_{skipped}_" if skipped else note
 
 
+def row_label(row: str, checkpoint: str | None, loss_type: str | None) -> str:
+    """A Compare row's heading: ``top: tiny-pixel, pixel loss`` (the loss type left out where unknown)."""
+    if not checkpoint:
+        return f"**{row}:** no checkpoint chosen"
+    loss = f", {LOSS_NAMES.get(loss_type, loss_type)} loss" if loss_type and loss_type != "unknown" else ""
+    return f"**{row}: {checkpoint}{loss}**"
+
+
 def patch_list(indices: Sequence[int]) -> str:
     """Patch indices as the "removed patches" box shows them (and ``inputs.removed_patches`` reads them)."""
     return ", ".join(str(int(i)) for i in indices)
@@ -89,10 +105,6 @@ def drawn_note(removed: int, num_patches: int) -> str:
         f"The drawing hides {removed} of {num_patches} patches (ratio {removed / num_patches:.3f}); "
         "press Reconstruct to see both rows rebuild them."
     )
-
-
-def rounded(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.round(6)
 
 
 def errors_text(errors: Sequence[ImageFailure]) -> str:
@@ -118,8 +130,28 @@ def cancel_note(run_id: str | None, rows: int, total: int, finished: bool) -> st
     )
 
 
+def empty_table(message: str) -> pd.DataFrame:
+    """A table with nothing to show yet, as one line saying so (its only header): an empty ``gr.Dataframe`` would
+    show gradio's placeholder headers "1 2 3" instead."""
+    return pd.DataFrame(columns=[message])
+
+
+# what each table says while it has nothing to show
+EMPTY_COMPARE = "No numbers yet: pick an image and press Reconstruct."
+EMPTY_SWEEP = "No summary yet: it appears here when the sweep finishes."
+EMPTY_RUNS = "No runs yet: a sweep (the Sweep tab) adds one."
+EMPTY_ANALYSIS = "Nothing analysed yet: pick runs and press Analyse."
+EMPTY_PAIRED = "No paired difference: see the note below."
+EMPTY_RANKING = "No ranking yet: analyse runs of two checkpoints."
+EMPTY_UNRANKED = "Images not ranked: see the note below."
+EMPTY_CELLS = "No image picked yet: pick one to see its cells."
+EMPTY_REPLAY = "Nothing replayed yet: click a gallery picture or press Replay."
+
+
 def runs_table(manifests: Sequence[Manifest]) -> pd.DataFrame:
-    """One row per run manifest, in the given order."""
+    """One row per run manifest, in the given order (a one-line empty state when there is none)."""
+    if not manifests:
+        return empty_table(EMPTY_RUNS)
     return pd.DataFrame([run_row(m) for m in manifests], columns=list(RUN_COLUMNS))
 
 

@@ -34,11 +34,13 @@ from mae_core.modeling.drawn_mask import patches_from_painting
 from mae_core.modeling.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
 
 from . import formatting, inputs, links, plots, space
+from .availability import CheckpointAvailability
 from .background import Cancelled, Job
 from .drill import RunDrill
 from .exports import export_csv
 from .panels import PANEL_FILES, heatmap_scale, panel_files, served_png
 from .uploads import stage_uploads
+from .visibility import RunVisibility
 
 MASKED = PANEL_FILES.index("masked")
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
@@ -106,7 +108,9 @@ class MAEApp:
         self._pair_lock = threading.Lock()
         self._sweeps: dict[str, RunningSweep] = {}  # by the page's session
         self._sweeps_lock = threading.Lock()
-        self.drill = RunDrill(self.model, run_root)  # the Runs tab's drill-down and /replay
+        self.availability = CheckpointAvailability()  # on disk, downloadable, or neither: the dropdowns say which
+        self.visibility = RunVisibility(self.examples)  # on a Space, upload runs are seen by their page only
+        self.drill = RunDrill(self.model, run_root, self.check_runs)  # the Runs tab's drill-down and /replay
 
     # ---- page load ----
     def page_pair(self) -> tuple[str, str, str]:
@@ -123,7 +127,7 @@ class MAEApp:
     def on_load(self, request: gr.Request | None = None) -> PageStart:
         """A new page: the Compare controls (the default pair, or what the page's link asks for), the tab to open,
         the status note, and whether the link names an example (the page then runs that Compare at once)."""
-        names = list(self.choices())
+        names = self.checkpoint_choices()
         first, second, note = self.page_pair()
         link = self.page_link(request)
         view = link.compare
@@ -140,9 +144,14 @@ class MAEApp:
             gr.update() if view.crop is None else gr.update(value=view.crop),
             gr.update() if view.mask is None else gr.update(value=view.mask),
             gr.update(selected=link.open_tab) if link.open_tab else gr.update(),
-            "\n\n".join(lines),
+            space.for_visitor("\n\n".join(lines)),
             view.example is not None,
         )
+
+    def checkpoint_choices(self) -> list[str | tuple[str, str]]:
+        """The checkpoint dropdowns' choices: each name, labelled when it is not on disk (downloads on first use,
+        or cannot be had now)."""
+        return self.availability.choices(list(self.choices()))
 
     def page_link(self, request: gr.Request | None) -> links.PageLink:
         """What the page's query parameters ask for (nothing without a request: an API call)."""
@@ -240,7 +249,7 @@ class MAEApp:
         outputs = [path for result in results for path in panel_files(result, vmax)]
         loss_types = [self._loss_type(name) for name in (first, second)]
         table = formatting.metrics_table((first, second), results, loss_types)
-        return (*outputs, table, formatting.compare_note(results, vmax, plan.note))
+        return (*outputs, table, formatting.compare_note(results, vmax, space.for_visitor(plan.note)))
 
     def drawing_canvas(self, strategy: str, image: str | None, first: str, crop: bool = False) -> tuple:
         """The Draw panel for the current image: the painter (the image as ``first`` sees it, nothing painted),
@@ -304,10 +313,26 @@ class MAEApp:
         """A checkpoint by name from the shared cache, loaded on first use; ``gr.Error`` when it cannot be."""
         if not name:
             raise gr.Error("Choose a checkpoint for both rows.")
+        refusal = None if name in self.models else self.availability.refusal(name)
+        if refusal:  # at once: a load would wait for the network, then fail with the download library's error
+            raise gr.Error(refusal, title="Checkpoint unavailable")
         try:
             return self.models.get(name)
         except (ValueError, OSError, RuntimeError) as err:  # unknown name, missing weights, offline, bad file
-            raise gr.Error(f"Could not load checkpoint {name!r}: {err}", title="Checkpoint unavailable") from None
+            message = space.for_visitor(f"Could not load checkpoint {name!r}: {err}")
+            raise gr.Error(message, title="Checkpoint unavailable") from None
+
+    def row_label(self, row: str, name: str | None) -> str:
+        """The heading of a Compare row (``top`` / ``bottom``) for the checkpoint chosen there, with its loss type:
+        the registry's, else the loaded file's (a checkpoint that cannot load is named without one)."""
+        entry = registry().get(name) if name else None
+        try:
+            loss_type = entry.loss_type if entry is not None else (self._loss_type(name) if name else None)
+        except (ValueError, OSError, RuntimeError):
+            loss_type = None
+        label = formatting.row_label(row, name, loss_type)
+        refusal = self.availability.refusal(name) if name and name not in self.models else None
+        return f"{label}  \n_{refusal}_" if refusal else label
 
     def _loss_type(self, name: str) -> str:
         info = self.models.get(name).checkpoint_info
@@ -343,13 +368,16 @@ class MAEApp:
         metric = inputs.metric_name(metric)
         models = {name: self.model(name) for name in config.checkpoints}  # after every check: loading is slow
         started: list[Run] = []
+        key = _session_key(request)
+
+        def on_start(run: Run) -> None:
+            self.visibility.claim(run.run_id, key)  # this page made it (private to it on a Space)
+            started.append(run)
+
         job = Job(
-            lambda report: run_sweep(
-                config, root=self.run_root, models=models, progress=report, on_start=started.append
-            ),
+            lambda report: run_sweep(config, root=self.run_root, models=models, progress=report, on_start=on_start),
             name="sweep",
         )
-        key = _session_key(request)
         with self._sweeps_lock:
             self._sweeps[key] = RunningSweep(job, started)
         try:
@@ -403,13 +431,15 @@ class MAEApp:
             raise inputs.user_error(err) from None
         frame = load_runs([result.run_id], self.run_root)
         if frame.empty:
-            raise gr.Error(f"Run {result.run_id} produced no rows: {formatting.errors_text(result.errors)}")
-        csv_path = Run(result.run_dir).losses_path
+            skipped = space.for_visitor(formatting.errors_text(result.errors))
+            raise gr.Error(f"Run {result.run_id} produced no rows: {skipped}")
+        # on a Space the run store is not served: the visitor downloads a copy of the run's rows
+        csv_path = export_csv(frame, [result.run_id]) if space.on_space() else Run(result.run_dir).losses_path
         stored = "in the run store" if space.on_space() else f"in `{result.run_dir}`"
         note = f"Run **{result.run_id}** ({result.status}): {len(frame)} rows, stored {stored}."
         if result.errors:
-            note += f"\n\nSkipped: {formatting.errors_text(result.errors)}"
-        note += "".join(f"\n\n_{line}_" for line in result.notes)  # a metric left out, and how to get it
+            note += f"\n\nSkipped: {space.for_visitor(formatting.errors_text(result.errors))}"
+        note += "".join(f"\n\n_{space.for_visitor(line)}_" for line in result.notes)  # a metric left out, and why
         try:
             summary = summarize(frame, metric)
         except ValueError as err:  # the metric chosen was not computed (lpips without its weights)
@@ -431,9 +461,9 @@ class MAEApp:
         return formatting.cancel_note(run.run_id, sum(run.cell_counts().values()), running.job.last.total, finished)
 
     # ---- Runs ----
-    def list_runs(self) -> tuple[pd.DataFrame, dict]:
-        """The runs table (newest first) and the run picker's choices."""
-        manifests = list(reversed(list_runs(self.run_root)))
+    def list_runs(self, request: gr.Request | None = None) -> tuple[pd.DataFrame, dict]:
+        """The runs table (newest first) and the run picker's choices: the runs this page may see."""
+        manifests = self.visibility.runs(reversed(list_runs(self.run_root)), _session_key(request))
         ids = [m.run_id for m in manifests]
         # the newest run is picked for analysis
         return formatting.runs_table(manifests), gr.update(choices=ids, value=ids[:1])
@@ -441,7 +471,7 @@ class MAEApp:
     def runs_on_load(self, request: gr.Request | None = None) -> tuple:
         """A new page's Runs tab: the runs table, the picker (the runs the page's link names that the store holds,
         else the newest run), the metric, and the link's Runs view for :meth:`open_linked_runs`."""
-        table, picker = self.list_runs()
+        table, picker = self.list_runs(request)
         view = self.page_link(request).runs
         linked = [run for run in view.runs if run in picker["choices"]]
         return (
@@ -451,27 +481,28 @@ class MAEApp:
             view,
         )
 
-    def open_linked_runs(self, view: links.RunsView | None, metric: str) -> tuple:
+    def open_linked_runs(self, view: links.RunsView | None, metric: str, request: gr.Request | None = None) -> tuple:
         """What a page's link asks of the Runs tab, done: the chosen runs analysed and the named image picked (its
         gallery follows). Returns :meth:`show_runs`'s outputs then :meth:`RunDrill.ranking`'s; nothing (skips)
         when the link names no runs."""
         if view is None or view.empty or not view.runs:
             return tuple(gr.skip() for _ in range(8))
-        known = set(self.list_runs()[1]["choices"])
+        known = set(self.list_runs(request)[1]["choices"])
         found = [run for run in view.runs if run in known]
         missing = [run for run in view.runs if run not in known]
         if not found:
             gone = f"The link's runs are not in this store: {', '.join(missing)}."
             return (*(gr.skip() for _ in range(2)), gone, *(gr.skip() for _ in range(5)))
-        summary, paired, note, plot, csv_path = self.show_runs(found, metric)
+        summary, paired, note, plot, csv_path = self.show_runs(found, metric, request)
         if missing:
             note = f"Not in this store (left out): {', '.join(missing)}.\n\n{note}"
-        return (summary, paired, note, plot, csv_path, *self.drill.ranking(found, metric, view.image))
+        return (summary, paired, note, plot, csv_path, *self.drill.ranking(found, metric, view.image, request))
 
-    def show_runs(self, run_ids: Sequence[str] | None, metric: str) -> tuple:
+    def show_runs(self, run_ids: Sequence[str] | None, metric: str, request: gr.Request | None = None) -> tuple:
         """Aggregated table, paired-difference table (or a note why there is none), plot, CSV of the chosen runs."""
         if not run_ids:
             raise gr.Error("Pick at least one run.")
+        self.check_runs(run_ids, request)
         try:
             loaded = load_runs(list(run_ids), self.run_root)
             selection = select(loaded)  # as the CLI report: unique cells, only images measured everywhere
@@ -485,8 +516,12 @@ class MAEApp:
             notes = [f"No paired difference: {reason}", *notes]
         csv_path = export_csv(loaded, run_ids)
         plot = study_plot(frame, summary, metric, paired, reason)
-        table = formatting.rounded(paired) if paired is not None else pd.DataFrame()
+        table = formatting.rounded(paired) if paired is not None else formatting.empty_table(formatting.EMPTY_PAIRED)
         return formatting.rounded(summary), table, "\n\n".join(notes), plot, str(csv_path)
+
+    def check_runs(self, run_ids: Sequence[str], request: gr.Request | None = None) -> None:
+        """``gr.Error`` when the page may not see one of the runs (on a Space: another page's upload run)."""
+        self.visibility.check(run_ids, _session_key(request), self.run_root)
 
     # ---- Checkpoints ----
     def checkpoints(self) -> tuple[pd.DataFrame, dict, dict, str]:
@@ -509,7 +544,7 @@ class MAEApp:
             pd.DataFrame(rows),
             gr.update(choices=missing, value=missing[0] if missing else None, visible=can_download),
             gr.update(visible=can_download),
-            formatting.checkpoints_note(missing, offline),
+            space.for_visitor(formatting.checkpoints_note(missing, offline)),
         )
 
     def download_checkpoint(self, name: str | None) -> tuple[pd.DataFrame, dict, dict, str]:
@@ -521,7 +556,7 @@ class MAEApp:
         try:
             self.download(name)
         except (ValueError, OSError, RuntimeError) as err:  # offline, unknown name, network, checksum mismatch
-            raise gr.Error(f"Could not download {name}: {err}", title="Download failed") from None
+            raise gr.Error(space.for_visitor(f"Could not download {name}: {err}"), title="Download failed") from None
         self.page_pair()  # the download may complete the ViT-L pair: the API defaults follow
         table, picker, button, note = self.checkpoints()
         return table, picker, button, f"Downloaded {name}. {note}"

@@ -1,8 +1,8 @@
 """UI values -> engine arguments: every check turns bad input into a ``gr.Error`` message box, never a traceback.
 
-The rules themselves live in the engine (``mae_core.masking`` for seeds and mask ratios, ``experiments.config`` for
-ratio grids, ``experiments.analysis`` for metric names); this module only converts the browser's numbers and wraps
-their ``ValueError`` in the app's message.
+The rules themselves live in the engine (``mae_core.modeling.masking`` for seeds and mask ratios,
+``experiments.config`` for ratio grids, ``experiments.analysis`` for metric names); this module only converts the
+browser's numbers and wraps their ``ValueError`` in the app's message.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ from mae_core.evaluation.preprocess import ImageError, load_image
 from mae_core.modeling.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
 from mae_core.modeling.masking import check_seed, check_strategy, mask_ratio_value
 
+from . import space
+
 # Seeds the app DRAWS stay below 2**31 so they are exact in JSON and in the browser's numbers; seeds a user TYPES
-# are checked by mae_core.masking.check_seed (any integer in [0, 2**63)). Two different rules, on purpose.
+# are checked by mae_core.modeling.masking.check_seed (any integer in [0, 2**63)). Two different rules, on purpose.
 SEED_LIMIT = 2**31
 MAX_SWEEP_CELLS = 2000  # images x ratios x seeds x checkpoints one UI sweep may ask for
 MAX_SEEDS = 1000  # seeds one UI sweep may ask for
@@ -34,7 +36,7 @@ PAINTED_ALPHA = 128  # a canvas pixel counts as painted when the brush covers it
 
 def user_error(err: Exception) -> gr.Error:
     """An exception raised by the engine for bad input, as a message box in the browser."""
-    return gr.Error(str(err), title="Cannot do that")
+    return gr.Error(space.for_visitor(str(err)), title="Cannot do that")
 
 
 def whole_seed(seed: float | None) -> int:
@@ -104,8 +106,10 @@ def sweep_images(image: str | None, batch: Sequence[str] | None) -> list[str]:
 def check_sweep_size(cells: int) -> None:
     if cells > MAX_SWEEP_CELLS:
         raise gr.Error(
-            f"This sweep asks for {cells} reconstructions; the app runs at most {MAX_SWEEP_CELLS}. "
-            "Use fewer ratios, seeds or images, or run `python -m experiments sweep` from a terminal."
+            space.for_visitor(
+                f"This sweep asks for {cells} reconstructions; the app runs at most {MAX_SWEEP_CELLS}. "
+                "Use fewer ratios, seeds or images, or run `python -m experiments sweep` from a terminal."
+            )
         )
 
 

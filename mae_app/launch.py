@@ -52,13 +52,15 @@ def default_app(run_root: str | os.PathLike | None = None) -> MAEApp:
 
 
 def launch_options() -> dict:
-    """``demo.launch`` keywords: host and port from the environment, upload cap, the run store served for CSVs and
-    the example images (a link's example is set as the Compare image wherever the server was started from)."""
+    """``demo.launch`` keywords: host and port from the environment, upload cap, the run store served for CSVs
+    (not on a Space: its visitors' runs are private, their CSVs go out as copies) and the example images (a link's
+    example is set as the Compare image wherever the server was started from)."""
+    served = [str(EXAMPLES_DIR)] if space.on_space() else [str(resolve_root().resolve()), str(EXAMPLES_DIR)]
     return {
         "server_name": os.environ.get("GRADIO_SERVER_NAME") or DEFAULT_HOST,
         "server_port": int(os.environ.get("GRADIO_SERVER_PORT") or DEFAULT_PORT),
         "max_file_size": MAX_UPLOAD_BYTES,
-        "allowed_paths": [str(resolve_root().resolve()), str(EXAMPLES_DIR)],
+        "allowed_paths": served,
         "css": PANEL_CSS,
     }
 

@@ -24,7 +24,8 @@ def build_demo(app: MAEApp) -> gr.Blocks:
         pair_note = gr.Markdown(elem_id="pair-note")
         first, second, _ = app.page_pair()  # the start-up pair: the page's first values and the API's defaults
         with gr.Tabs() as tabs:
-            compare_tab = compare.build(list(app.choices()), list(app.examples.values()), (first, second))
+            labels = (app.row_label(compare.ROWS[0], first), app.row_label(compare.ROWS[1], second))
+            compare_tab = compare.build(app.checkpoint_choices(), list(app.examples.values()), (first, second), labels)
             sweep_tab = sweep.build()
             runs_tab = runs.build()
             checkpoints_tab = checkpoints.build()
@@ -58,6 +59,7 @@ def build_demo(app: MAEApp) -> gr.Blocks:
             app.drawing_canvas,
             (app.preview_drawing, app.preview_patches),
         )
+        compare.wire_row_labels(compare_tab, app.row_label)
         sweep.wire(sweep_tab, compare_tab, runs_tab, gpu(app.sweep), app.cancel_sweep, app.list_runs)
         runs.wire(runs_tab, app.list_runs, app.show_runs, app.drill, gpu)
         checkpoints.wire(checkpoints_tab, app.checkpoints, app.download_checkpoint)

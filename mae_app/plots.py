@@ -66,19 +66,20 @@ def study_plot(
 
 
 _LEVEL_HOVER = (
-    "<b>%{fullData.name}</b><br>mask ratio %{x:.4g}<br>mean %{y:.6g}<br>95% CI [%{customdata[0]:.6g}, "
-    "%{customdata[1]:.6g}]<br>%{customdata[2]} images x %{customdata[3]} seeds<extra></extra>"
+    "<b>%{fullData.name}</b><br>mask ratio %{x:.4g}<br>mean %{y:.4g}<br>95% CI [%{customdata[0]:.4g}, "
+    "%{customdata[1]:.4g}]<br>%{customdata[2]} images x %{customdata[3]} seeds<extra></extra>"
 )
 _DIFFERENCE_HOVER = (
-    "<b>%{fullData.name}</b><br>mask ratio %{x:.4g}<br>mean difference %{y:.6g}<br>95% CI [%{customdata[0]:.6g}, "
-    "%{customdata[1]:.6g}]<br>%{customdata[2]} images<br>p (t-test, Holm) %{customdata[3]:.3g}<extra></extra>"
+    "<b>%{fullData.name}</b><br>mask ratio %{x:.4g}<br>mean difference %{y:.4g}<br>95% CI [%{customdata[0]:.4g}, "
+    "%{customdata[1]:.4g}]<br>%{customdata[2]} images<br>p (t-test, Holm) %{customdata[3]:.3g}<extra></extra>"
 )
 
 
 def _add_curve(
     figure: go.Figure, part: pd.DataFrame, y: str, label: str, color: str, *, column: int, hover: str
 ) -> None:
-    """A line with markers and, where the interval exists, its band (a closed polygon under the line)."""
+    """A line with markers and, where the interval exists, its band (a closed polygon under the line, in the line's
+    colour): the 95 % interval of ``part``'s ``ci_low`` / ``ci_high``, the table's own (the report's) numbers."""
     part = part.sort_values("mask_ratio")
     band = part.dropna(subset=["ci_low", "ci_high"])
     if len(band):
@@ -89,7 +90,9 @@ def _add_curve(
                 y=[*band["ci_high"], *band["ci_low"][::-1]],
                 fill="toself",
                 fillcolor=f"rgba({red},{green},{blue},{BAND_OPACITY})",
-                line={"width": 0},
+                # "lines" with no width: without a mode plotly marks every corner of the polygon in its own colours
+                mode="lines",
+                line={"width": 0, "color": color},
                 hoverinfo="skip",
                 showlegend=False,
                 legendgroup=label,

@@ -1,4 +1,5 @@
-"""What changes when the app runs on a Hugging Face Space: detection, a background prefetch, ZeroGPU.
+"""What changes when the app runs on a Hugging Face Space: detection, a background prefetch, ZeroGPU, and text a
+visitor reads without the server's paths and commands.
 
 Nothing here blocks: the prefetch runs in a daemon thread and only records a note for the UI, so the first page
 appears at once even while a 1.3 GB checkpoint downloads. ZeroGPU's ``spaces.GPU`` decorator is applied only where
@@ -8,12 +9,15 @@ the ``spaces`` package is importable; elsewhere handlers stay plain functions.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 Handler = TypeVar("Handler", bound=Callable)
+log = logging.getLogger("mae_app")
 
 
 def on_space(environ: Mapping[str, str] | None = None) -> bool:
@@ -77,3 +81,19 @@ def gpu_handler(duration: int = 60) -> Callable[[Handler], Handler]:
     import spaces  # here, not at the top: the package exists only on Spaces (an optional dependency)
 
     return spaces.GPU(duration=duration)
+
+
+# what a visitor of a Space never reads: the server's file paths and the command lines meant for its owner
+_COMMAND = re.compile(r"`?\b(?:python3?|pip|\.venv/bin/\w+) -m [^`\n;,.]*`?|`python3? [^`\n]*`")
+_PATH = re.compile(r"(?<![\w:/.])(?:~|/[\w.@+-]+)(?:/[\w.@+*-]+)+/?")
+
+
+def for_visitor(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """``text`` as a visitor may read it: unchanged locally; on a Space with server paths and command lines replaced
+    by words (the full text goes to the server log, where the Space's owner finds it)."""
+    if not text or not on_space(environ):
+        return text
+    public = _PATH.sub("(a path on the server)", _COMMAND.sub("(a command on the server)", text))
+    if public != text:
+        log.info("shown to a visitor without paths and commands: %s", text)
+    return public

@@ -18,11 +18,12 @@ from pathlib import Path
 from .exports import served_folder
 
 LIST_NAME = "images.txt"
+STAGING_FOLDER = "mae-sweeps"  # under gradio's served cache
 
 
 def stage_uploads(paths: Sequence[str]) -> Path:
     """Link (or copy) ``paths`` into a new folder under distinct file names; returns the list file naming them."""
-    root = served_folder("mae-sweeps")
+    root = served_folder(STAGING_FOLDER)
     root.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(dir=root))
     names: list[str] = []
@@ -54,3 +55,10 @@ def _link_or_copy(source: Path, target: Path) -> None:
         os.link(source, target)  # same file system as gradio's cache: no copy
     except OSError:
         shutil.copyfile(source, target)
+
+
+def is_staged_list(path: str) -> bool:
+    """Whether ``path`` is a list file :func:`stage_uploads` wrote (``.../mae-sweeps/<folder>/images.txt``), where a
+    run records that it was made from uploads (the cache folder may have moved since)."""
+    parts = Path(path).parts
+    return len(parts) >= 3 and parts[-1] == LIST_NAME and parts[-3] == STAGING_FOLDER

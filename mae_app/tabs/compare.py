@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import gradio as gr
@@ -11,6 +12,7 @@ import gradio as gr
 from mae_core.modeling.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
 
 from ..components import checked_image, link_row, mask_painter, result_panel, strategy_choice, wire_link
+from ..formatting import EMPTY_COMPARE, empty_table, metric_legend
 from ..inputs import RATIO_RANGE
 
 PANEL_LABELS = ("original", "masked", "reconstruction", "reconstruction + visible", "per-patch error")
@@ -31,6 +33,7 @@ class CompareTab:
     removed: gr.Textbox  # the drawn patch indices: filled from the painting, or typed; an input of /compare
     run: gr.Button
     panels: tuple[gr.Image, ...]  # 5 per row, top row first
+    row_labels: tuple[gr.Markdown, gr.Markdown]  # each row's heading: its checkpoint and loss type
     metrics: gr.Dataframe
     note: gr.Markdown
     copy_link: gr.Button
@@ -47,9 +50,13 @@ class CompareTab:
         return [*self.panels, self.metrics, self.note]
 
 
-def build(names: Sequence[str], examples: Sequence[Path], pair: tuple[str, str]) -> CompareTab:
-    """Lay the tab out; ``names`` are the checkpoint choices (fixed here: API calls are checked against them) and
-    ``pair`` the checkpoints shown first, which are also the API's defaults (see :mod:`mae_app.api_defaults`)."""
+def build(
+    names: Sequence[str | tuple[str, str]], examples: Sequence[Path], pair: tuple[str, str], row_labels: tuple[str, str]
+) -> CompareTab:
+    """Lay the tab out; ``names`` are the checkpoint choices, names or (label, name) (fixed here: API calls are
+    checked against them),
+    ``pair`` the checkpoints shown first, which are also the API's defaults (see :mod:`mae_app.api_defaults`), and
+    ``row_labels`` the rows' first headings (naming that pair)."""
     with gr.Tab("Compare", id="compare"):
         with gr.Row():
             with gr.Column(scale=2):
@@ -87,8 +94,11 @@ def build(names: Sequence[str], examples: Sequence[Path], pair: tuple[str, str])
                     new_seed = gr.Button("New seed", scale=1)
                 crop = gr.Checkbox(False, label="Centre crop (instead of squashing to a square)", elem_id="crop")
                 run = gr.Button("Reconstruct", variant="primary", elem_id="run-compare")
-        panels = _panel_rows()
-        metrics = gr.Dataframe(label="Metrics on the removed patches", interactive=False, elem_id="metrics")
+        panels, labels = _panel_rows(row_labels)
+        metrics = gr.Dataframe(
+            empty_table(EMPTY_COMPARE), label="Metrics on the removed patches", interactive=False, elem_id="metrics"
+        )
+        gr.Markdown(metric_legend(), elem_id="compare-metric-legend")
         note = gr.Markdown(elem_id="compare-note")
         copy_link, link = link_row("compare")
     return CompareTab(
@@ -104,6 +114,7 @@ def build(names: Sequence[str], examples: Sequence[Path], pair: tuple[str, str])
         removed,
         run,
         panels,
+        labels,
         metrics,
         note,
         copy_link,
@@ -111,13 +122,20 @@ def build(names: Sequence[str], examples: Sequence[Path], pair: tuple[str, str])
     )
 
 
-def _panel_rows() -> tuple[gr.Image, ...]:
+def _panel_rows(row_labels: tuple[str, str]) -> tuple[tuple[gr.Image, ...], tuple[gr.Markdown, gr.Markdown]]:
     panels: list[gr.Image] = []
-    for row in ROWS:
-        gr.Markdown(f"**{row.capitalize()} row**")
+    labels: list[gr.Markdown] = []
+    for row, text in zip(ROWS, row_labels):
+        labels.append(gr.Markdown(text, elem_id=f"{row}-label"))
         with gr.Row(equal_height=True):
             panels += [result_panel(label, f"{row}-{i}") for i, label in enumerate(PANEL_LABELS)]
-    return tuple(panels)
+    return tuple(panels), (labels[0], labels[1])
+
+
+def wire_row_labels(tab: CompareTab, row_label: Callable[[str, str], str]) -> None:
+    """Each row's heading follows its checkpoint dropdown (``row_label(row, checkpoint)``: name and loss type)."""
+    for row, dropdown, label in zip(ROWS, (tab.first, tab.second), tab.row_labels):
+        dropdown.change(partial(row_label, row), [dropdown], [label], api_visibility="private")
 
 
 def wire(

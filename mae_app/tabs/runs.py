@@ -15,9 +15,10 @@ import gradio as gr
 from mae_core.evaluation.metrics import METRIC_NAMES
 from mae_core.modeling.mask_strategies import MASK_STRATEGIES
 
+from .. import formatting
 from ..components import link_row, result_panel, wire_link
 from ..drill import RunDrill
-from ..formatting import metric_legend
+from ..formatting import empty_table, metric_legend
 from .compare import PANEL_LABELS, ROWS
 
 
@@ -80,16 +81,22 @@ class RunsTab:
 def build() -> RunsTab:
     with gr.Tab("Runs", id="runs"):
         refresh = gr.Button("Refresh")
-        table = gr.Dataframe(label="Runs in the store", interactive=False, elem_id="runs-table")
+        table = gr.Dataframe(
+            empty_table(formatting.EMPTY_RUNS), label="Runs in the store", interactive=False, elem_id="runs-table"
+        )
         with gr.Row():
             picked = gr.Dropdown(multiselect=True, label="Runs to analyse", scale=3, elem_id="runs-picked")
             metric = gr.Dropdown(list(METRIC_NAMES), value="loss", label="Metric", scale=1, elem_id="runs-metric")
             show = gr.Button("Analyse", variant="primary", scale=1, elem_id="runs-analyse")
-        summary = gr.Dataframe(label="Aggregated", interactive=False)
+        summary = gr.Dataframe(
+            empty_table(formatting.EMPTY_ANALYSIS), label="Aggregated", interactive=False, elem_id="runs-summary"
+        )
         gr.Markdown(metric_legend(), elem_id="runs-metric-legend")
         paired = gr.Dataframe(
+            empty_table(formatting.EMPTY_ANALYSIS),
             label="Paired difference b - a over identical masks (b: the GAN-loss checkpoint, a: the pixel one)",
             interactive=False,
+            elem_id="runs-paired",
         )
         note = gr.Markdown()
         plot = gr.Plot(label="Metric vs mask ratio (hover for the numbers)", elem_id="runs-plot")
@@ -105,6 +112,7 @@ def build() -> RunsTab:
 def _drill_section() -> DrillSection:
     gr.Markdown("### One image\nWhich images drive the gap, and what they look like at every ratio of their run.")
     ranking = gr.Dataframe(
+        empty_table(formatting.EMPTY_RANKING),
         label="Images ranked by the paired difference b - a (largest gaps first): click a row to open it",
         interactive=False,
         elem_id="image-ranking",
@@ -121,7 +129,11 @@ def _drill_section() -> DrillSection:
         height="auto",
         elem_id="drill-gallery",
     )
-    cells = gr.Dataframe(label="Each cell's metrics, recomputed (the run's values as csv_*)", elem_id="drill-metrics")
+    cells = gr.Dataframe(
+        empty_table(formatting.EMPTY_CELLS),
+        label="Each cell's metrics, recomputed (the run's values as csv_*)",
+        elem_id="drill-metrics",
+    )
     note = gr.Markdown(elem_id="drill-note")
     return DrillSection(ranking, ranking_note, image, seed, gallery, cells, note, gr.State([]))
 
@@ -139,7 +151,11 @@ def _replay_section() -> ReplaySection:
         for row in ROWS:
             with gr.Row(equal_height=True):
                 panels += [result_panel(label, f"replay-{row}-{i}") for i, label in enumerate(PANEL_LABELS)]
-        metrics = gr.Dataframe(label="Recomputed metrics and the run's (csv_*)", elem_id="replay-metrics")
+        metrics = gr.Dataframe(
+            empty_table(formatting.EMPTY_REPLAY),
+            label="Recomputed metrics and the run's (csv_*)",
+            elem_id="replay-metrics",
+        )
         note = gr.Markdown(elem_id="replay-note")
     return ReplaySection(run_id, image, ratio, seed, mask, run, tuple(panels), metrics, note)
 

@@ -11,7 +11,7 @@ import gradio as gr
 from mae_core.evaluation.metrics import METRIC_NAMES
 from mae_core.modeling.mask_strategies import MASK_STRATEGIES
 
-from ..formatting import metric_legend
+from ..formatting import EMPTY_SWEEP, empty_table, metric_legend
 from .compare import CompareTab
 from .runs import RunsTab
 
@@ -61,7 +61,9 @@ def build() -> SweepTab:
                     cancel = gr.Button("Cancel", variant="stop", elem_id="cancel-sweep")
         note = gr.Markdown(elem_id="sweep-note")
         plot = gr.Plot(label="Metric vs mask ratio (mean, 95% band), one line per checkpoint x mask strategy")
-        table = gr.Dataframe(label="Per checkpoint and ratio", interactive=False)
+        table = gr.Dataframe(
+            empty_table(EMPTY_SWEEP), label="Per checkpoint and ratio", interactive=False, elem_id="sweep-table"
+        )
         gr.Markdown(metric_legend(), elem_id="sweep-metric-legend")
         csv = gr.File(label="losses.csv")
     return SweepTab(

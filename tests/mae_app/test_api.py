@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
+import gradio as gr
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,7 +17,11 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from mae_app import MAEApp, default_app
+from mae_app.handlers import EXAMPLES_DIR
+from mae_app.panels import SCALE_WIDTH
 from mae_core.evaluation.metrics import METRIC_NAMES
+from mae_core.evaluation.preprocess import load_image
+from mae_core.evaluation.reconstruct import reconstruct
 from tests.conftest import make_image
 from tests.mae_app.helpers import NAMES, make_app, save_tiny_checkpoints, serve
 
@@ -64,13 +71,21 @@ def test_compare_returns_png_panels_and_the_metrics_table(server, picture):
     result = Client(url, verbose=False).predict(handle_file(picture), *NAMES, 0.5, 4, False, api_name="/compare")
     assert len(result) == 12
     panels, table, note = result[:10], table_frame(result[10]), result[11]
-    for path in panels:
-        with Image.open(path) as img:
-            assert img.format == "PNG" and img.size == (32, 32)
+    for index, path in enumerate(panels):
+        with Image.open(path) as img:  # the model's size; the heatmap (4, 9) enlarged beside its colour bar
+            assert img.format == "PNG" and img.size == ((32, 32) if index % 5 != 4 else (224 + SCALE_WIDTH, 224))
     assert list(table["checkpoint"]) == list(NAMES)
     assert list(table["masked_patches"]) == [8, 8]
     assert {"ssim", "detail", "visible_loss"} <= set(table.columns)
     assert "same mask" in note
+    assert_four_digits(table)
+
+
+def assert_four_digits(table: pd.DataFrame) -> None:
+    """Every number of a table the app shows has at most 4 significant digits."""
+    numbers = [v for v in table.to_numpy().ravel() if isinstance(v, float) and np.isfinite(v)]
+    assert numbers
+    assert all(float(f"{v:.4g}") == v for v in numbers), [v for v in numbers if float(f"{v:.4g}") != v]
 
 
 def test_compare_takes_a_strategy_and_drawn_patches(server, picture):
@@ -232,9 +247,9 @@ def test_replay_gives_both_checkpoints_panels_and_the_csv_metrics(server, tmp_pa
     run_id, image = rows["run_id"].iloc[0], rows["image"].iloc[-1]
     result = client.predict(run_id, image, 0.5, 4, "random", api_name="/replay")
     panels, table, note = result[:10], table_frame(result[10]), result[11]
-    for path in panels:
-        with Image.open(path) as img:
-            assert img.format == "PNG" and img.size == (32, 32)
+    for index, path in enumerate(panels):
+        with Image.open(path) as img:  # the model's size; the heatmap (4, 9) enlarged beside its colour bar
+            assert img.format == "PNG" and img.size == ((32, 32) if index % 5 != 4 else (224 + SCALE_WIDTH, 224))
     stored = rows[(rows["image"] == image) & (rows["mask_ratio"] == 0.5) & (rows["seed"] == 4)]
     assert list(table["checkpoint"]) == list(NAMES) and len(stored) == 2
     for checkpoint in NAMES:
@@ -243,8 +258,74 @@ def test_replay_gives_both_checkpoints_panels_and_the_csv_metrics(server, tmp_pa
         assert got["masked_patches"] == want["masked_patches"]
         carried = [m for m in METRIC_NAMES if pd.notna(want[m])]  # every metric the run computed
         assert {"loss", "mse", "psnr", "ssim", "detail", "visible_loss"} <= set(carried)
-        for metric in carried:
-            assert abs(float(got[metric]) - float(want[metric])) <= 1e-5, (checkpoint, metric)
+        for metric in carried:  # shown to 4 significant digits: equal to that precision
+            assert float(got[metric]) == pytest.approx(float(want[metric]), rel=6e-4, abs=1e-9), (checkpoint, metric)
+    assert_four_digits(table)
     assert run_id in note
     with pytest.raises(AppError, match="its seeds: 3, 4"):
         client.predict(run_id, image, 0.5, 99, "random", api_name="/replay")
+
+
+def test_a_transparent_png_is_measured_as_the_library_composites_it(server, tmp_path):
+    """An RGBA PNG whose fully transparent pixels hide other colours: the app and its API give the numbers of
+    ``mae_core.evaluation.reconstruct`` on the same file (composited over white), not of the hidden colours."""
+    app, url = server
+    rgba = np.asarray(make_image(48, 40, seed=11).convert("RGBA")).copy()
+    rgba[:, 20:, 3] = 0  # the right half transparent, its colours still in the file
+    path = tmp_path / "transparent.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    with Image.open(path) as check:
+        assert check.mode == "RGBA"
+    models = [app.model(name) for name in NAMES]
+    library = [reconstruct(model, load_image(path), 0.5, 4).metrics.loss for model in models]
+    hidden = [reconstruct(model, Image.fromarray(rgba[..., :3]), 0.5, 4).metrics.loss for model in models]
+    assert all(abs(a - b) > 1e-3 for a, b in zip(library, hidden))  # the hidden colours would show
+    result = Client(url, verbose=False).predict(handle_file(str(path)), *NAMES, 0.5, 4, False, api_name="/compare")
+    assert list(table_frame(result[10])["loss"]) == pytest.approx(library, rel=1e-3)
+    with Image.open(result[0]) as original:  # the original panel: white where the file is transparent
+        assert (np.asarray(original)[:, -4:] == 255).all()
+
+
+def test_on_a_space_upload_runs_are_private_to_their_page_and_example_runs_public(tmp_path, monkeypatch):
+    """Simulated Space (``SPACE_ID`` set): a visitor's sweep of an upload is seen and replayed only by that visitor's
+    session; another visitor gets the answer for a run that does not exist. A sweep of an example photo is public.
+    Notes and files carry no server path and no command line."""
+    monkeypatch.setenv("SPACE_ID", "someone/mae-inspect")
+    upload = tmp_path / "private.png"
+    make_image(48, 40, seed=31).save(upload)
+    example = sorted(Path(EXAMPLES_DIR).glob("*.jpg"))[0]
+    app = make_app(tmp_path / "runs", save_tiny_checkpoints(tmp_path))
+    with serve(app) as (_, url):
+        alice, bob = Client(url, verbose=False), Client(url, verbose=False)
+        sweep = (*NAMES, 0.5, 0.5, 0.1, 1, 0, "loss", False)
+        _, _, csv_path, note = alice.predict(None, [handle_file(upload)], *sweep, api_name="/sweep")
+        private_run = pd.read_csv(csv_path)["run_id"].iloc[0]
+        assert "python -m" not in note and str(tmp_path) not in note and "/tmp/" not in note
+        assert str(app.run_root) not in csv_path  # a copy: the run store itself is not served on a Space
+        assert alice.predict(private_run, "private.png", 0.5, 0, "random", api_name="/replay")[0]
+        with pytest.raises(AppError, match=f"No run {private_run} here"):
+            bob.predict(private_run, "private.png", 0.5, 0, "random", api_name="/replay")
+        *_, csv_path, _ = bob.predict(None, [handle_file(example)], *sweep, api_name="/sweep")
+        public_run = pd.read_csv(csv_path)["run_id"].iloc[0]
+        assert alice.predict(public_run, example.name, 0.5, 0, "random", api_name="/replay")[0]
+
+        def listed(client: Client) -> list[str]:
+            return app.list_runs(SimpleNamespace(session_hash=client.session_hash))[1]["choices"]
+
+        assert sorted(listed(alice)) == sorted([private_run, public_run]) and listed(bob) == [public_run]
+        with pytest.raises(gr.Error, match="No run"):
+            app.show_runs([private_run], "loss", SimpleNamespace(session_hash=bob.session_hash))
+        monkeypatch.delenv("SPACE_ID")  # locally nothing is private
+        assert sorted(listed(bob)) == sorted([private_run, public_run])
+
+
+def test_a_checkpoint_that_cannot_be_had_is_refused_at_once_in_one_line(tmp_path, isolated_caches, picture):
+    with serve(default_app(run_root=tmp_path / "runs")) as (_, url):
+        client = Client(url, verbose=False)
+        started = time.monotonic()
+        with pytest.raises(AppError) as raised:
+            client.predict(handle_file(picture), "vit-large-pixel", "tiny-gan", api_name="/compare")
+    assert time.monotonic() - started < 10
+    message = str(raised.value)
+    assert "vit-large-pixel is not on this server and cannot be downloaded now (downloads are off)" in message
+    assert "\n" not in message.strip() and "/" not in message

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from mae_app import default_app
 from mae_app.tabs.compare import PANEL_LABELS
@@ -25,6 +29,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+NAMES_BUNDLED = ("tiny-pixel", "tiny-gan")  # the default pair without the ViT-L files
 PANELS = [f"#{row}-{i}" for row in ("top", "bottom") for i in range(len(PANEL_LABELS))]
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
@@ -246,3 +251,122 @@ def test_a_shared_runs_link_opens_the_runs_tab_on_its_runs_metric_and_image(tmp_
             assert page.locator(".toast-body.error").count() == 0
         finally:
             browser.close()
+
+
+@contextmanager
+def _bundled_page(tmp_path: Path) -> Iterator:
+    """A Chromium page on the app over the real registry (the bundled pair: no ViT-L is cached in these tests),
+    its default pair loaded."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with serve(default_app(run_root=tmp_path / "runs")) as (_, url), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1300})
+            page.goto(url)
+            expect(page.locator("#pair-note")).to_contain_text("tiny-pixel (top) vs tiny-gan (bottom)", timeout=30_000)
+            yield page
+        finally:
+            browser.close()
+
+
+def _headers(page, table: str) -> list[str]:
+    """The header texts of a ``gr.Dataframe`` by its elem_id."""
+    return [t.strip() for t in page.locator(f"#{table} thead th").all_inner_texts() if t.strip()]
+
+
+def test_the_page_tells_the_truth_in_chromium(tmp_path, isolated_caches):
+    """A first visit: empty tables say what fills them (never gradio's "1 2 3"), each row names its checkpoint and
+    loss type, and a transparent PNG is measured as the library measures it (over white), with every number of the
+    table to 4 significant digits, the metric legend under it and the heatmap's colour bar beside it."""
+    from playwright.sync_api import expect
+
+    from mae_app.formatting import EMPTY_ANALYSIS, EMPTY_COMPARE, EMPTY_RUNS, EMPTY_SWEEP
+    from mae_app.panels import SCALE_WIDTH
+    from mae_core import load_model
+    from mae_core.evaluation.preprocess import load_image
+    from mae_core.evaluation.reconstruct import reconstruct
+
+    rgba = np.asarray(make_image(96, 80, seed=8).convert("RGBA")).copy()
+    rgba[:, 48:, 3] = 0  # the right half transparent; its colours stay in the file
+    picture = tmp_path / "transparent.png"
+    Image.fromarray(rgba, "RGBA").save(picture)
+    library = [reconstruct(load_model(name), load_image(picture), 0.75, 0).metrics.loss for name in NAMES_BUNDLED]
+    screenshot = tmp_path / "truth.png"
+    with _bundled_page(tmp_path) as page:
+        expect(page.locator("#top-label")).to_have_text("top: tiny-pixel, pixel loss")
+        expect(page.locator("#bottom-label")).to_have_text("bottom: tiny-gan, GAN loss")
+        assert _headers(page, "metrics") == [EMPTY_COMPARE]
+        expect(page.locator("#compare-metric-legend")).to_contain_text("lower is better")
+        page.get_by_role("tab", name="Sweep").click()
+        expect(page.locator("#sweep-table")).to_be_visible()
+        assert _headers(page, "sweep-table") == [EMPTY_SWEEP]
+        page.get_by_role("tab", name="Runs").click()
+        expect(page.locator("#runs-table")).to_be_visible()
+        assert _headers(page, "runs-table") == [EMPTY_RUNS]
+        assert _headers(page, "runs-summary") == _headers(page, "runs-paired") == [EMPTY_ANALYSIS]
+        page.get_by_role("tab", name="Compare").click()
+
+        page.locator("#input-image input[type=file]").set_input_files(str(picture))
+        expect(page.locator("#input-image img")).to_be_visible(timeout=30_000)
+        page.locator("#run-compare").click()
+        page.wait_for_selector(f"{PANELS[-1]} img, .toast-body.error", timeout=90_000)
+        errors = page.locator(".toast-body.error")
+        assert errors.count() == 0, errors.first.inner_text()
+        expect(page.locator("#metrics")).to_contain_text("tiny-gan", timeout=30_000)
+        header, rows = _table(page, "metrics")
+        shown = [float(row[header.index("loss")]) for row in rows]
+        assert shown == [float(f"{value:.4g}") for value in library]  # over white, as the library reads it
+        numbers = [float(cell) for row in rows for cell in row if _is_number(cell)]
+        assert numbers and all(float(f"{n:.4g}") == n for n in numbers)
+        width = page.locator(f"{PANELS[4]} img").evaluate("img => img.complete ? img.naturalWidth : 0")
+        assert width == 224 + SCALE_WIDTH  # the heatmap with its colour bar
+        page.locator("#checkpoint-bottom input").click()
+        page.get_by_role("option", name="tiny-pixel", exact=True).click()
+        expect(page.locator("#bottom-label")).to_have_text("bottom: tiny-pixel, pixel loss", timeout=30_000)
+        page.screenshot(path=str(screenshot), full_page=True)
+    if os.environ.get("MAE_SCREENSHOT_DIR"):
+        Path(os.environ["MAE_SCREENSHOT_DIR"], screenshot.name).write_bytes(screenshot.read_bytes())
+
+
+def _table(page, table: str) -> tuple[list[str], list[list[str]]]:
+    """A ``gr.Dataframe``'s headers and rows as the page shows them (its text, cell by cell after the headers)."""
+    header = _headers(page, table)
+    lines = [line.strip() for line in page.locator(f"#{table}").inner_text().splitlines() if line.strip()]
+    cells = lines[lines.index(header[-1]) + 1 :]
+    return header, [cells[i : i + len(header)] for i in range(0, len(cells), len(header))]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def test_a_checkpoint_that_cannot_be_had_is_marked_and_refused_at_once_in_chromium(tmp_path, isolated_caches):
+    """Offline and not on disk: the dropdown marks the ViT-L checkpoints, choosing one says so under the row at
+    once, and Reconstruct answers in one line within seconds (no load waiting for the network)."""
+    from playwright.sync_api import expect
+
+    picture = tmp_path / "upload.png"
+    make_image(64, 64, seed=4).save(picture)
+    with _bundled_page(tmp_path) as page:
+        page.locator("#input-image input[type=file]").set_input_files(str(picture))
+        expect(page.locator("#input-image img")).to_be_visible(timeout=30_000)
+        page.locator("#checkpoint-top input").click()
+        option = page.get_by_role("option", name="vit-large-pixel (not on this server, cannot download)")
+        expect(option).to_be_visible(timeout=10_000)
+        expect(page.get_by_role("option", name="tiny-gan", exact=True)).to_be_visible()  # on disk: no mark
+        option.click()
+        expect(page.locator("#top-label")).to_contain_text(
+            "vit-large-pixel is not on this server and cannot be downloaded now (downloads are off)",
+            timeout=10_000,
+        )
+        started = time.monotonic()
+        page.locator("#run-compare").click()
+        toast = page.locator(".toast-body.error")
+        expect(toast).to_contain_text("cannot be downloaded now", timeout=10_000)
+        assert time.monotonic() - started < 10
+        assert "LocalEntryNotFoundError" not in toast.first.inner_text()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gradio as gr
+import numpy as np
+import pandas as pd
 
 from mae_app import build_demo
-from mae_app.formatting import metric_legend
+from mae_app.formatting import metric_legend, rounded, significant
 from mae_core.evaluation.metrics import METRIC_NAMES
 
 
@@ -17,14 +19,23 @@ def test_legend_has_one_line_per_metric_with_its_direction():
     assert "(closer to 1 is better)" in lines[METRIC_NAMES.index("detail")]
 
 
-def test_sweep_and_runs_tabs_show_the_legend_and_offer_every_metric(tiny_app):
+def test_compare_sweep_and_runs_tabs_show_the_legend_and_offer_every_metric(tiny_app):
     demo = build_demo(tiny_app)
     blocks = list(demo.blocks.values())
-    legends = [
-        b for b in blocks if isinstance(b, gr.Markdown) and b.elem_id in ("sweep-metric-legend", "runs-metric-legend")
-    ]
-    assert len(legends) == 2 and all(b.value == metric_legend() for b in legends)
+    ids = ("compare-metric-legend", "sweep-metric-legend", "runs-metric-legend")
+    legends = [b for b in blocks if isinstance(b, gr.Markdown) and b.elem_id in ids]
+    assert len(legends) == 3 and all(b.value == metric_legend() for b in legends)
     metric_menus = [b for b in blocks if isinstance(b, gr.Dropdown) and b.label == "Metric"]
     assert len(metric_menus) == 2
     for menu in metric_menus:
         assert [choice[0] for choice in menu.choices] == list(METRIC_NAMES)
+
+
+def test_tables_round_every_float_to_four_significant_digits():
+    frame = pd.DataFrame({"loss": [0.123456789, 12345.678, np.nan], "seed": [1, 2, 3], "image": ["a", "b", "c"]})
+    frame["csv"] = [None, 1e-9, 2.0]
+    shown = rounded(frame)
+    assert shown["loss"].tolist()[:2] == [0.1235, 12350.0] and np.isnan(shown["loss"].iloc[2])
+    assert shown["seed"].tolist() == [1, 2, 3] and shown["image"].tolist() == ["a", "b", "c"]
+    assert shown["csv"].tolist()[1:] == [1e-9, 2.0]
+    assert significant(2 / 3) == 0.6667 and significant(float("inf")) == float("inf")

@@ -16,7 +16,8 @@ from PIL import Image
 
 from mae_app.handlers import EXAMPLES_DIR, MAEApp
 from mae_app.inputs import SEED_LIMIT
-from mae_core.evaluation.heatmap import VISIBLE_GREY
+from mae_app.panels import BAR_WIDTH, GAP, SCALE_WIDTH
+from mae_core.evaluation.heatmap import VISIBLE_GREY, error_heatmap
 from mae_core.evaluation.reconstruct import masked_preview, reconstruct
 from tests.conftest import make_image
 from tests.fake_caches import add_lpips_standin, add_to_hf_cache
@@ -38,20 +39,42 @@ def test_compare_gives_two_aligned_rows_with_the_same_mask(tiny_app, image_file)
     *paths, table, note = tiny_app.compare(image_file, *NAMES, 0.5, 3)
     images = read_panels(paths)
     assert len(images) == 10
-    for panel in images:
-        assert panel.shape == (32, 32, 3) and panel.dtype == np.uint8
+    for index, panel in enumerate(images):
+        assert panel.dtype == np.uint8
+        assert panel.shape == (32, 32, 3) if index % 5 != 4 else panel.shape[:2] == (224, 224 + SCALE_WIDTH)
     top, bottom = images[:5], images[5:]
     np.testing.assert_array_equal(top[0], bottom[0])  # same input
     np.testing.assert_array_equal(top[1], bottom[1])  # same masked view: the same patches were removed
     assert not np.array_equal(top[2], bottom[2])  # two different models reconstruct differently
-    # the heatmap greys exactly the visible patches: 16 patches, ratio 0.5 keeps 8, each an 8x8 block
-    grey = (top[4] == VISIBLE_GREY).all(axis=-1)
-    assert grey.sum() == 8 * 64
+    # the heatmap (enlarged 7x to 224 px) greys exactly the visible patches: 16 patches, ratio 0.5 keeps 8, each
+    # an 8x8 block, 56x56 enlarged
+    grey = (top[4][:, :224] == VISIBLE_GREY).all(axis=-1)
+    assert grey.sum() == 8 * 56 * 56
     assert list(table["checkpoint"]) == list(NAMES)
     assert list(table["loss_type"]) == ["pixel", "gan"]
     assert (table["masked_patches"] == 8).all()
     assert (table["psnr_db"] > 0).all() and (table["mse"] > 0).all()
     assert "same mask: 8 of 16" in note
+
+
+def test_the_error_heatmap_carries_its_colour_bar_with_the_shared_scale(tiny_app, image_file):
+    """Beside each row's heatmap: a bar of the heatmap's colours from the shared maximum (top) to 0 (bottom), and its
+    numbers; the brightest removed patch has the bar's top colour."""
+    *paths, _, note = tiny_app.compare(image_file, *NAMES, 0.5, 3)
+    vmax = float(re.search(r"from 0 to ([0-9.e+-]+) MSE", note).group(1))
+    heatmaps = [read_panels(paths)[i] for i in (4, 9)]
+    expected_bar = error_heatmap(np.array([[vmax], [0.0]]), np.ones((2, 1)), (2, 1), vmax=vmax)[:, 0]  # top, bottom
+    for heatmap in heatmaps:
+        bar = heatmap[:, 224 + GAP : 224 + GAP + BAR_WIDTH]
+        assert (bar == bar[:, :1]).all()  # one colour per row
+        np.testing.assert_array_equal(bar[[0, -1], 0], expected_bar)
+        assert len(np.unique(bar[:, 0], axis=0)) > 50  # a gradient, not a block
+        numbers = heatmap[:, 224 + 2 * GAP + BAR_WIDTH :]
+        dark_rows = np.flatnonzero((numbers < 100).all(axis=-1).any(axis=1))
+        assert dark_rows.min() < 30 and 100 < np.median(dark_rows) < 124 and dark_rows.max() > 194  # 3 numbers
+    top_colours = {tuple(c) for h in heatmaps for c in h[:, :224].reshape(-1, 3)}
+    assert tuple(expected_bar[0]) in top_colours  # the worst patch of the two rows reaches the top of the scale
+    assert heatmaps[0].shape[1] == 224 + SCALE_WIDTH
 
 
 def test_compare_table_shows_every_computed_metric_and_says_how_to_get_lpips(tiny_app, image_file):
@@ -123,7 +146,7 @@ def test_compare_with_drawn_patches_removes_exactly_those(tiny_app, image_file, 
     original, masked, *_, heatmap = read_panels(paths)[:5]
     changed = (original != masked).any(axis=-1).reshape(4, 8, 4, 8).any(axis=(1, 3))  # [4, 4] patches hidden
     assert np.argwhere(changed).tolist() == [[0, 1], [0, 2], [1, 2]]
-    grey = (heatmap == VISIBLE_GREY).all(axis=-1).reshape(4, 8, 4, 8).all(axis=(1, 3))
+    grey = (heatmap[:, :224] == VISIBLE_GREY).all(axis=-1).reshape(4, 56, 4, 56).all(axis=(1, 3))  # enlarged 7x
     assert np.array_equal(~grey, changed)  # the heatmap colours the removed patches only
     assert (table["masked_patches"] == 3).all()
     assert "same mask: 3 of 16 patches removed (drawn)" in note

@@ -18,6 +18,8 @@ def test_launch_options_read_host_and_port_from_the_environment(monkeypatch, tmp
     monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
     monkeypatch.setenv("GRADIO_SERVER_PORT", "8123")
     assert (launch_options()["server_name"], launch_options()["server_port"]) == ("0.0.0.0", 8123)
+    monkeypatch.setenv("SPACE_ID", "someone/mae")  # a Space's visitors' runs are private: the store is not served
+    assert launch_options()["allowed_paths"] == [str(EXAMPLES_DIR)]
 
 
 def test_the_built_app_sends_no_analytics(tiny_app):

@@ -65,3 +65,19 @@ def test_gpu_handler_uses_spaces_gpu_where_zerogpu_is_importable(monkeypatch):
 
     space.gpu_handler(duration=90)(handler)
     assert decorated == [(handler, 90)]
+
+
+def test_visitors_of_a_space_read_no_server_path_or_command(caplog):
+    note = (
+        "LPIPS needs AlexNet's weights alexnet-owt-7be5be79.pth in /root/.cache/torch/hub/checkpoints (absent); "
+        "fetch them with `python -m mae_core download lpips` where there is network, or download "
+        "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth into that folder"
+    )
+    assert space.for_visitor(note, {}) == note  # locally unchanged
+    with caplog.at_level("INFO", logger="mae_app"):
+        shown = space.for_visitor(note, {"SPACE_ID": "someone/mae"})
+    assert "/root" not in shown and "python -m" not in shown
+    assert "(a path on the server)" in shown and "(a command on the server)" in shown
+    assert "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth" in shown  # a public address stays
+    assert note in caplog.text  # the whole text is in the server's log
+    assert space.for_visitor("mask ratio 0.5, seed 3/4", {"SPACE_ID": "x/y"}) == "mask ratio 0.5, seed 3/4"
