@@ -29,7 +29,7 @@ from experiments.manifest import Manifest
 from experiments.progress import ProgressBar
 from experiments.report import new_report_folder, write_report
 from experiments.selection import planned_images
-from experiments.store import Run, RunBusyError, RunStore, load_runs, run_state
+from experiments.store import Run, RunBusyError, RunStore, load_runs, run_state, skipped_notes
 from experiments.sweep import SweepResult, run_sweep
 from mae_core.evaluation.metrics import METRIC_NAMES, OPTIONAL_METRICS
 from mae_core.evaluation.packed import COMPUTE_DTYPES
@@ -252,16 +252,18 @@ def _resumed_config(run_id: str, root: str | None, given: dict[str, object]) -> 
     """The run's recorded config with how to compute (batch size, device) as given. Arguments that say what to
     measure are accepted when they repeat the recorded ones (the original command with ``--resume`` added), and
     refused, each difference named, when they do not."""
-    recorded = RunStore(root).open(run_id).read_manifest().recorded_config()
-    asked = dataclasses.replace(recorded, **given)  # normalised as any config: 0.1*3 is 0.3, seeds deduplicated
+    manifest = RunStore(root).open(run_id).read_manifest()
+    measured = _as_measured(manifest)
+    asked = dataclasses.replace(measured, **given)  # normalised as any config: 0.1*3 is 0.3, seeds deduplicated
     differing = [
         (flag, name)
         for name, flag in MEASURED_FLAGS.items()
-        if name in given and not _same(getattr(asked, name), getattr(recorded, name))
+        if name in given and not _same(getattr(asked, name), getattr(measured, name))
     ]
+    recorded = manifest.recorded_config()
     if differing:
         said = "; ".join(
-            f"{flag} asks for {_shown(getattr(asked, name))} where the run records {_shown(getattr(recorded, name))}"
+            f"{flag} asks for {_shown(getattr(asked, name))} where the run records {_shown(getattr(measured, name))}"
             for flag, name in differing
         )
         flags = ", ".join(flag for flag, _ in differing)
@@ -269,6 +271,18 @@ def _resumed_config(run_id: str, root: str | None, given: dict[str, object]) -> 
             f"sweep --resume {run_id} continues the run as recorded, but {said}; drop {flags} or start a new run"
         )
     return dataclasses.replace(recorded, **{k: v for k, v in given.items() if k in ("batch_size", "device")})
+
+
+def _as_measured(manifest: Manifest):
+    """The run's config with the split and image column its datasets were read with where it left them to the
+    defaults (``--split validation`` repeats a run that used validation by default)."""
+    config = manifest.recorded_config()
+    chosen = {}
+    for name, attribute in (("split", "split"), ("image_column", "column")):
+        used = {getattr(source, attribute) for source in manifest.datasets}
+        if getattr(config, name) is None and len(used) == 1 and None not in used:
+            chosen[name] = used.pop()
+    return dataclasses.replace(config, **chosen)
 
 
 def _same(asked: object, recorded: object) -> bool:
@@ -359,7 +373,10 @@ def _report(args: argparse.Namespace) -> int:
         run_ids = store.resolve_ids(args.run_ids)
         manifests = [store.open(run_id).read_manifest() for run_id in run_ids]
         statuses = {manifest.run_id: run_state(manifest) for manifest in manifests}
-        df = load_runs(run_ids, root=args.out)
+        skipped: list = []
+        df = load_runs(run_ids, root=args.out, skipped=skipped)
+        unreadable = skipped_notes(skipped)
+        _warn_skipped(skipped)
         folder = new_report_folder(store.root, run_ids, args.metric)
         try:
             report = write_report(
@@ -371,6 +388,7 @@ def _report(args: argparse.Namespace) -> int:
                 allow_unbalanced=args.allow_unbalanced,
                 statuses=statuses,
                 planned=planned_images(manifests, statuses),
+                unreadable=unreadable,
             )
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)  # a report that could not be made leaves no folder
@@ -386,11 +404,16 @@ def _report(args: argparse.Namespace) -> int:
 
 def _runs(args: argparse.Namespace) -> int:
     store = RunStore(args.out)
-    manifests = store.list_runs()
-    if not manifests:
+    manifests, unreadable = store.list_runs(), store.unreadable_runs()
+    if not manifests and not unreadable:
         print(f"no runs under {store.root}")
         return EXIT_OK
-    table = [RUNS_HEADER, *(_run_line(store, m) for m in manifests)]
+    skipped: list[str] = []
+    lines = [_run_line(store, m, skipped) for m in manifests]
+    lines += [(run_id, "?", "unreadable", *("?" * (len(RUNS_HEADER) - 3))) for run_id, _ in unreadable]
+    for line in [reason for _, reason in unreadable] + skipped:  # what is wrong, one line each
+        print(f"warning: {line}", file=sys.stderr)
+    table = [RUNS_HEADER, *lines]
     widths = [max(len(row[i]) for row in table) for i in range(len(RUNS_HEADER))]
     for row in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
@@ -419,12 +442,15 @@ def _export(args: argparse.Namespace) -> int:
 
         from experiments.export import PushError, export_hf_dataset, export_parquet, push_dataset
 
+        skipped: list = []
         if args.format == "parquet":
-            result = export_parquet(args.run_ids, args.dest, root=args.out)
+            result = export_parquet(args.run_ids, args.dest, root=args.out, skipped=skipped)
+            _warn_skipped(skipped)
             print(f"wrote {result.rows} rows: " + ", ".join(str(f) for f in result.files))
             return EXIT_OK
         with tempfile.TemporaryDirectory(prefix="mae-export-") as scratch:
-            result = export_hf_dataset(args.run_ids, args.dest or scratch, root=args.out)
+            result = export_hf_dataset(args.run_ids, args.dest or scratch, root=args.out, skipped=skipped)
+            _warn_skipped(skipped)
             print(f"wrote a Hub dataset of {result.rows} rows in {result.dest}")
             if args.push:
                 try:
@@ -436,6 +462,12 @@ def _export(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _guarded(action)
+
+
+def _warn_skipped(skipped: Sequence) -> None:
+    """Lines of the runs' files that could not be read and were left out: one line per file on stderr."""
+    for line in skipped_notes(skipped):
+        print(f"warning: {line}", file=sys.stderr)
 
 
 # MASKS came with the mask strategies: last, so the columns before it keep their places
@@ -453,15 +485,17 @@ RUNS_HEADER = (
 )
 
 
-def _run_line(store: RunStore, m: Manifest) -> tuple[str, ...]:
-    """One row of ``runs`` (cells without spaces); rows are counted from the CSV while a run has not recorded them
-    (running, killed)."""
-    rows = m.rows
-    if rows is None:
-        try:
-            rows = sum(store.open(m.run_id).cell_counts().values())
-        except (OSError, ValueError):
-            rows = None
+def _run_line(store: RunStore, m: Manifest, skipped: list[str]) -> tuple[str, ...]:
+    """One row of ``runs`` (cells without spaces): ROWS are the planned cells readable in the run's CSV (not the
+    count its manifest recorded); its unreadable lines are added to ``skipped``."""
+    from experiments.cells import stored_cells
+
+    try:
+        rows, lines = stored_cells(store.open(m.run_id), m)
+        skipped.extend(skipped_notes(lines))
+    except (OSError, ValueError) as err:
+        rows = None
+        skipped.append(f"run {m.run_id}: its rows cannot be read ({err})")
     return (
         m.run_id,
         (m.created or "?")[:19] + ("Z" if m.created else ""),

@@ -16,6 +16,12 @@ which is kept to match the cells those runs hold when they are resumed.
 from __future__ import annotations
 
 import functools
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "'")
 _LEGACY_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -52,3 +58,17 @@ def legacy_cell(text: str) -> str:
     text = str(text)
     escaped = text.replace("\r", "\\r").replace("\n", "\\n")
     return "'" + escaped if text.startswith(_LEGACY_FORMULA_STARTS) else escaped
+
+
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """``frame`` as a CSV file at ``path`` (no index), every text cell written by :func:`to_cell`: one line per row,
+    never a spreadsheet formula, decodable by :func:`from_cell`. Numbers, booleans and empty cells stay as they are.
+    Every table the project writes for people (reports, exports) goes through here."""
+    from pandas.api.types import is_string_dtype  # pandas only for the tables: the cell rules need none
+
+    safe = frame.copy()
+    for name in safe.columns:
+        if safe[name].dtype == object or is_string_dtype(safe[name]):
+            safe[name] = safe[name].map(lambda value: to_cell(value) if isinstance(value, str) else value)
+    safe.to_csv(path, index=False)
+    return Path(path)

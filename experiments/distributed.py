@@ -199,7 +199,7 @@ def _conclude(session: SweepSession, env: DistEnv, outcomes: Sequence[RankOutcom
         else:
             fatal = "; ".join(o.fatal for o in outcomes if o.fatal)
             session.run.update_manifest(status=status, fatal=fatal or None)
-            rows = sum(session.run.cell_counts().values())
+            rows = session.tally().total
     dist.barrier()  # no rank leaves before the merge is on disk
     written = sum(o.written for o in outcomes)
     result = session.result(status=status, rows=rows, errors=errors if env.rank == 0 else (), written=written)

@@ -8,7 +8,8 @@
   above), ``runs/<run_id>/manifest.json`` and a dataset card ``README.md`` whose YAML declares the data files (one
   ``train`` split holding every run; ``run_id`` tells them apart) and whose text gives the runs' configuration, each
   checkpoint with its sha256 and the licence of its weights, and the datasets the images came from.
-  ``datasets.load_dataset(DEST, split="train")`` reads it back.
+  ``datasets.load_dataset(DEST, split="train")`` reads it back. Exporting into a folder that holds an earlier
+  export adds the runs to it: the earlier runs' files stay and the card describes every run in the folder.
 - :func:`push_dataset` uploads such a folder with ``huggingface_hub`` (the user's token: ``HF_TOKEN`` or
   ``hf auth login``), to a private repository unless asked otherwise; earlier exported data files that are no
   longer part of the export are deleted from the repository in the same commit.
@@ -19,7 +20,6 @@ Every file is written atomically (``mae_core.files``): an interrupted export lea
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from experiments.manifest import CheckpointRecord, Manifest
-from experiments.store import RunStore
+from experiments.store import RunStore, SkippedLine
 from mae_core.evaluation.metrics import OPTIONAL_METRICS
 from mae_core.files import atomic_output, atomic_write_text
 
@@ -60,8 +60,11 @@ class ExportResult:
     rows: int
 
 
-def read_runs(run_ids: Sequence[str], root: str | os.PathLike | None = None) -> list[RunTable]:
-    """The chosen runs with their rows; ``ValueError`` naming a run that is not in the store."""
+def read_runs(
+    run_ids: Sequence[str], root: str | os.PathLike | None = None, *, skipped: list[SkippedLine] | None = None
+) -> list[RunTable]:
+    """The chosen runs with their readable rows (the lines left out are added to ``skipped``); ``ValueError`` naming
+    a run that is not in the store."""
     if not run_ids:
         raise ValueError("name at least one run to export (python -m experiments runs lists them)")
     store = RunStore(root)
@@ -70,7 +73,12 @@ def read_runs(run_ids: Sequence[str], root: str | os.PathLike | None = None) -> 
         run = store.open(run_id)
         text = run.manifest_path.read_text(encoding="utf-8")
         tables.append(
-            RunTable(run_id=run_id, manifest=Manifest.from_json(text), manifest_text=text, rows=run.read_rows())
+            RunTable(
+                run_id=run_id,
+                manifest=run.read_manifest(),
+                manifest_text=text,
+                rows=run.read_rows(skipped=skipped),
+            )
         )
     return tables
 
@@ -118,33 +126,45 @@ def write_parquet(table: RunTable, path: Path) -> Path:
 
 
 def export_parquet(
-    run_ids: Sequence[str], dest: str | os.PathLike, *, root: str | os.PathLike | None = None
+    run_ids: Sequence[str],
+    dest: str | os.PathLike,
+    *,
+    root: str | os.PathLike | None = None,
+    skipped: list[SkippedLine] | None = None,
 ) -> ExportResult:
-    """``DEST/<run_id>.parquet`` for each run (replacing an earlier export of the same run)."""
-    tables = read_runs(run_ids, root)
+    """``DEST/<run_id>.parquet`` for each run (replacing an earlier export of the same run); unreadable lines of the
+    runs' files are left out and added to ``skipped``."""
+    tables = read_runs(run_ids, root, skipped=skipped)
     folder = _folder(dest)
     files = tuple(write_parquet(t, folder / f"{t.run_id}.parquet") for t in tables)
     return ExportResult(dest=folder, files=files, rows=sum(len(t.rows) for t in tables))
 
 
 def export_hf_dataset(
-    run_ids: Sequence[str], dest: str | os.PathLike, *, root: str | os.PathLike | None = None
+    run_ids: Sequence[str],
+    dest: str | os.PathLike,
+    *,
+    root: str | os.PathLike | None = None,
+    skipped: list[SkippedLine] | None = None,
 ) -> ExportResult:
     """A Hub dataset repository folder at ``dest``: data files, manifests and the dataset card.
 
-    ``dest`` must be missing, empty, or an earlier export (whose runs are then replaced by these)."""
-    tables = read_runs(run_ids, root)
+    ``dest`` must be missing, empty, or an earlier export: these runs are added to it (an earlier export of the same
+    run is replaced), the earlier runs stay, and the card describes them all. Unreadable lines of the runs' files are
+    left out and added to ``skipped``."""
+    tables = read_runs(run_ids, root, skipped=skipped)
     folder = _folder(dest)
     _check_reusable(folder)
+    earlier = _earlier_runs(folder, {t.run_id for t in tables})
     files = []
     for table in tables:
         files.append(write_parquet(table, folder / DATA_DIR / f"{table.run_id}.parquet"))
         manifest_path = folder / RUNS_DIR / table.run_id / "manifest.json"
         manifest_path.parent.mkdir(parents=True, exist_ok=True)
         files.append(atomic_write_text(manifest_path, table.manifest_text))
-    _remove_stale(folder, {t.run_id for t in tables})
-    files.append(atomic_write_text(folder / "README.md", dataset_card(tables)))
-    return ExportResult(dest=folder, files=tuple(files), rows=sum(len(t.rows) for t in tables))
+    everything = [*tables, *earlier]
+    files.append(atomic_write_text(folder / "README.md", dataset_card(everything)))
+    return ExportResult(dest=folder, files=tuple(files), rows=sum(len(t.rows) for t in everything))
 
 
 def _folder(dest: str | os.PathLike) -> Path:
@@ -164,15 +184,24 @@ def _check_reusable(folder: Path) -> None:
         )
 
 
-def _remove_stale(folder: Path, kept: set[str]) -> None:
-    """An earlier export's runs that are not in this one: their data files would still match ``data/*.parquet``."""
-    for path in (folder / DATA_DIR).glob("*.parquet"):
-        if path.stem not in kept:
-            path.unlink()
-    runs = folder / RUNS_DIR
-    for path in runs.iterdir() if runs.is_dir() else ():
-        if path.is_dir() and path.name not in kept:
-            shutil.rmtree(path)
+def _earlier_runs(folder: Path, replaced: set[str]) -> list[RunTable]:
+    """The runs an earlier export in ``folder`` holds, other than ``replaced``: kept, and described by the new card.
+    ``ValueError`` (before anything is written) when one of them cannot be read back."""
+    tables = []
+    for path in sorted((folder / DATA_DIR).glob("*.parquet")):
+        if path.stem in replaced:
+            continue
+        manifest_path = folder / RUNS_DIR / path.stem / "manifest.json"
+        try:
+            text = manifest_path.read_text(encoding="utf-8")
+            manifest, rows = Manifest.from_json(text), pd.read_parquet(path)
+        except (OSError, ValueError) as err:
+            raise ValueError(
+                f"--dest {folder} holds an earlier export of run {path.stem} that cannot be read back ({err}); "
+                "export into another folder"
+            ) from None
+        tables.append(RunTable(run_id=path.stem, manifest=manifest, manifest_text=text, rows=rows))
+    return tables
 
 
 # ---- the dataset card ----

@@ -46,6 +46,7 @@ class LoadedImage:
     item: ImageItem
     sha256: str  # of the file's bytes
     image: Image.Image  # upright 8-bit RGB
+    data: bytes | None = field(default=None, repr=False)  # a dataset row: its encoded image; None for a file
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ def _read_row(item: ImageItem, readers: DatasetReaders | None) -> LoadedImage:
         image = load_image(data)
     except ImageError as err:
         raise ImageError(f"{item.name}: {err}") from None
-    return LoadedImage(item=item, sha256=bytes_sha256(data), image=image)
+    return LoadedImage(item=item, sha256=bytes_sha256(data), image=image, data=data)
 
 
 def read_images(

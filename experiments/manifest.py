@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from mae_core.checkpoints.registry import LossType
 
 RunStatus = Literal["running", "finished", "failed", "interrupted"]
+_STATUSES = ("running", "finished", "failed", "interrupted")
 IN_MEMORY_SOURCE = "in-memory model"  # the source of a checkpoint passed to run_sweep(models=...) as a model
 
 
@@ -168,10 +169,23 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
-        """Parse a manifest; ``ValueError`` when the text is not one (not JSON, no ``run_id``, a malformed part)."""
-        data = json.loads(text)
+        """Parse a manifest; ``ValueError`` saying what is wrong when the text is not one (not JSON, no ``run_id``,
+        a field of the wrong type, a malformed part)."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"not valid JSON ({err})") from None
         if not isinstance(data, dict) or not isinstance(data.get("run_id"), str):
             raise ValueError("not a run manifest: expected a JSON object with a run_id")
+        for key, (kinds, expected) in _TYPES.items():
+            value = data.get(key)
+            if value is not None and (not isinstance(value, kinds) or isinstance(value, bool) and bool not in kinds):
+                raise ValueError(f"manifest of run {data['run_id']}: {key!r} is {value!r}, expected {expected}")
+        if data.get("status", "running") not in _STATUSES:
+            raise ValueError(
+                f"manifest of run {data['run_id']}: 'status' is {data['status']!r}, expected one of "
+                + ", ".join(_STATUSES)
+            )
         try:
             return cls._from_mapping(data)
         except (TypeError, ValueError, AttributeError, KeyError) as err:
@@ -218,4 +232,25 @@ _CONVERTED = frozenset(
         "extra",
     }
 )
+# the JSON types of the manifest's fields (None is accepted for each): a hand-edited manifest is refused by name
+_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "schema_version": ((int,), "a whole number"),
+    "created": ((str,), "a UTC time as text"),
+    "ended": ((str,), "a UTC time as text"),
+    "config": ((dict,), "an object"),
+    "checkpoints": ((list,), "a list"),
+    "ratios": ((list,), "a list"),
+    "seeds": ((list,), "a list"),
+    "dtype": ((str,), "text"),
+    "device": ((str,), "text"),
+    "cells": ((int,), "a whole number"),
+    "metrics": ((list,), "a list"),
+    "images": ((list,), "a list"),
+    "datasets": ((list,), "a list"),
+    "environment": ((dict,), "an object"),
+    "errors": ((list,), "a list"),
+    "rows": ((int,), "a whole number"),
+    "resumed": ((list,), "a list"),
+    "fatal": ((str,), "text"),
+}
 _MANIFEST_FIELDS = frozenset(f.name for f in dataclasses.fields(Manifest)) - {"extra"}

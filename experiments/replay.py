@@ -28,11 +28,10 @@ import torch
 
 from experiments.config import DEFAULT_MASKS, format_ratio
 from experiments.manifest import Manifest
-from experiments.run_images import RunImage, locate_image
+from experiments.run_images import RunImage, find_image
 from experiments.store import Run, RunStore
 from mae_core.evaluation.engine import EvalRecord, evaluate, select_device
 from mae_core.evaluation.metrics import METRIC_NAMES, OPTIONAL_METRICS
-from mae_core.evaluation.preprocess import load_image
 from mae_core.evaluation.reconstruct import Reconstruction, reconstruct
 from mae_core.modeling.mask_strategies import MASK_STRATEGIES
 from mae_core.modeling.masking import check_strategy, mask_hash
@@ -116,9 +115,9 @@ def replay(
     cells = _chosen_cells(rows, name, seed, ratios, _checked_mask(mask))
     record = next((i for i in manifest.images if i.name == name), None)
     sha256 = (record.sha256 if record else None) or str(rows["image_sha256"].iloc[0])  # a killed run: in its rows
-    located = locate_image(run, name, record.path if record else None, sha256)
+    located = find_image(run, manifest, name, sha256)
     loaded = {checkpoint: _checked_model(models, checkpoint, manifest) for checkpoint in config.checkpoints}
-    picture = load_image(located.path)
+    picture = located.load()
     crop = _row_crop(cells)
     grid = sorted(cells["mask_ratio"].unique())
     records = evaluate(

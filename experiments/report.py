@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.analysis import check_metric, paired_difference, summarize
+from experiments.csv_text import write_csv
 from experiments.figure import plot_study, runs_text, study_title
 from experiments.selection import Selection, select
 
@@ -64,11 +65,13 @@ def write_report(
     allow_unbalanced: bool = False,
     statuses: Mapping[str, str] | None = None,
     planned: pd.DataFrame | None = None,
+    unreadable: Sequence[str] = (),
 ) -> Report:
     """Select the cells of ``df`` (see :func:`experiments.selection.select`), write the tables, figure and text
     into ``folder``. ``statuses`` maps each run id to its manifest status: runs not finished are named.
     ``planned`` (:func:`experiments.selection.planned_images`): the runs' images, so that those without any row
-    are counted and named among the images left out."""
+    are counted and named among the images left out. ``unreadable``: one line per file whose unreadable lines were
+    left out while loading ``df`` (:func:`experiments.store.skipped_notes`), repeated in the notes."""
     check_metric(metric)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -98,7 +101,7 @@ def write_report(
     files.append(folder / f"{metric}_vs_ratio.png")
     title = study_title(metric, run_ids, summary)
     plot_study(summary, paired, metric=metric, title=title, path=files[-1], no_pair_reason=no_pair)
-    notes = _notes(selection, summary, run_ids, statuses or {}, no_pair)
+    notes = [*unreadable, *_notes(selection, summary, run_ids, statuses or {}, no_pair)]
     text = _text(selection, summary, paired, metric, run_ids, statuses or {}, notes)
     files.append(folder / f"report_{metric}.txt")
     files[-1].write_text(text, encoding="utf-8")
@@ -114,8 +117,7 @@ def write_report(
 
 
 def _csv(table: pd.DataFrame, path: Path) -> Path:
-    table.to_csv(path, index=False)
-    return path
+    return write_csv(table, path)  # names as losses.csv holds them: never a spreadsheet formula
 
 
 def _notes(

@@ -26,10 +26,12 @@ import functools
 import io
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -108,6 +110,29 @@ CellKey = tuple[str, str, str, str, str]  # CELL_COLUMNS as the CSV holds them
 
 class RunBusyError(RuntimeError):
     """Another process is sweeping into this run right now."""
+
+
+@dataclass(frozen=True)
+class SkippedLine:
+    """A line of a losses file that readers left out: malformed, or a cell that does not parse."""
+
+    path: Path
+    line: int  # 1-based, the header being line 1
+    reason: str
+
+
+def skipped_notes(skipped: Sequence[SkippedLine], shown: int = 5) -> list[str]:
+    """One line per file: how many of its lines were left out, and which (the first ``shown`` with their reason)."""
+    by_file: dict[Path, list[SkippedLine]] = {}
+    for item in skipped:
+        by_file.setdefault(item.path, []).append(item)
+    notes = []
+    for path, items in by_file.items():
+        items = sorted(set(items), key=lambda i: i.line)
+        listed = ", ".join(f"line {i.line} ({i.reason})" for i in items[:shown])
+        more = f" and {len(items) - shown} more" if len(items) > shown else ""
+        notes.append(f"{path}: {len(items)} unreadable line(s) left out: {listed}{more}")
+    return notes
 
 
 @dataclass(frozen=True)
@@ -235,6 +260,18 @@ def write_manifest(path: Path, manifest: Manifest) -> None:
     atomic_write_text(path, manifest.to_json())
 
 
+def read_manifest_file(path: Path) -> Manifest:
+    """The manifest at ``path``; ``ValueError`` as one line naming the file and what is wrong."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text ({err.reason})") from None
+    try:
+        return Manifest.from_json(text)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
 def new_run_id() -> str:
     """``YYYYmmdd-HHMMSS-xxxxxx``: sortable by creation time, unique across processes and machines."""
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
@@ -287,14 +324,17 @@ class Run:
         before (that schema's encoding cannot be undone)."""
         return self.cell_text(text) if self.schema < 2 else text
 
-    def _legacy_cells(self) -> dict[str, str]:
+    def legacy_cells(self) -> Mapping[str, str]:
         """Values of the columns this run's schema lacks: what it measured (its crop is in its config)."""
+        if self.schema >= SCHEMA_VERSION:
+            return LEGACY_CELLS
         config = self.read_manifest().config
         return {**LEGACY_CELLS, "crop": str(bool(config and config.crop))}
 
     # ---- manifest ----
     def read_manifest(self) -> Manifest:
-        return Manifest.from_json(self.manifest_path.read_text(encoding="utf-8"))
+        """The run's manifest; ``ValueError`` naming the file and what is wrong with it when it cannot be read."""
+        return read_manifest_file(self.manifest_path)
 
     def update_manifest(self, **changes: object) -> Manifest:
         """Read-modify-write the manifest under its lock (``changes`` name :class:`Manifest` fields); returns it."""
@@ -341,11 +381,11 @@ class Run:
                     os.fsync(f.fileno())
         return len(cells)
 
-    def read_rows(self, *, shards: bool = True) -> pd.DataFrame:
-        """All complete rows of this run (its shards too, unless ``shards=False``), typed."""
+    def read_rows(self, *, shards: bool = True, skipped: list[SkippedLine] | None = None) -> pd.DataFrame:
+        """All complete, readable rows of this run (its shards too, unless ``shards=False``), typed; the lines left
+        out are added to ``skipped``."""
         paths = [self.losses_path] + (self.shard_paths() if shards else [])
-        legacy = self._legacy_cells() if self.schema < SCHEMA_VERSION else LEGACY_CELLS
-        frames = [read_losses(p, legacy=legacy) for p in paths if p.exists()]
+        frames = [read_losses(p, legacy=self.legacy_cells(), skipped=skipped) for p in paths if p.exists()]
         frames = [f for f in frames if len(f)]
         if not frames:
             return empty_frame()
@@ -358,6 +398,12 @@ class Run:
     def _row_files(self, shards: bool = True) -> list[Path]:
         paths = [self.losses_path, *(self.shard_paths() if shards else [])]
         return [p for p in paths if p.exists()]
+
+    def raw_rows(self, usecols: Sequence[str], *, skipped: list[SkippedLine] | None = None):
+        """The readable rows of this run's files (shards included) as string DataFrames with ``usecols``, the cells as
+        the CSV holds them (see :meth:`cell_text`), read in chunks; the lines left out are added to ``skipped``."""
+        for path in self._row_files():
+            yield from _raw_chunks(path, usecols=usecols, legacy=self.legacy_cells(), skipped=skipped)
 
     def cell_counts(self, *, shards: bool = True) -> dict[str, int]:
         """Stored rows per image (the CSV's neutralised name), read in chunks: memory grows with the images, not
@@ -498,12 +544,15 @@ def _typed(frame: pd.DataFrame, decode: bool = True) -> pd.DataFrame:
     return frame
 
 
-def read_losses(path: str | os.PathLike, *, legacy: Mapping[str, str] = LEGACY_CELLS) -> pd.DataFrame:
-    """Rows of one losses CSV in ``COLUMNS``, typed, names decoded; a torn last line and malformed lines are
-    skipped, never fatal. A file of an earlier schema gets ``legacy`` values in the columns it lacks (and its
-    names as they were written: that schema's encoding is not reversible)."""
+def read_losses(
+    path: str | os.PathLike, *, legacy: Mapping[str, str] = LEGACY_CELLS, skipped: list[SkippedLine] | None = None
+) -> pd.DataFrame:
+    """Rows of one losses CSV in ``COLUMNS``, typed, names decoded; a torn last line, malformed lines and rows with
+    a cell that does not parse are left out, never fatal (the last two added to ``skipped``). A file of an earlier
+    schema gets ``legacy`` values in the columns it lacks (and its names as they were written: that schema's
+    encoding is not reversible)."""
     path = Path(path)
-    chunks = list(_raw_chunks(path, usecols=COLUMNS, legacy=legacy))
+    chunks = list(_raw_chunks(path, usecols=COLUMNS, legacy=legacy, skipped=skipped))
     if not chunks:
         return empty_frame()
     frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
@@ -566,9 +615,13 @@ def _raw_chunks(
     usecols: Sequence[str] | None = None,
     chunk_rows: int = 100_000,
     legacy: Mapping[str, str] = LEGACY_CELLS,
+    skipped: list[SkippedLine] | None = None,
 ):
-    """The complete rows of a losses file as string DataFrames of at most ``chunk_rows`` rows, with ``usecols``
-    (default: the file's columns); columns an earlier schema lacks are filled from ``legacy``."""
+    """The complete, readable rows of a losses file as string DataFrames of at most ``chunk_rows`` rows, with
+    ``usecols`` (default: the file's columns); columns an earlier schema lacks are filled from ``legacy``.
+
+    Malformed lines (a wrong number of fields) and rows whose cells do not parse (``_invalid``) are left out; when the
+    file has been read to its end, each is added to ``skipped`` with its line number."""
     with open(path, "rb") as f:
         size = _complete_size(f)
         f.seek(0)
@@ -581,20 +634,107 @@ def _raw_chunks(
             io.BufferedReader(_Bounded(f, size)),
             dtype=str,
             keep_default_na=False,
-            on_bad_lines="skip",
-            usecols=sorted({*(c for c in wanted if c in columns), *_REQUIRED}, key=columns.index),
+            on_bad_lines="warn",  # a ParserWarning naming each line: collected below
+            skip_blank_lines=False,  # a blank line is a row (left out as incomplete): row k stays line k + 2
+            # every column, not usecols: with usecols the parser takes a line with extra fields without a word
             chunksize=chunk_rows,
             engine="c",
         )
+        malformed: list[SkippedLine] = []
+        unparsable: list[tuple[int, str]] = []  # (row number among the parsed rows, reason)
+        parsed = 0
         with reader:
-            for chunk in reader:
-                # a malformed line can leave holes; such rows are not trustworthy
-                complete = (chunk[list(_REQUIRED)] != "").all(axis=1)
-                chunk = chunk[complete].reset_index(drop=True)
+            while True:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", pd.errors.ParserWarning)
+                    try:
+                        chunk = next(reader)
+                    except StopIteration:
+                        chunk = None
+                malformed += _malformed_lines(path, caught)
+                if chunk is None:
+                    break
+                reasons = _invalid(chunk, decode=columns == COLUMNS)
+                unparsable += [(parsed + int(k), reason) for k, reason in reasons.items()]
+                parsed += len(chunk)
+                chunk = chunk.drop(index=reasons.index).reset_index(drop=True)
                 for name in wanted:  # columns the file's schema or version lacks: what such a run measured
                     if name not in chunk.columns:
                         chunk[name] = legacy[name]
                 yield chunk[wanted]
+        if skipped is not None:
+            skipped += malformed + _line_numbers(path, unparsable, sorted(m.line for m in malformed))
+
+
+_WHOLE = re.compile(r"^\d+$")
+_BAD_LINE = re.compile(r"Skipping line (\d+): (.*)")
+
+
+def _malformed_lines(path: Path, caught: Sequence[warnings.WarningMessage]) -> list[SkippedLine]:
+    found = []
+    for warning in caught:
+        for line in str(warning.message).splitlines():
+            match = _BAD_LINE.match(line.strip())
+            if match:
+                found.append(SkippedLine(path, int(match.group(1)), f"malformed: {match.group(2)}"))
+    return found
+
+
+def _line_numbers(path: Path, rows: Sequence[tuple[int, str]], malformed: Sequence[int]) -> list[SkippedLine]:
+    """Parsed row ``k`` (0-based) is on line ``k + 2`` plus the malformed lines before it (``rows`` ascending)."""
+    out, j = [], 0
+    for k, reason in rows:
+        while j < len(malformed) and malformed[j] <= k + 2 + j:
+            j += 1
+        out.append(SkippedLine(path, k + 2 + j, reason))
+    return out
+
+
+def _invalid(chunk: pd.DataFrame, *, decode: bool) -> pd.Series:
+    """Why each row of a raw chunk cannot be trusted (index: the rows left out): a required cell empty (a short
+    or blank line), a number, ratio, seed or crop that does not parse, a name the store cannot have written."""
+    reason = pd.Series("", index=chunk.index, dtype=object)
+
+    def flag(bad: pd.Series, why) -> None:
+        bad = bad & (reason == "")
+        if bad.any():
+            reason[bad] = [why(v) for v in chunk.index[bad]]
+
+    required = [c for c in _REQUIRED if c in chunk.columns]
+    empty = chunk[required] == ""
+    flag(empty.any(axis=1), lambda k: f"{empty.columns[empty.loc[k]][0]} is empty")
+    for name in ("seed", "masked_patches"):
+        flag(~chunk[name].str.match(_WHOLE), lambda k, n=name: f"{n} {chunk.at[k, n]!r} is not a whole number")
+    ratio = pd.to_numeric(chunk["mask_ratio"], errors="coerce")
+    flag(~((ratio > 0) & (ratio < 1)), lambda k: f"mask_ratio {chunk.at[k, 'mask_ratio']!r} is not a ratio in (0, 1)")
+    for name in ("loss", "mse", "psnr", *(m for m in OPTIONAL_METRICS if m in chunk.columns)):
+        cells = chunk[name]
+        number = pd.to_numeric(cells, errors="coerce")
+        flag(
+            number.isna() & ~cells.str.lower().isin(("", "nan")),
+            lambda k, n=name: f"{n} {chunk.at[k, n]!r} is not a number",
+        )
+    if "crop" in chunk.columns:
+        flag(
+            ~chunk["crop"].str.lower().isin(("true", "false", "1", "0")),
+            lambda k: f"crop {chunk.at[k, 'crop']!r} is not True or False",
+        )
+    if "mask" in chunk.columns:
+        flag(chunk["mask"] == "", lambda k: "mask is empty")
+    if decode:
+        for name in (c for c in _STRING_COLUMNS if c in chunk.columns):
+            flag(
+                ~chunk[name].map(_decodable), lambda k, n=name: f"{n} {chunk.at[k, n]!r} is not a cell the store writes"
+            )
+    return reason[reason != ""]
+
+
+def _decodable(cell: str) -> bool:
+    try:
+        from_cell(cell)
+    except ValueError:
+        return False
+    return True
 
 
 class RunStore:
@@ -635,7 +775,15 @@ class RunStore:
         return run
 
     def latest(self) -> str:
-        """The id of the newest run (by creation time); ``ValueError`` when the store holds none."""
+        """The id of the newest run (by creation time); ``ValueError`` when the store holds none, or when a run's
+        manifest cannot be read: that run may be the newest, and an older run is never taken in its place."""
+        unreadable = self.unreadable_runs()
+        if unreadable:
+            more = f" (and {len(unreadable) - 1} more)" if len(unreadable) > 1 else ""
+            raise ValueError(
+                f"cannot tell which run is the latest: {unreadable[0][1]}{more}; repair or remove that run, or name "
+                "a run id"
+            )
         manifests = self.list_runs()
         if not manifests:
             raise ValueError(f"no runs under {self.root}: there is no latest run")
@@ -649,17 +797,35 @@ class RunStore:
         return resolved
 
     def list_runs(self) -> list[Manifest]:
-        """Manifests of all runs, oldest first; folders without a readable manifest are skipped."""
-        if not self.root.is_dir():
-            return []
+        """Manifests of all runs, oldest first; runs whose manifest cannot be read are left out
+        (:meth:`unreadable_runs` names them)."""
         manifests = []
-        for path in sorted(self.root.iterdir()):
+        for path in self._run_folders():
             try:
-                manifests.append(Manifest.from_json((path / MANIFEST_NAME).read_text(encoding="utf-8")))
+                manifests.append(read_manifest_file(path / MANIFEST_NAME))
             except (OSError, ValueError):
                 continue
         manifests.sort(key=lambda m: (m.created or "", m.run_id))
         return manifests
+
+    def unreadable_runs(self) -> list[tuple[str, str]]:
+        """``(run_id, reason)`` for each run folder whose manifest exists but cannot be read, by run id; the reason
+        is one line naming the file and what is wrong."""
+        found = []
+        for path in self._run_folders():
+            try:
+                read_manifest_file(path / MANIFEST_NAME)
+            except OSError as err:
+                found.append((path.name, f"{path / MANIFEST_NAME}: cannot be read ({err.strerror or err})"))
+            except ValueError as err:
+                found.append((path.name, str(err)))
+        return found
+
+    def _run_folders(self) -> list[Path]:
+        """The folders under the root holding a manifest (reports and hidden folders are not runs)."""
+        if not self.root.is_dir():
+            return []
+        return [p for p in sorted(self.root.iterdir()) if not p.name.startswith(".") and (p / MANIFEST_NAME).is_file()]
 
 
 def run_state(manifest: Manifest) -> str:
@@ -701,12 +867,15 @@ def list_runs(root: str | os.PathLike | None = None) -> list[Manifest]:
     return RunStore(root).list_runs()
 
 
-def load_runs(run_ids: str | Sequence[str], root: str | os.PathLike | None = None) -> pd.DataFrame:
-    """All rows of the chosen runs as one DataFrame (columns ``COLUMNS``); unmerged torchrun shards included."""
+def load_runs(
+    run_ids: str | Sequence[str], root: str | os.PathLike | None = None, *, skipped: list[SkippedLine] | None = None
+) -> pd.DataFrame:
+    """All rows of the chosen runs as one DataFrame (columns ``COLUMNS``); unmerged torchrun shards included. Lines
+    that cannot be read are left out and added to ``skipped`` (see :func:`skipped_notes`)."""
     store = RunStore(root)
     if isinstance(run_ids, str):
         run_ids = [run_ids]
-    frames = [store.open(run_id).read_rows() for run_id in run_ids]
+    frames = [store.open(run_id).read_rows(skipped=skipped) for run_id in run_ids]
     frames = [f for f in frames if len(f)]
     if not frames:
         return empty_frame()

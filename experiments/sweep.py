@@ -19,17 +19,30 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
+from experiments.cells import CellTally, tally_cells
 from experiments.config import SweepConfig
 from experiments.datasets import DatasetReaders, DatasetSource, dataset_sources
 from experiments.images import ImageFailure, ImageItem, LoadedImage, expand_images, read_images
 from experiments.manifest import CheckpointRecord, ImageRecord, Manifest
-from experiments.run_images import keep_image
-from experiments.store import LOSSES_NAME, MANIFEST_NAME, CellKey, LossRow, Run, RunStore, environment, utc_now
+from experiments.run_images import keep_image, keep_image_bytes
+from experiments.store import (
+    LOSSES_NAME,
+    MANIFEST_NAME,
+    CellKey,
+    LossRow,
+    Run,
+    RunStore,
+    SkippedLine,
+    environment,
+    skipped_notes,
+    utc_now,
+)
 from mae_core.checkpoints.loading import load_model
 from mae_core.evaluation.engine import EvalRecord, iter_evaluate, select_device
 from mae_core.evaluation.metrics import METRIC_NAMES, OPTIONAL_METRICS, MetricPlan, plan_metrics
 from mae_core.evaluation.prefetch import prefetch
-from mae_core.files import file_sha256
+from mae_core.evaluation.preprocess import ImageError
+from mae_core.files import bytes_sha256, file_sha256
 from mae_core.modeling.masking import check_mask_ratio
 from mae_core.modeling.model import MaskedAutoencoderViT
 
@@ -101,19 +114,15 @@ class Plan:
 
     work: list[ImageItem]  # images with at least one missing cell
     stored: set[CellKey]  # cell keys already stored for the images of ``work`` (only partly done images have any)
+    skipped: tuple[SkippedLine, ...] = ()  # lines of the run's files that could not be read (their cells are missing)
 
 
-def plan_work(config: SweepConfig, items: Sequence[ImageItem], run: Run) -> Plan:
-    """Compare the planned cells with the stored ones, per image, without holding every stored key in memory:
-    complete images are recognised by their row count, and only partly done images (those in flight when a sweep
-    was killed) have their keys read."""
-    counts = run.cell_counts()
-    if not counts:
-        return Plan(work=list(items), stored=set())
-    per_image = config.cells_per_image
-    work = [item for item in items if counts.get(run.cell_text(item.name), 0) < per_image]
-    partial = {run.cell_text(item.name) for item in work if counts.get(run.cell_text(item.name), 0)}
-    return Plan(work=work, stored=run.done_cells(partial) if partial else set())
+def plan_work(items: Sequence[ImageItem], run: Run, tally: CellTally) -> Plan:
+    """The images of ``items`` that miss a cell of the run's plan, and the cells they already hold (``tally``:
+    :func:`experiments.cells.tally_cells`, cell by cell, never by row count)."""
+    work = [item for item in items if not tally.complete(run.cell_text(item.name))]
+    stored = set().union(*(tally.keys(run.cell_text(item.name)) for item in work))
+    return Plan(work=work, stored=stored, skipped=tally.skipped)
 
 
 def _chunks(items: Sequence[ImageItem], size: int) -> Iterator[Sequence[ImageItem]]:
@@ -157,7 +166,7 @@ def run_sweep(
         if on_note is not None and session.metrics.note:
             on_note(session.metrics.note)
         with _outcome_recorded(session.run):
-            written, errors = session.compute(session.items, target=None, progress=progress)
+            written, errors = session.compute(session.items, target=None, progress=progress, on_note=on_note)
         rows, status = session.finish(errors)
         return session.result(status=status, rows=rows, errors=errors, written=written)
     finally:
@@ -191,12 +200,20 @@ class SweepSession:
     readers: DatasetReaders = field(default_factory=DatasetReaders)  # datasets stay open across chunks
 
     def compute(
-        self, items: Sequence[ImageItem], *, target: os.PathLike | None, progress: Progress | None
+        self,
+        items: Sequence[ImageItem],
+        *,
+        target: os.PathLike | None,
+        progress: Progress | None,
+        on_note: Callable[[str], None] | None = None,
     ) -> tuple[int, tuple[ImageFailure, ...]]:
         """Evaluate the missing cells of ``items`` into ``target`` (default ``losses.csv``); returns the rows
-        written and the images that could not be read (already added to the manifest's errors)."""
+        written and the images that could not be read (already added to the manifest's errors). ``on_note(line)``
+        hears of stored lines that could not be read (their cells are measured again)."""
         config = self.config
-        plan = plan_work(config, items, self.run)
+        plan = plan_work(items, self.run, self.tally())
+        for line in skipped_notes(plan.skipped) if on_note is not None else ():
+            on_note(f"{line}; their cells are measured again")
         total = len(plan.work) * config.cells_per_image
         finished, written = 0, 0
         errors: list[ImageFailure] = []
@@ -216,7 +233,9 @@ class SweepSession:
             self.known_hashes.update({img.item.name: img.sha256 for img in loaded})
             if config.keep_images:  # before the rows: a stored row always finds its image again
                 for image in loaded:
-                    if image.item.dataset is None:  # dataset rows are found again in their pinned dataset
+                    if image.data is not None:  # a dataset row: its encoded bytes as read
+                        keep_image_bytes(self.run, image.data, image.sha256)
+                    else:
                         keep_image(self.run, image.item.path, image.sha256)
             for records in self._batches(loaded):
                 written += self.run.append_rows(self._new_rows(records, loaded, plan.stored), path=target)
@@ -225,15 +244,24 @@ class SweepSession:
                     progress(min(finished, total), total)
         return written, tuple(errors)
 
+    def tally(self) -> CellTally:
+        """The planned cells the run holds now, checked against the image hashes known and the checkpoints' sha256."""
+        return tally_cells(
+            self.run,
+            self.config,
+            {item.name: self.known_hashes.get(item.name) for item in self.items},
+            {c.name: c.record.sha256 for c in self.checkpoints},
+        )
+
     def finish(self, errors: Sequence[ImageFailure] = ()) -> tuple[int, SweepStatus]:
-        """Final manifest: end time, image hashes, row count, and status: ``finished``, or ``failed`` when no image
-        could be read (nothing was measured). Returns the row count and the status."""
-        rows = sum(self.run.cell_counts().values())
+        """Final manifest: end time, image hashes, the planned cells held, and status: ``finished``, or ``failed``
+        when no image could be read (nothing was measured). Returns the cells held and the status."""
         self.run.add_errors(errors)
         missing = {self.run.cell_text(i.name): i.name for i in self.items if not self.known_hashes.get(i.name)}
         if missing:  # images finished by an earlier, killed session: their hashes are in the rows
             for stored, sha256 in self.run.image_hashes(set(missing)).items():
                 self.known_hashes[missing[stored]] = sha256
+        rows = self.tally().total
         images = _image_records(self.items, self.known_hashes)
         if rows == 0 and self.run.read_manifest().errors:
             fatal = "no image could be read (see errors); nothing was measured"
@@ -361,7 +389,7 @@ def resume_run(
         recorded = dataclasses.replace(recorded, batch_size=config.batch_size, device=config.device)
     session = _reopen(run, manifest, recorded, models, device)
     _check_same_checkpoints(manifest.checkpoints, [c.record for c in session.checkpoints])
-    _check_same_images(run, session.items, session.known_hashes)
+    _check_same_images(run, session.items, session.known_hashes, session.readers)
     computed = tuple(n for n in METRIC_NAMES if n in manifest.computed_metrics or n in session.metrics.computed)
     run.update_manifest(
         status="running",
@@ -463,9 +491,10 @@ def _recorded_item(record: ImageRecord, datasets: Sequence[DatasetSource]) -> Im
     return ImageItem(name=record.name, path=record.path, index=record.index, dataset=datasets[record.dataset])
 
 
-def _check_same_images(run: Run, items: Sequence[ImageItem], known: Mapping[str, str]) -> None:
-    """Re-hash the image files already measured (sha256 in the manifest or the rows): a file whose content changed
-    since the run started would mix two images under one name, so the resume is refused with its name."""
+def _check_same_images(run: Run, items: Sequence[ImageItem], known: Mapping[str, str], readers: DatasetReaders) -> None:
+    """Re-hash the images already measured (sha256 in the manifest or the rows): image files, and rows of local
+    datasets (a Hub dataset is read at its pinned commit, which cannot change). An image whose bytes changed since
+    the run started would mix two images under one name, so the resume is refused with its name."""
     hashes = dict(known)
     unhashed = {run.cell_text(i.name): i.name for i in items if i.name not in hashes}
     if unhashed:  # measured by a session that was killed before it wrote the manifest's hashes
@@ -473,14 +502,25 @@ def _check_same_images(run: Run, items: Sequence[ImageItem], known: Mapping[str,
     changed = []
     for item in items:
         before = hashes.get(item.name)
-        if before and item.index is None and os.path.isfile(item.path):
+        if not before:
+            continue
+        if item.dataset is not None and item.index is not None and item.dataset.kind != "hub":
+            try:
+                now = bytes_sha256(readers.read(item.dataset, item.index))
+            except ImageError as err:
+                changed.append(f"{item.name!r} (now unreadable: {err})")
+                continue
+        elif item.index is None and os.path.isfile(item.path):
             now = file_sha256(item.path)
-            if now != before:
-                changed.append(f"{item.name!r} (sha256 {before[:12]}... now {now[:12]}...)")
+        else:
+            continue
+        if now != before:
+            changed.append(f"{item.name!r} (sha256 {before[:12]}... now {now[:12]}...)")
     if changed:
         more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
         raise ValueError(
-            f"image {changed[0]}{more} changed since run {run.run_id} started; restore the file(s) or start a new run"
+            f"image {changed[0]}{more} changed since run {run.run_id} started; restore the file(s) or dataset(s) or "
+            "start a new run"
         )
 
 

@@ -231,7 +231,12 @@ def cells_table(replayed: RunReplay) -> pd.DataFrame:
 
 
 def _replay_note(replayed: RunReplay) -> str:
-    where = "the run's own copy" if replayed.image.copy else "its original file (unchanged: same sha256)"
+    if replayed.image.copy:
+        where = "the run's own copy"
+    elif replayed.image.data is not None:
+        where = "its dataset row (unchanged: same sha256)"
+    else:
+        where = "its original file (unchanged: same sha256)"
     worst = max((c.difference() for c in replayed.cells), default=float("nan"))
     return (
         f"Run **{replayed.run_id}**, image `{replayed.image.name}` read from {where}, seed {replayed.seed}, "

@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 from gradio.utils import get_upload_folder
 
+from experiments.csv_text import write_csv
+
 
 def served_folder(name: str) -> Path:
     """``<gradio's cache>/<name>``: served as it is, emptied by the demo's ``delete_cache``."""
@@ -23,5 +25,4 @@ def export_csv(frame: pd.DataFrame, run_ids: Sequence[str]) -> Path:
     folder = Path(tempfile.mkdtemp(dir=exports))
     name = run_ids[0] if len(run_ids) == 1 else f"{len(run_ids)}-runs"
     path = folder / f"losses-{name}.csv"
-    frame.to_csv(path, index=False)
-    return path
+    return write_csv(frame, path)  # names as the store writes them: never a spreadsheet formula

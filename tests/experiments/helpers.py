@@ -95,6 +95,19 @@ def start_cli(*args: str, cwd: Path | None = None, **env: str) -> subprocess.Pop
     )
 
 
+def edit_cells(losses: Path, edits: dict[int, tuple[str, str]]) -> list[str]:
+    """Hand-edit a losses file: ``{line number (1-based): (column, new text)}``; returns the file's lines after the
+    edit (each with its newline). Cells are split on commas: for files whose edited lines quote no comma."""
+    lines = losses.read_text().splitlines(keepends=True)
+    header = lines[0].rstrip("\n").split(",")
+    for number, (column, value) in edits.items():
+        cells = lines[number - 1].rstrip("\n").split(",")
+        cells[header.index(column)] = value
+        lines[number - 1] = ",".join(cells) + "\n"
+    losses.write_text("".join(lines))
+    return lines
+
+
 def make_rows(run_id: str, images, seeds=(0, 1), checkpoint="ck", ratio=0.75) -> list[LossRow]:
     """Store rows for ``images`` x ``seeds`` with made-up metrics (loss = 0.5 + seed)."""
     return [

@@ -67,16 +67,19 @@ def test_hf_dataset_folder_is_a_hub_dataset_with_its_provenance(swept_run, tmp_p
     assert "| 0.5, 0.75 | 0, 1 | float32 | cpu |" in text  # the run's ratios, seeds, dtype, device
 
 
-def test_a_later_export_replaces_the_runs_of_an_earlier_one(swept_run, tmp_path):
+def test_a_later_export_replaces_its_own_runs_and_keeps_the_others(swept_run, tmp_path):
     root, run_id = swept_run
     other = RunStore(root).create(run_id="20250101-000000-aaaaaa")  # a run without rows or config
     dest = tmp_path / "repo"
     export_hf_dataset([run_id, other.run_id], dest, root=root)
     assert (dest / "data" / f"{other.run_id}.parquet").is_file()
-    export_hf_dataset([run_id], dest, root=root)
-    assert sorted(p.name for p in (dest / "data").iterdir()) == [f"{run_id}.parquet"]
-    assert sorted(p.name for p in (dest / "runs").iterdir()) == [run_id]
-    assert CARD_MARKER in (dest / "README.md").read_text()
+    before = (dest / "data" / f"{run_id}.parquet").stat().st_mtime_ns
+    result = export_hf_dataset([run_id], dest, root=root)
+    assert sorted(p.name for p in (dest / "data").iterdir()) == sorted([f"{run_id}.parquet", f"{other.run_id}.parquet"])
+    assert sorted(p.name for p in (dest / "runs").iterdir()) == sorted([run_id, other.run_id])
+    assert (dest / "data" / f"{run_id}.parquet").stat().st_mtime_ns >= before and result.rows == 24
+    card = (dest / "README.md").read_text()
+    assert CARD_MARKER in card and other.run_id in card and run_id in card
 
 
 def test_a_folder_with_other_files_is_not_overwritten(swept_run, tmp_path):

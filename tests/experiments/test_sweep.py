@@ -312,19 +312,27 @@ def test_sigterm_marks_the_run_interrupted_and_names_the_resume(tmp_path, checkp
     assert f"--resume {manifest.run_id}" in err and "Traceback" not in err
 
 
-def test_plan_reads_keys_only_for_partly_done_images(tmp_path):
+def test_plan_counts_cells_with_the_recorded_hashes(tmp_path):
+    from experiments.cells import tally_cells
     from experiments.images import ImageItem
     from experiments.store import RunStore, cell_key
     from experiments.sweep import plan_work
 
     config = SweepConfig(images=("x",), checkpoints=("ck",), ratios=(0.75,), seeds=(0, 1))
     run = RunStore(tmp_path).create(config)
-    items = [ImageItem(name, f"/{name}") for name in ("done.png", "=half.png", "todo.png")]
-    run.append_rows(make_rows(run.run_id, ["done.png"], seeds=(0, 1)))
+    names = ("done.png", "=half.png", "todo.png", "other.png")
+    items = [ImageItem(name, f"/{name}") for name in names]
+    run.append_rows(make_rows(run.run_id, ["done.png", "other.png"], seeds=(0, 1)))
     run.append_rows(make_rows(run.run_id, ["=half.png"], seeds=(1,)), path=run.shard_path(1))
-    plan = plan_work(config, items, run)
-    assert [i.name for i in plan.work] == ["=half.png", "todo.png"]
+    # other.png's rows were measured on other bytes than the run's other.png: its cells are not held
+    hashes = {"done.png": "ab" * 32, "other.png": "ef" * 32}
+    tally = tally_cells(run, config, {name: hashes.get(name) for name in names}, {"ck": "cd" * 32})
+    plan = plan_work(items, run, tally)
+    assert [i.name for i in plan.work] == ["=half.png", "todo.png", "other.png"]
     assert plan.stored == {cell_key("=half.png", "ck", "random", 0.75, 1)}
+    assert tally.total == 3 and tally.per_image == 2
+    changed = tally_cells(run, config, dict.fromkeys(names), {"ck": "00" * 32})  # another checkpoint file
+    assert changed.total == 0
 
 
 def test_start_resume_and_attach_are_three_ways_into_a_run(tmp_path, checkpoint_pair):
