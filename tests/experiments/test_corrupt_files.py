@@ -113,5 +113,5 @@ def test_an_hf_dataset_export_adds_to_a_folder_holding_another_runs_export(tmp_p
     assert CARD_MARKER in card and first in card and second in card
     from datasets import load_dataset
 
-    data = load_dataset(str(dest), split="train")
+    data = load_dataset(str(dest), split="train", cache_dir=str(tmp_path / "datasets-cache"))  # no other test's "repo"
     assert set(data["run_id"]) == {first, second} and data.num_rows == len(frame)

@@ -57,7 +57,7 @@ def test_hf_dataset_folder_is_a_hub_dataset_with_its_provenance(swept_run, tmp_p
     card = DatasetCard.load(dest / "README.md")
     files = [{"split": "train", "path": "data/*.parquet"}]
     assert card.data.configs == [{"config_name": "default", "data_files": files}]
-    data = load_dataset(str(dest), split="train")
+    data = load_dataset(str(dest), split="train", cache_dir=str(tmp_path / "datasets-cache"))  # no other test's "repo"
     assert data.num_rows == 24 and set(data["run_id"]) == {run_id}
     manifest = json.loads((dest / "runs" / run_id / "manifest.json").read_text())
     text = (dest / "README.md").read_text()
