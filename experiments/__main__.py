@@ -1,4 +1,4 @@
-"""``python -m experiments sweep|report|runs|export``: a thin command line over the library.
+"""``python -m experiments sweep|report|runs|export|replay``: a thin command line over the library.
 
 Exit codes: 0 all good, 1 fatal error, 2 usage error (one line on stderr, no traceback), 3 some images could not be
 read (listed in the manifest's ``errors``; the run is ``finished`` when others were measured, ``failed`` when none
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import shutil
 import signal
@@ -49,7 +50,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m experiments", description="Mask-ratio studies of MAE checkpoints.")
-    commands = parser.add_subparsers(dest="command", metavar="{sweep,report,runs,export}", parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", metavar="{sweep,report,runs,export,replay}", parser_class=_Parser)
 
     sweep = commands.add_parser("sweep", help="evaluate checkpoints x images x masks x ratios x seeds into the store")
     sweep.add_argument(
@@ -99,6 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep images that lack some cells (each point then says which images it used)",
     )
 
+    replay = commands.add_parser(
+        "replay", help="recompute cells of one image of a run and print them beside the run's CSV values"
+    )
+    replay.add_argument("run_id", metavar="RUN_ID", help="a run id, or latest for the newest run")
+    replay.add_argument("image", metavar="IMAGE", help="the image as the run names it, or its file name")
+    replay.add_argument("--ratio", required=True, metavar="R", help="the mask ratio (or a comma list of them)")
+    replay.add_argument("--seed", required=True, type=int, metavar="S", help="the seed")
+    replay.add_argument("--mask", default="random", metavar="M", help="the mask strategy [random]")
+    replay.add_argument("--out", metavar="ROOT", help="run store root [$MAE_RUNS_DIR or ./runs]")
+
     runs = commands.add_parser("runs", help="list the runs of a store")
     runs.add_argument("--out", metavar="ROOT", help="run store root [$MAE_RUNS_DIR or ./runs]")
 
@@ -121,13 +132,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command is None:
-            raise UsageError("python -m experiments: choose a command: sweep, report, runs or export (see --help)")
+            raise UsageError(
+                "python -m experiments: choose a command: sweep, report, runs, export or replay (see --help)"
+            )
         if args.command == "sweep":
             return _sweep(args)
         if args.command == "report":
             return _report(args)
         if args.command == "export":
             return _export(args)
+        if args.command == "replay":
+            return _replay(args)
         return _runs(args)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -224,11 +239,11 @@ def _given_fields(args: argparse.Namespace) -> dict[str, object]:
         given["images"] = tuple(args.images)
     if args.checkpoints:
         given["checkpoints"] = tuple(args.checkpoints)
-    if args.ratios:
+    if args.ratios is not None:  # an empty --ratios, --seeds or --masks is an error, not the default
         given["ratios"] = parse_ratios(args.ratios)
-    if args.seeds:
+    if args.seeds is not None:
         given["seeds"] = parse_seeds(args.seeds)
-    if args.masks is not None:  # an empty --masks is an error, not the default
+    if args.masks is not None:
         given["masks"] = parse_masks(args.masks)
     if args.dtype:
         given["dtype"] = args.dtype
@@ -433,6 +448,40 @@ def _export(args: argparse.Namespace) -> int:
                     print(f"error: {err}", file=sys.stderr)
                     return EXIT_FATAL
                 print(f"pushed to {args.push} ({'public' if args.public else 'private'}): {url}")
+        return EXIT_OK
+
+    return _guarded(action)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    """``experiments.replay`` of the cells asked for, printed beside the values the run's CSV holds."""
+    try:
+        ratios = parse_ratios(args.ratio)
+    except ValueError as err:
+        raise UsageError(f"replay: --ratio: {err}") from None
+
+    def action() -> int:
+        from experiments.replay import replay
+        from mae_core.loading import load_model
+
+        store = RunStore(args.out)
+        (run_id,) = store.resolve_ids([args.run_id])
+        done = replay(store.open(run_id), args.image, seed=args.seed, models=load_model, ratios=ratios, mask=args.mask)
+        where = "the run's copy" if done.image.copy else str(done.image.path)
+        print(f"run {done.run_id}, image {done.image.name} read from {where}, seed {done.seed}, mask {args.mask}, "
+              f"{done.dtype}{', crop' if done.crop else ''}")  # fmt: skip
+        table = [("CHECKPOINT", "RATIO", "METRIC", "CSV", "REPLAYED", "DIFFERENCE")]
+        for cell in done.cells:
+            for name, value in cell.metrics.items():
+                stored = cell.stored.get(name)
+                gap = "-" if stored is None else f"{abs(value - stored):.3g}"
+                table.append((cell.checkpoint, f"{cell.mask_ratio:g}", name,
+                              "-" if stored is None else f"{stored:.6g}", f"{value:.6g}", gap))  # fmt: skip
+        widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+        for row in table:
+            print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        gaps = [gap for gap in (cell.difference() for cell in done.cells) if not math.isnan(gap)]
+        print(f"largest difference: {max(gaps):.3g}" if gaps else "largest difference: - (the CSV holds no values)")
         return EXIT_OK
 
     return _guarded(action)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from experiments.datasets import DatasetOptions
 from mae_core.engine import check_batch_size
 from mae_core.masking import check_seed, check_strategy, mask_ratio_value
-from mae_core.metrics import OPTIONAL_METRICS, check_metric_names
+from mae_core.metrics import METRIC_NAMES, OPTIONAL_METRICS, check_metric_names
 from mae_core.packed import compute_dtype
 
 # cells per forward pass when the user does not say (the CLI's --batch-size): rows are appended once per batch, so
@@ -179,13 +179,19 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 
 def parse_metrics(text: str) -> tuple[str, ...]:
     """``"ssim,lpips"`` -> those metrics; ``"all"`` every optional one, ``"none"`` none of them (loss, mse and psnr
-    are always computed)."""
+    are always computed). ``ValueError`` naming the bad entry and every accepted word."""
     word = str(text).strip().lower()
     if word == "all":
         return OPTIONAL_METRICS
     if word == "none":
         return ()
-    return check_metric_names(_split(str(text), "metrics"))
+    parts = [part.strip() for part in str(text).split(",")]
+    bad = next((part for part in parts if part not in METRIC_NAMES), None)
+    if bad is not None:
+        what = f"unknown metric {bad!r}" if bad else "an empty entry"
+        accepted = f"a comma list of {', '.join(METRIC_NAMES)}, or all, or none"
+        raise ValueError(f"metrics {text!r}: {what}; accepted: {accepted}")
+    return check_metric_names(parts)
 
 
 def parse_masks(text: str) -> tuple[str, ...]:

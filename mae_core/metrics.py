@@ -16,7 +16,8 @@ objective alone:
   kornia's batched separable filters.
 - ``detail``: the mean luminance gradient inside the removed region of the pasted image divided by the same of the
   original (see :func:`removed_gradient`): 1 means as much detail as the truth, below 1 blurrier, above 1 invented
-  texture.
+  texture. A truth flatter than one display level per pixel step is floored there (:data:`DETAIL_FLOOR`), so
+  ``detail`` stays within [0, 255].
 - ``lpips`` (:mod:`mae_core.perceptual`) and ``visible_loss`` (the official loss over the visible patches,
   ``model.forward_loss(imgs, pred, 1 - mask)``) are computed where the model and the networks are at hand.
 """
@@ -125,7 +126,11 @@ def psnr(mse: torch.Tensor) -> torch.Tensor:
 SSIM_SIGMA = 1.5
 SSIM_WINDOW = 2 * int(3.5 * SSIM_SIGMA + 0.5) + 1  # 11 taps: scipy's gaussian_filter truncates at 3.5 sigma
 SSIM_CHUNK = 32  # images per SSIM call: bounds the memory of the filtered moment maps (about 6 per channel)
-DETAIL_EPS = 1e-6  # added to both gradients: a flat original region gives a finite ratio (1 when both are flat)
+DETAIL_EPS = 1e-6  # added to both gradients: the ratio of two textured regions stays finite
+# where the truth's removed region is flatter than one display level per pixel step (a one-colour image, a 1x1
+# photo upscaled), its gradient says nothing to divide by: both gradients are raised to this floor, so a flat
+# truth scores 1 for a flat reconstruction and at most 1 / DETAIL_FLOOR (255) for invented texture
+DETAIL_FLOOR = 1.0 / 255.0
 
 
 def ssim_removed(original: torch.Tensor, pasted: torch.Tensor, removed: torch.Tensor) -> torch.Tensor:
@@ -185,8 +190,13 @@ def removed_gradient(images: torch.Tensor, removed: torch.Tensor) -> torch.Tenso
 
 def detail_ratio(original: torch.Tensor, pasted: torch.Tensor, removed: torch.Tensor) -> torch.Tensor:
     """[N] ``detail``: removed-region gradient of ``pasted`` over that of ``original`` (:func:`removed_gradient`),
-    each plus :data:`DETAIL_EPS`. 1 = as much detail as the truth, < 1 blurrier, > 1 invented texture."""
-    return (removed_gradient(pasted, removed) + DETAIL_EPS) / (removed_gradient(original, removed) + DETAIL_EPS)
+    each plus :data:`DETAIL_EPS`; where the original's is below :data:`DETAIL_FLOOR`, both are raised to that floor
+    first. 1 = as much detail as the truth, < 1 blurrier, > 1 invented texture; never above 255."""
+    truth = removed_gradient(original, removed)
+    made = removed_gradient(pasted, removed)
+    flat = truth < DETAIL_FLOOR
+    made = torch.where(flat, made.clamp_min(DETAIL_FLOOR), made)
+    return (made + DETAIL_EPS) / (truth.clamp_min(DETAIL_FLOOR) + DETAIL_EPS)
 
 
 def check_metric_names(names: Iterable[str]) -> tuple[str, ...]:
