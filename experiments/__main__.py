@@ -15,6 +15,7 @@ import shutil
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from experiments.config import (
     DEFAULT_BATCH_SIZE,
@@ -25,16 +26,15 @@ from experiments.config import (
     parse_ratios,
     parse_seeds,
 )
-from experiments.distributed import dist_env, run_distributed_sweep, world_size
 from experiments.manifest import Manifest
-from experiments.progress import ProgressBar
-from experiments.report import new_report_folder, write_report
-from experiments.selection import planned_images
 from experiments.store import Run, RunBusyError, RunStore, load_runs, run_state
-from experiments.sweep import SweepResult, run_sweep
-from mae_core.mask_strategies import MASK_STRATEGIES
-from mae_core.metrics import METRIC_NAMES, OPTIONAL_METRICS
-from mae_core.packed import COMPUTE_DTYPES
+from mae_core.options import COMPUTE_DTYPE_NAMES, MASK_STRATEGIES, METRIC_NAMES, OPTIONAL_METRICS
+
+if TYPE_CHECKING:
+    from experiments.sweep import SweepResult
+
+# The commands import what they compute with (torch, the engine, the analysis, matplotlib) when they run, so that
+# --help, runs and report answer without loading what they do not use.
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_IMAGES_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--masks", help=f"mask strategies, a comma list of {', '.join(MASK_STRATEGIES)} [random]")
     sweep.add_argument("--out", metavar="ROOT", help="run store root [$MAE_RUNS_DIR or ./runs]")
     sweep.add_argument("--batch-size", type=int, metavar="N", help=f"cells per forward pass [{DEFAULT_BATCH_SIZE}]")
-    sweep.add_argument("--dtype", choices=tuple(COMPUTE_DTYPES), help="compute dtype [float32]")
+    sweep.add_argument("--dtype", choices=COMPUTE_DTYPE_NAMES, help="compute dtype [float32]")
     sweep.add_argument("--device", default=None, metavar="D", help="cpu, cuda, cuda:N, mps [auto]")
     sweep.add_argument("--crop", action="store_true", help="centre-crop to a square instead of squashing")
     sweep.add_argument(
@@ -150,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from experiments.distributed import dist_env, run_distributed_sweep, world_size
+
     trackers = _trackers(args.track)
     config = _sweep_config(args)
     if world_size() > 1:
@@ -301,6 +303,9 @@ def _shown(value: object, limit: int = 6) -> str:
 
 
 def _run_local(config: SweepConfig, args: argparse.Namespace, trackers: Sequence = ()) -> int:
+    from experiments.progress import ProgressBar
+    from experiments.sweep import run_sweep
+
     bar = ProgressBar(enabled=not args.no_progress)
     started = []
 
@@ -370,6 +375,9 @@ def _guarded(action: Callable[[], int]) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     def action() -> int:
+        from experiments.report import new_report_folder, write_report
+        from experiments.selection import planned_images
+
         store = RunStore(args.out)
         run_ids = store.resolve_ids(args.run_ids)
         manifests = [store.open(run_id).read_manifest() for run_id in run_ids]

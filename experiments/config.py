@@ -16,10 +16,16 @@ from collections.abc import Iterable, Mapping, Sized
 from dataclasses import dataclass
 
 from experiments.datasets import DatasetOptions
-from mae_core.engine import check_batch_size
-from mae_core.masking import check_seed, check_strategy, mask_ratio_value
-from mae_core.metrics import METRIC_NAMES, OPTIONAL_METRICS, check_metric_names
-from mae_core.packed import compute_dtype
+from mae_core.options import (
+    METRIC_NAMES,
+    OPTIONAL_METRICS,
+    check_batch_size,
+    check_dtype_name,
+    check_metric_names,
+    check_seed,
+    check_strategy,
+    mask_ratio_value,
+)
 
 # cells per forward pass when the user does not say (the CLI's --batch-size): rows are appended once per batch, so
 # a batch smaller than the engine's library default loses less work to a kill and moves the progress bar sooner
@@ -63,7 +69,7 @@ class SweepConfig:
         set_(self, "seeds", tuple(dict.fromkeys(check_seed(s) for s in _bounded(self.seeds, MAX_SEEDS, "seeds"))))
         set_(self, "masks", tuple(dict.fromkeys(check_strategy(m) for m in _as_tuple(self.masks))))
         set_(self, "batch_size", check_batch_size(self.batch_size))
-        compute_dtype(self.dtype)  # ValueError naming the accepted dtypes
+        check_dtype_name(self.dtype)  # ValueError naming the accepted dtypes
         if self.metrics is not None:
             set_(self, "metrics", check_metric_names(_as_tuple(self.metrics)))
         if not self.images:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mae_core.files import bytes_sha256
-from mae_core.masking import check_seed
+from mae_core.options import check_seed
 from mae_core.preprocess import MAX_IMAGE_BYTES, ImageError, load_image
 
 if TYPE_CHECKING:

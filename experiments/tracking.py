@@ -208,7 +208,7 @@ def summary_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Per checkpoint x mask x mask ratio x metric: the image-clustered summary of ``experiments.analysis``
     (``n_images``, ``n_seeds``, ``mean``, ``sd``, 95 % interval)."""
     from experiments.analysis import SUMMARY_COLUMNS, summarize
-    from mae_core.metrics import METRIC_NAMES
+    from mae_core.options import METRIC_NAMES
 
     parts = []
     if len(rows):

@@ -4,126 +4,118 @@ The model and its steps (``model``, ``masking``, ``patches``, ``pos_embed``), in
 ``metrics``, ``reconstruct``), the batched study engine (``engine``, ``packed``) and checkpoints (``registry``,
 ``sources``, ``downloads``, ``checkpoint_files``, ``convert``, ``loading``, ``errors``). ``python -m mae_core``
 lists, downloads and verifies checkpoints.
+
+The names below are imported from their modules when first used (PEP 562), so that ``import mae_core.files`` or
+``mae_core.options`` (the checks of a user's seeds, ratios, strategies, dtypes and metrics) does not import torch.
 """
 
-from .checkpoint_files import save_checkpoint
-from .convert import infer_config, transformers_to_official
-from .drawn_mask import patches_from_painting
-from .engine import EvalRecord, evaluate, iter_evaluate, select_device
-from .errors import (
-    CheckpointError,
-    CheckpointNotFoundError,
-    CorruptCheckpointError,
-    EncoderOnlyError,
-    HashMismatchError,
-    NormPixWarning,
-    StateDictMismatchError,
-    UnknownArchitectureError,
-    UnsafeCheckpointError,
-)
-from .heatmap import error_heatmap, shared_vmax
-from .loading import CheckpointInfo, load_model
-from .mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
-from .masking import (
-    check_mask_ratio,
-    check_seed,
-    mask_from_patches,
-    mask_noise,
-    mask_ratio_for_count,
-    noise_for_seeds,
-    num_kept,
-    num_removed,
-    random_masking,
-)
-from .metrics import Metrics
-from .model import (
-    PRESETS,
-    MAEConfig,
-    MAEOutput,
-    MaskedAutoencoderViT,
-    build_model,
-    mae_vit_base_patch16,
-    mae_vit_huge_patch14,
-    mae_vit_large_patch16,
-)
-from .model_cache import ModelCache
-from .patches import patchify, unpatchify
-from .pos_embed import sincos_2d
-from .preprocess import IMAGENET_MEAN, IMAGENET_STD, ImageError, ImageLike, load_image, preprocess
-from .reconstruct import Reconstruction, reconstruct
-from .registry import (
-    LOSS_TYPES,
-    CheckpointEntry,
-    CheckpointStatus,
-    DefaultPair,
-    LossType,
-    Source,
-    checkpoint_status,
-    default_pair,
-)
-from .sources import download
+from __future__ import annotations
 
-__all__ = [
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
-    "CUSTOM_MASK",
-    "LOSS_TYPES",
-    "MASK_STRATEGIES",
-    "PRESETS",
-    "CheckpointEntry",
-    "CheckpointError",
-    "CheckpointInfo",
-    "CheckpointNotFoundError",
-    "CheckpointStatus",
-    "CorruptCheckpointError",
-    "DefaultPair",
-    "EncoderOnlyError",
-    "EvalRecord",
-    "HashMismatchError",
-    "ImageError",
-    "ImageLike",
-    "LossType",
-    "MAEConfig",
-    "MAEOutput",
-    "MaskedAutoencoderViT",
-    "Metrics",
-    "ModelCache",
-    "NormPixWarning",
-    "Reconstruction",
-    "Source",
-    "StateDictMismatchError",
-    "UnknownArchitectureError",
-    "UnsafeCheckpointError",
-    "build_model",
-    "check_mask_ratio",
-    "check_seed",
-    "checkpoint_status",
-    "default_pair",
-    "download",
-    "error_heatmap",
-    "evaluate",
-    "infer_config",
-    "iter_evaluate",
-    "load_image",
-    "load_model",
-    "mae_vit_base_patch16",
-    "mae_vit_huge_patch14",
-    "mae_vit_large_patch16",
-    "mask_from_patches",
-    "mask_noise",
-    "mask_ratio_for_count",
-    "noise_for_seeds",
-    "num_kept",
-    "num_removed",
-    "patchify",
-    "patches_from_painting",
-    "preprocess",
-    "random_masking",
-    "reconstruct",
-    "save_checkpoint",
-    "select_device",
-    "shared_vmax",
-    "sincos_2d",
-    "transformers_to_official",
-    "unpatchify",
-]
+import importlib
+
+# module -> the public names it gives the package
+_MODULES = {
+    "checkpoint_files": ("save_checkpoint",),
+    "convert": (
+        "infer_config",
+        "transformers_to_official",
+    ),
+    "drawn_mask": ("patches_from_painting",),
+    "engine": (
+        "EvalRecord",
+        "evaluate",
+        "iter_evaluate",
+        "select_device",
+    ),
+    "errors": (
+        "CheckpointError",
+        "CheckpointNotFoundError",
+        "CorruptCheckpointError",
+        "EncoderOnlyError",
+        "HashMismatchError",
+        "NormPixWarning",
+        "StateDictMismatchError",
+        "UnknownArchitectureError",
+        "UnsafeCheckpointError",
+    ),
+    "heatmap": (
+        "error_heatmap",
+        "shared_vmax",
+    ),
+    "loading": (
+        "CheckpointInfo",
+        "load_model",
+    ),
+    "mask_strategies": (
+        "CUSTOM_MASK",
+        "MASK_STRATEGIES",
+    ),
+    "masking": (
+        "check_mask_ratio",
+        "check_seed",
+        "mask_from_patches",
+        "mask_noise",
+        "mask_ratio_for_count",
+        "noise_for_seeds",
+        "num_kept",
+        "num_removed",
+        "random_masking",
+    ),
+    "metrics": ("Metrics",),
+    "model": (
+        "MAEConfig",
+        "MAEOutput",
+        "MaskedAutoencoderViT",
+        "PRESETS",
+        "build_model",
+        "mae_vit_base_patch16",
+        "mae_vit_huge_patch14",
+        "mae_vit_large_patch16",
+    ),
+    "model_cache": ("ModelCache",),
+    "patches": (
+        "patchify",
+        "unpatchify",
+    ),
+    "pos_embed": ("sincos_2d",),
+    "preprocess": (
+        "IMAGENET_MEAN",
+        "IMAGENET_STD",
+        "ImageError",
+        "ImageLike",
+        "load_image",
+        "preprocess",
+    ),
+    "reconstruct": (
+        "Reconstruction",
+        "reconstruct",
+    ),
+    "registry": (
+        "CheckpointEntry",
+        "CheckpointStatus",
+        "DefaultPair",
+        "LOSS_TYPES",
+        "LossType",
+        "Source",
+        "checkpoint_status",
+        "default_pair",
+    ),
+    "sources": ("download",),
+}
+_WHERE = {name: module for module, names in _MODULES.items() for name in names}
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mae_core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # once: later lookups find it directly
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})
+
+
+__all__ = sorted(_WHERE)

@@ -31,6 +31,15 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from .options import (  # noqa: F401  (the metric names and their checks live there, without torch; kept here too)
+    BASE_METRICS,
+    DEFAULT_METRICS,
+    METRIC_INFO,
+    METRIC_NAMES,
+    OPTIONAL_METRICS,
+    MetricInfo,
+    check_metric_names,
+)
 from .patches import mask_to_pixels
 from .perceptual import Lpips, LpipsWeightsError, load_lpips, lpips_weights_present
 from .perceptual import missing_weights_message as _missing_lpips_message
@@ -39,46 +48,7 @@ from .preprocess import denormalize, display_levels
 if TYPE_CHECKING:
     from .model import MaskedAutoencoderViT
 
-BASE_METRICS = ("loss", "mse", "psnr")  # always computed (they cost nothing beside the forward pass)
-OPTIONAL_METRICS = ("ssim", "lpips", "detail", "visible_loss")  # chosen per call (``metrics=``)
-METRIC_NAMES = BASE_METRICS + OPTIONAL_METRICS  # per-image metrics, in the order tables and CSV columns show them
-DEFAULT_METRICS = ("ssim", "detail", "visible_loss")  # plus lpips when its weights are on this machine
 PSNR_CAP_DB = 100.0  # an exact reconstruction reports 100 dB instead of infinity (keeps CSV/JSON finite)
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    """How to read a metric: what it measures and which direction is better (one line each, for tables)."""
-
-    name: str
-    label: str  # axis/column label
-    better: str  # "lower", "higher" or "closer to 1"
-    explanation: str
-
-
-METRIC_INFO: dict[str, MetricInfo] = {
-    info.name: info
-    for info in (
-        MetricInfo("loss", "loss (normalised pixels, removed patches)", "lower", "the model's own training objective"),
-        MetricInfo(
-            "mse", "MSE ([0, 1] RGB, removed patches)", "lower", "squared pixel error: what a pixel loss rewards"
-        ),
-        MetricInfo("psnr", "PSNR (dB, removed patches)", "higher", "the MSE on a logarithmic scale"),
-        MetricInfo(
-            "ssim", "SSIM (removed pixels)", "higher", "local structure (means, contrasts, correlation); 1 = identical"
-        ),
-        MetricInfo("lpips", "LPIPS (AlexNet, whole image)", "lower", "perceived difference of deep features; 0 = same"),
-        MetricInfo(
-            "detail",
-            "detail (gradient ratio, removed pixels)",
-            "closer to 1",
-            "texture: 1 = as much as the truth, below 1 blurrier, above 1 invented",
-        ),
-        MetricInfo(
-            "visible_loss", "loss on visible patches", "lower", "the official loss on the patches the model could see"
-        ),
-    )
-}
 
 
 @dataclass(frozen=True)
@@ -197,17 +167,6 @@ def detail_ratio(original: torch.Tensor, pasted: torch.Tensor, removed: torch.Te
     flat = truth < DETAIL_FLOOR
     made = torch.where(flat, made.clamp_min(DETAIL_FLOOR), made)
     return (made + DETAIL_EPS) / (truth.clamp_min(DETAIL_FLOOR) + DETAIL_EPS)
-
-
-def check_metric_names(names: Iterable[str]) -> tuple[str, ...]:
-    """``names`` as a tuple in :data:`METRIC_NAMES` order; ``ValueError`` naming any unknown one."""
-    if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
-        raise ValueError(f"metrics must be a list of metric names, got {names!r}; accepted: {', '.join(METRIC_NAMES)}")
-    names = list(names)
-    unknown = [n for n in names if n not in METRIC_NAMES]
-    if unknown:
-        raise ValueError(f"unknown metric {unknown[0]!r}; accepted: {', '.join(METRIC_NAMES)}")
-    return tuple(n for n in METRIC_NAMES if n in names)
 
 
 class MetricSkippedWarning(UserWarning):
