@@ -150,10 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    trackers = _trackers(args.track)
+    config = _sweep_config(args)  # usage errors answer before the engine is imported
     from experiments.distributed import dist_env, run_distributed_sweep, world_size
 
-    trackers = _trackers(args.track)
-    config = _sweep_config(args)
     if world_size() > 1:
 
         def distributed() -> int:
