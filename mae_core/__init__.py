@@ -11,7 +11,7 @@ The names below are imported from their modules when first used (PEP 562), so th
 
 from __future__ import annotations
 
-import importlib
+from .lazy_names import lazy_names
 
 # module -> the public names it gives the package
 _MODULES = {
@@ -102,20 +102,4 @@ _MODULES = {
     ),
     "sources": ("download",),
 }
-_WHERE = {name: module for module, names in _MODULES.items() for name in names}
-
-
-def __getattr__(name: str):
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mae_core' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value  # once: later lookups find it directly
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_WHERE})
-
-
-__all__ = sorted(_WHERE)
+__getattr__, __dir__, __all__ = lazy_names(__name__, _MODULES)
