@@ -348,7 +348,8 @@ def _raise_trackio_losses(caught: Sequence[warnings.WarningMessage]) -> None:
     lost = None
     for warning in caught:
         text = str(warning.message)
-        if lost is None and any(word in text.lower() for word in TRACKIO_LOSS_WORDS):
+        from_trackio = "trackio" in Path(warning.filename).parts  # its _emit_nonfatal_warning warns from its utils
+        if lost is None and from_trackio and any(word in text.lower() for word in TRACKIO_LOSS_WORDS):
             lost = text.strip().splitlines()[0] if text.strip() else type(warning.message).__name__
         else:
             warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)

@@ -338,18 +338,16 @@ def test_mlflow_sqlite_store_with_mlflow_skinny_only_names_the_package(tmp_path,
     assert not (tmp_path / "runs").exists() and not (tmp_path / "mlflow.db").exists()
 
 
-def _full_mlflow() -> bool:
-    import importlib.metadata
+def _mlflow_sql_stores() -> bool:
+    """What MLflow's SQL stores need beside mlflow-skinny: the full ``mlflow`` package brings both."""
     import importlib.util
 
-    try:
-        importlib.metadata.version("mlflow")
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return importlib.util.find_spec("sqlalchemy") is not None
+    return all(importlib.util.find_spec(name) is not None for name in ("mlflow", "sqlalchemy", "alembic"))
 
 
-@pytest.mark.skipif(not _full_mlflow(), reason="needs the full mlflow package (its SQL stores); mlflow-skinny has none")
+@pytest.mark.skipif(
+    not _mlflow_sql_stores(), reason="needs the full mlflow package (sqlalchemy, alembic): its SQL stores"
+)
 def test_mlflow_sqlite_store_with_full_mlflow(tmp_path, checkpoint_pair):
     import os
 
