@@ -216,9 +216,10 @@ def _cli_sweep(tmp_path, checkpoint_pair, *extra: str, **env: str):
 
     if not (tmp_path / "imgs").is_dir():
         write_images(tmp_path / "imgs", 2)
+    # run in tmp_path: an MLflow database store puts its artifacts in ./mlruns
     return run_cli("sweep", "--images", str(tmp_path / "imgs"), "--checkpoints", *checkpoint_pair, "--seeds", "0",
                    "--device", "cpu", "--out", str(tmp_path / "runs"), "--no-progress", *extra,
-                   timeout=300, **env)  # fmt: skip
+                   cwd=tmp_path, timeout=300, **env)  # fmt: skip
 
 
 def _trackio_logs(trackio_dir, project: str, run_id: str) -> list[dict]:
