@@ -362,3 +362,31 @@ def test_mlflow_sqlite_store_with_full_mlflow(tmp_path, checkpoint_pair):
     client, run = _mlflow_run(uri, run_dir.name)
     assert run.data.tags["mae_inspect.rows"] == "8"
     assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "pixel.safetensors/psnr_mean")) == [0, 1]
+
+
+def test_a_resume_that_adds_rows_sends_only_those(tmp_path, checkpoint_pair, monkeypatch):
+    pytest.importorskip("mlflow")
+    from tests.conftest import make_image
+    from tests.experiments.helpers import write_images
+
+    env = _mlflow_env(tmp_path, monkeypatch)
+    write_images(tmp_path / "imgs", 2)
+    (tmp_path / "imgs" / "late.png").write_text("not an image yet")
+    track = ("--track", "trackio:grow", "--track", "mlflow")
+    first = _cli_sweep(tmp_path, checkpoint_pair, "--ratios", "0.5,0.75", *track, **env)
+    assert first.returncode == 3, first.stderr[-3000:]  # finished without the unreadable image, and tracked
+    make_image(seed=9).save(tmp_path / "imgs" / "late.png")
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    again = _cli_sweep(tmp_path, checkpoint_pair, "--resume", run_dir.name, *track, **env)
+    assert again.returncode == 0 and "12 rows (4 new)" in again.stdout, again.stderr[-3000:]
+    logs = _trackio_logs(tmp_path / "trackio", "grow", run_dir.name)
+    assert [e["per_image"] for e in logs if e["per_image"]] == [8, 4]  # the first rows once, then the new ones
+    points = [(e["step"], e["mask_ratio"]) for e in logs if e["mask_ratio"] is not None]
+    assert points == [(0, 0.5), (1, 0.75)] * 2  # the new image changed both ratios' summaries
+    client, run = _mlflow_run(env["MLFLOW_TRACKING_URI"], run_dir.name)
+    assert run.data.tags["mae_inspect.rows"] == "12"
+    rows = pd.read_csv(run_dir / "losses.csv")
+    pixel = rows[(rows["checkpoint"] == checkpoint_pair[0]) & (rows["mask_ratio"] == 0.75)]
+    assert run.data.metrics["pixel.safetensors/loss_mean"] == pytest.approx(pixel["loss"].mean())  # the latest
+    path = client.download_artifacts(run.info.run_id, "per_image.parquet", str(tmp_path / "dl"))
+    assert len(pd.read_parquet(path)) == 12
