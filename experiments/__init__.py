@@ -4,43 +4,25 @@ A crash-safe, concurrent-safe run store (``store``) whose runs are described by 
 image collection (``images``), sweeps (``config`` says what to measure, ``sweep`` measures it, ``distributed`` under
 torchrun, ``progress`` draws the bar) and analysis (``analysis``). The recipe that trains the bundled pair is not
 a study: it lives in ``recipes/tiny_pair``.
+
+The names below are imported from their modules when first used (PEP 562): the commands that only read runs
+(``python -m experiments runs``, ``report``) never import torch, timm or datasets.
 """
 
-from .analysis import paired_difference, summarize
-from .config import SweepConfig, parse_ratios, parse_seeds
-from .figure import plot_metric
-from .images import ImageFailure, expand_images, read_images
-from .manifest import CheckpointRecord, ImageRecord, Manifest
-from .report import Report, write_report
-from .selection import Selection, select, unique_cells
-from .store import COLUMNS, LossRow, Run, RunBusyError, RunStore, list_runs, load_runs
-from .sweep import SweepResult, run_sweep
+from __future__ import annotations
 
-__all__ = [
-    "COLUMNS",
-    "CheckpointRecord",
-    "ImageFailure",
-    "ImageRecord",
-    "LossRow",
-    "Manifest",
-    "Run",
-    "RunBusyError",
-    "Report",
-    "RunStore",
-    "Selection",
-    "SweepConfig",
-    "SweepResult",
-    "expand_images",
-    "list_runs",
-    "load_runs",
-    "paired_difference",
-    "parse_ratios",
-    "parse_seeds",
-    "plot_metric",
-    "read_images",
-    "run_sweep",
-    "select",
-    "summarize",
-    "unique_cells",
-    "write_report",
-]
+from mae_core.lazy_names import lazy_names
+
+# module -> the public names it gives the package
+_MODULES = {
+    "analysis": ("paired_difference", "summarize"),
+    "config": ("SweepConfig", "parse_ratios", "parse_seeds"),
+    "figure": ("plot_metric",),
+    "images": ("ImageFailure", "expand_images", "read_images"),
+    "manifest": ("CheckpointRecord", "ImageRecord", "Manifest"),
+    "report": ("Report", "write_report"),
+    "selection": ("Selection", "select", "unique_cells"),
+    "store": ("COLUMNS", "LossRow", "Run", "RunBusyError", "RunStore", "list_runs", "load_runs"),
+    "sweep": ("SweepResult", "run_sweep"),
+}
+__getattr__, __dir__, __all__ = lazy_names(__name__, _MODULES)

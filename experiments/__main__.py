@@ -1,4 +1,4 @@
-"""``python -m experiments sweep|report|runs|export``: a thin command line over the library.
+"""``python -m experiments sweep|report|runs|export|replay``: a thin command line over the library.
 
 Exit codes: 0 all good, 1 fatal error, 2 usage error (one line on stderr, no traceback), 3 some images could not be
 read (listed in the manifest's ``errors``; the run is ``finished`` when others were measured, ``failed`` when none
@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import shutil
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from experiments.config import (
     DEFAULT_BATCH_SIZE,
@@ -24,16 +26,15 @@ from experiments.config import (
     parse_ratios,
     parse_seeds,
 )
-from experiments.distributed import dist_env, run_distributed_sweep, world_size
 from experiments.manifest import Manifest
-from experiments.progress import ProgressBar
-from experiments.report import new_report_folder, write_report
-from experiments.selection import planned_images
 from experiments.store import Run, RunBusyError, RunStore, load_runs, run_state, skipped_notes
-from experiments.sweep import SweepResult, run_sweep
-from mae_core.evaluation.metrics import METRIC_NAMES, OPTIONAL_METRICS
-from mae_core.evaluation.packed import COMPUTE_DTYPES
-from mae_core.modeling.mask_strategies import MASK_STRATEGIES
+from mae_core.options import COMPUTE_DTYPE_NAMES, MASK_STRATEGIES, METRIC_NAMES, OPTIONAL_METRICS
+
+if TYPE_CHECKING:
+    from experiments.sweep import SweepResult
+
+# The commands import what they compute with (torch, the engine, the analysis, matplotlib) when they run, so that
+# --help, runs and report answer without loading what they do not use.
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_IMAGES_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -49,7 +50,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m experiments", description="Mask-ratio studies of MAE checkpoints.")
-    commands = parser.add_subparsers(dest="command", metavar="{sweep,report,runs,export}", parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", metavar="{sweep,report,runs,export,replay}", parser_class=_Parser)
 
     sweep = commands.add_parser("sweep", help="evaluate checkpoints x images x masks x ratios x seeds into the store")
     sweep.add_argument(
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--masks", help=f"mask strategies, a comma list of {', '.join(MASK_STRATEGIES)} [random]")
     sweep.add_argument("--out", metavar="ROOT", help="run store root [$MAE_RUNS_DIR or ./runs]")
     sweep.add_argument("--batch-size", type=int, metavar="N", help=f"cells per forward pass [{DEFAULT_BATCH_SIZE}]")
-    sweep.add_argument("--dtype", choices=tuple(COMPUTE_DTYPES), help="compute dtype [float32]")
+    sweep.add_argument("--dtype", choices=COMPUTE_DTYPE_NAMES, help="compute dtype [float32]")
     sweep.add_argument("--device", default=None, metavar="D", help="cpu, cuda, cuda:N, mps [auto]")
     sweep.add_argument("--crop", action="store_true", help="centre-crop to a square instead of squashing")
     sweep.add_argument(
@@ -99,6 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep images that lack some cells (each point then says which images it used)",
     )
 
+    replay = commands.add_parser(
+        "replay", help="recompute cells of one image of a run and print them beside the run's CSV values"
+    )
+    replay.add_argument("run_id", metavar="RUN_ID", help="a run id, or latest for the newest run")
+    replay.add_argument("image", metavar="IMAGE", help="the image as the run names it, or its file name")
+    replay.add_argument("--ratio", required=True, metavar="R", help="the mask ratio (or a comma list of them)")
+    replay.add_argument("--seed", required=True, type=int, metavar="S", help="the seed")
+    replay.add_argument("--mask", default="random", metavar="M", help="the mask strategy [random]")
+    replay.add_argument("--out", metavar="ROOT", help="run store root [$MAE_RUNS_DIR or ./runs]")
+
     runs = commands.add_parser("runs", help="list the runs of a store")
     runs.add_argument("--out", metavar="ROOT", help="run store root [$MAE_RUNS_DIR or ./runs]")
 
@@ -121,13 +132,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command is None:
-            raise UsageError("python -m experiments: choose a command: sweep, report, runs or export (see --help)")
+            raise UsageError(
+                "python -m experiments: choose a command: sweep, report, runs, export or replay (see --help)"
+            )
         if args.command == "sweep":
             return _sweep(args)
         if args.command == "report":
             return _report(args)
         if args.command == "export":
             return _export(args)
+        if args.command == "replay":
+            return _replay(args)
         return _runs(args)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -136,7 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     trackers = _trackers(args.track)
-    config = _sweep_config(args)
+    config = _sweep_config(args)  # usage errors answer before the engine is imported
+    from experiments.distributed import dist_env, run_distributed_sweep, world_size
+
     if world_size() > 1:
 
         def distributed() -> int:
@@ -224,11 +241,11 @@ def _given_fields(args: argparse.Namespace) -> dict[str, object]:
         given["images"] = tuple(args.images)
     if args.checkpoints:
         given["checkpoints"] = tuple(args.checkpoints)
-    if args.ratios:
+    if args.ratios is not None:  # an empty --ratios, --seeds or --masks is an error, not the default
         given["ratios"] = parse_ratios(args.ratios)
-    if args.seeds:
+    if args.seeds is not None:
         given["seeds"] = parse_seeds(args.seeds)
-    if args.masks is not None:  # an empty --masks is an error, not the default
+    if args.masks is not None:
         given["masks"] = parse_masks(args.masks)
     if args.dtype:
         given["dtype"] = args.dtype
@@ -300,6 +317,9 @@ def _shown(value: object, limit: int = 6) -> str:
 
 
 def _run_local(config: SweepConfig, args: argparse.Namespace, trackers: Sequence = ()) -> int:
+    from experiments.progress import ProgressBar
+    from experiments.sweep import run_sweep
+
     bar = ProgressBar(enabled=not args.no_progress)
     started = []
 
@@ -369,6 +389,9 @@ def _guarded(action: Callable[[], int]) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     def action() -> int:
+        from experiments.report import new_report_folder, write_report
+        from experiments.selection import planned_images
+
         store = RunStore(args.out)
         run_ids = store.resolve_ids(args.run_ids)
         manifests = [store.open(run_id).read_manifest() for run_id in run_ids]
@@ -468,6 +491,40 @@ def _warn_skipped(skipped: Sequence) -> None:
     """Lines of the runs' files that could not be read and were left out: one line per file on stderr."""
     for line in skipped_notes(skipped):
         print(f"warning: {line}", file=sys.stderr)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    """``experiments.replay`` of the cells asked for, printed beside the values the run's CSV holds."""
+    try:
+        ratios = parse_ratios(args.ratio)
+    except ValueError as err:
+        raise UsageError(f"replay: --ratio: {err}") from None
+
+    def action() -> int:
+        from experiments.replay import replay
+        from mae_core.checkpoints.loading import load_model
+
+        store = RunStore(args.out)
+        (run_id,) = store.resolve_ids([args.run_id])
+        done = replay(store.open(run_id), args.image, seed=args.seed, models=load_model, ratios=ratios, mask=args.mask)
+        where = "the run's copy" if done.image.copy else str(done.image.path)
+        print(f"run {done.run_id}, image {done.image.name} read from {where}, seed {done.seed}, mask {args.mask}, "
+              f"{done.dtype}{', crop' if done.crop else ''}")  # fmt: skip
+        table = [("CHECKPOINT", "RATIO", "METRIC", "CSV", "REPLAYED", "DIFFERENCE")]
+        for cell in done.cells:
+            for name, value in cell.metrics.items():
+                stored = cell.stored.get(name)
+                gap = "-" if stored is None else f"{abs(value - stored):.3g}"
+                table.append((cell.checkpoint, f"{cell.mask_ratio:g}", name,
+                              "-" if stored is None else f"{stored:.6g}", f"{value:.6g}", gap))  # fmt: skip
+        widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+        for row in table:
+            print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        gaps = [gap for gap in (cell.difference() for cell in done.cells) if not math.isnan(gap)]
+        print(f"largest difference: {max(gaps):.3g}" if gaps else "largest difference: - (the CSV holds no values)")
+        return EXIT_OK
+
+    return _guarded(action)
 
 
 # MASKS came with the mask strategies: last, so the columns before it keep their places

@@ -28,7 +28,7 @@ import pandas as pd
 from scipy import stats
 
 from experiments.selection import unique_cells
-from mae_core.evaluation.metrics import METRIC_NAMES
+from mae_core.options import METRIC_NAMES
 
 CONFIDENCE = 0.95
 SUMMARY_COLUMNS = (

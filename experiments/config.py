@@ -17,10 +17,16 @@ from collections.abc import Iterable, Mapping, Sized
 from dataclasses import dataclass
 
 from experiments.datasets import DatasetOptions
-from mae_core.evaluation.engine import check_batch_size
-from mae_core.evaluation.metrics import OPTIONAL_METRICS, check_metric_names
-from mae_core.evaluation.packed import compute_dtype
-from mae_core.modeling.masking import check_seed, check_strategy, mask_ratio_value
+from mae_core.options import (
+    METRIC_NAMES,
+    OPTIONAL_METRICS,
+    check_batch_size,
+    check_dtype_name,
+    check_metric_names,
+    check_seed,
+    check_strategy,
+    mask_ratio_value,
+)
 
 # cells per forward pass when the user does not say (the CLI's --batch-size): rows are appended once per batch, so
 # a batch smaller than the engine's library default loses less work to a kill and moves the progress bar sooner
@@ -66,7 +72,7 @@ class SweepConfig:
         set_(self, "seeds", tuple(dict.fromkeys(check_seed(s) for s in _bounded(self.seeds, MAX_SEEDS, "seeds"))))
         set_(self, "masks", tuple(dict.fromkeys(check_strategy(m) for m in _as_tuple(self.masks))))
         set_(self, "batch_size", check_batch_size(self.batch_size))
-        compute_dtype(self.dtype)  # ValueError naming the accepted dtypes
+        check_dtype_name(self.dtype)  # ValueError naming the accepted dtypes
         if self.metrics is not None:
             set_(self, "metrics", check_metric_names(_as_tuple(self.metrics)))
         if not self.images:
@@ -182,13 +188,19 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 
 def parse_metrics(text: str) -> tuple[str, ...]:
     """``"ssim,lpips"`` -> those metrics; ``"all"`` every optional one, ``"none"`` none of them (loss, mse and psnr
-    are always computed)."""
+    are always computed). ``ValueError`` naming the bad entry and every accepted word."""
     word = str(text).strip().lower()
     if word == "all":
         return OPTIONAL_METRICS
     if word == "none":
         return ()
-    return check_metric_names(_split(str(text), "metrics"))
+    parts = [part.strip() for part in str(text).split(",")]
+    bad = next((part for part in parts if part not in METRIC_NAMES), None)
+    if bad is not None:
+        what = f"unknown metric {bad!r}" if bad else "an empty entry"
+        accepted = f"a comma list of {', '.join(METRIC_NAMES)}, or all, or none"
+        raise ValueError(f"metrics {text!r}: {what}; accepted: {accepted}")
+    return check_metric_names(parts)
 
 
 def parse_masks(text: str) -> tuple[str, ...]:

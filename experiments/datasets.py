@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from mae_core.evaluation.preprocess import MAX_IMAGE_BYTES, ImageError, load_image
 from mae_core.files import bytes_sha256
-from mae_core.modeling.masking import check_seed
+from mae_core.options import check_seed
 
 if TYPE_CHECKING:
     from experiments.images import ImageItem, LoadedImage

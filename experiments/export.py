@@ -29,8 +29,8 @@ import pandas as pd
 
 from experiments.manifest import CheckpointRecord, Manifest
 from experiments.store import RunStore, SkippedLine
-from mae_core.evaluation.metrics import OPTIONAL_METRICS
 from mae_core.files import atomic_output, atomic_write_text
+from mae_core.options import OPTIONAL_METRICS
 
 FORMATS = ("parquet", "hf-dataset")
 MANIFEST_METADATA_KEY = b"mae_inspect.manifest"

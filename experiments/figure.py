@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from mae_core.evaluation.metrics import METRIC_INFO
+from mae_core.options import METRIC_INFO
 
 
 def metric_label(metric: str) -> str:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Literal, Self
 from experiments.config import SweepConfig
 from experiments.datasets import DatasetSource
 from experiments.images import ImageFailure
-from mae_core.evaluation.metrics import BASE_METRICS
+from mae_core.options import BASE_METRICS
 
 if TYPE_CHECKING:
     from mae_core.checkpoints.loading import CheckpointInfo

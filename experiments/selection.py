@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.manifest import Manifest
-from mae_core.evaluation.metrics import METRIC_NAMES
+from mae_core.options import METRIC_NAMES
 
 # the cell's identity, as columns of a loaded frame; the image and checkpoint are their content hashes
 IDENTITY = ("image_key", "checkpoint_key", "mask", "mask_ratio", "seed", "crop", "dtype")

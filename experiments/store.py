@@ -46,8 +46,8 @@ from experiments.config import DEFAULT_MASKS, SweepConfig, format_ratio
 from experiments.csv_text import from_cell, legacy_cell, to_cell
 from experiments.images import ImageFailure
 from experiments.manifest import Manifest
-from mae_core.evaluation.metrics import OPTIONAL_METRICS
 from mae_core.files import atomic_output, atomic_write_text
+from mae_core.options import OPTIONAL_METRICS
 
 if TYPE_CHECKING:
     from mae_core.checkpoints.registry import LossType

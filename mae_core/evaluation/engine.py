@@ -9,7 +9,6 @@ size or order (up to float rounding of the matmul blocking).
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, TypedDict
@@ -18,6 +17,7 @@ import torch
 
 from ..modeling.masking import check_mask_ratio, check_seed, check_strategy, mask_hash, mask_noise
 from ..modeling.model import MaskedAutoencoderViT
+from ..options import check_batch_size  # noqa: F401  (kept here too)
 from .metrics import MetricPlan, measure, plan_metrics, warn_if_skipped
 from .packed import PackedWeights, cached_pack_weights, compute_dtype, packed_forward
 from .prefetch import prefetch
@@ -88,13 +88,6 @@ def select_device(device: torch.device | str | None = None) -> torch.device:
             "use 'cpu', or leave the device unset (auto)"
         )
     return chosen
-
-
-def check_batch_size(batch_size: object) -> int:
-    """A user's batch size as a positive int; ``ValueError`` naming the value otherwise."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ValueError(f"batch size must be a positive integer, got {batch_size!r}")
-    return int(batch_size)
 
 
 class EvalOptions(TypedDict, total=False):

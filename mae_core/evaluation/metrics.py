@@ -16,7 +16,8 @@ objective alone:
   kornia's batched separable filters.
 - ``detail``: the mean luminance gradient inside the removed region of the pasted image divided by the same of the
   original (see :func:`removed_gradient`): 1 means as much detail as the truth, below 1 blurrier, above 1 invented
-  texture.
+  texture. A truth flatter than one display level per pixel step is floored there (:data:`DETAIL_FLOOR`), so
+  ``detail`` stays within [0, 255].
 - ``lpips`` (:mod:`mae_core.evaluation.perceptual`) and ``visible_loss`` (the official loss over the visible patches:
   the model's ``forward_loss``, handed to :func:`measure`, weighted by ``1 - mask``).
 """
@@ -31,6 +32,15 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..modeling.patches import mask_to_pixels, paste, patchify, unpatchify
+from ..options import (  # noqa: F401  (the metric names and their checks live there, without torch; kept here too)
+    BASE_METRICS,
+    DEFAULT_METRICS,
+    METRIC_INFO,
+    METRIC_NAMES,
+    OPTIONAL_METRICS,
+    MetricInfo,
+    check_metric_names,
+)
 from .perceptual import Lpips, LpipsWeightsError, load_lpips, lpips_weights_present
 from .perceptual import missing_weights_message as _missing_lpips_message
 from .preprocess import denormalize, display_levels
@@ -42,46 +52,7 @@ if TYPE_CHECKING:
 # -> [N], the squared error per patch averaged over the weighted patches, in the model's target space
 PatchLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
-BASE_METRICS = ("loss", "mse", "psnr")  # always computed (they cost nothing beside the forward pass)
-OPTIONAL_METRICS = ("ssim", "lpips", "detail", "visible_loss")  # chosen per call (``metrics=``)
-METRIC_NAMES = BASE_METRICS + OPTIONAL_METRICS  # per-image metrics, in the order tables and CSV columns show them
-DEFAULT_METRICS = ("ssim", "detail", "visible_loss")  # plus lpips when its weights are on this machine
 PSNR_CAP_DB = 100.0  # an exact reconstruction reports 100 dB instead of infinity (keeps CSV/JSON finite)
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    """How to read a metric: what it measures and which direction is better (one line each, for tables)."""
-
-    name: str
-    label: str  # axis/column label
-    better: str  # "lower", "higher" or "closer to 1"
-    explanation: str
-
-
-METRIC_INFO: dict[str, MetricInfo] = {
-    info.name: info
-    for info in (
-        MetricInfo("loss", "loss (normalised pixels, removed patches)", "lower", "the model's own training objective"),
-        MetricInfo(
-            "mse", "MSE ([0, 1] RGB, removed patches)", "lower", "squared pixel error: what a pixel loss rewards"
-        ),
-        MetricInfo("psnr", "PSNR (dB, removed patches)", "higher", "the MSE on a logarithmic scale"),
-        MetricInfo(
-            "ssim", "SSIM (removed pixels)", "higher", "local structure (means, contrasts, correlation); 1 = identical"
-        ),
-        MetricInfo("lpips", "LPIPS (AlexNet, whole image)", "lower", "perceived difference of deep features; 0 = same"),
-        MetricInfo(
-            "detail",
-            "detail (gradient ratio, removed pixels)",
-            "closer to 1",
-            "texture: 1 = as much as the truth, below 1 blurrier, above 1 invented",
-        ),
-        MetricInfo(
-            "visible_loss", "loss on visible patches", "lower", "the official loss on the patches the model could see"
-        ),
-    )
-}
 
 
 @dataclass(frozen=True)
@@ -129,7 +100,11 @@ def psnr(mse: torch.Tensor) -> torch.Tensor:
 SSIM_SIGMA = 1.5
 SSIM_WINDOW = 2 * int(3.5 * SSIM_SIGMA + 0.5) + 1  # 11 taps: scipy's gaussian_filter truncates at 3.5 sigma
 SSIM_CHUNK = 32  # images per SSIM call: bounds the memory of the filtered moment maps (about 6 per channel)
-DETAIL_EPS = 1e-6  # added to both gradients: a flat original region gives a finite ratio (1 when both are flat)
+DETAIL_EPS = 1e-6  # added to both gradients: the ratio of two textured regions stays finite
+# where the truth's removed region is flatter than one display level per pixel step (a one-colour image, a 1x1
+# photo upscaled), its gradient says nothing to divide by: both gradients are raised to this floor, so a flat
+# truth scores 1 for a flat reconstruction and at most 1 / DETAIL_FLOOR (255) for invented texture
+DETAIL_FLOOR = 1.0 / 255.0
 
 
 def ssim_removed(original: torch.Tensor, pasted: torch.Tensor, removed: torch.Tensor) -> torch.Tensor:
@@ -189,19 +164,13 @@ def removed_gradient(images: torch.Tensor, removed: torch.Tensor) -> torch.Tenso
 
 def detail_ratio(original: torch.Tensor, pasted: torch.Tensor, removed: torch.Tensor) -> torch.Tensor:
     """[N] ``detail``: removed-region gradient of ``pasted`` over that of ``original`` (:func:`removed_gradient`),
-    each plus :data:`DETAIL_EPS`. 1 = as much detail as the truth, < 1 blurrier, > 1 invented texture."""
-    return (removed_gradient(pasted, removed) + DETAIL_EPS) / (removed_gradient(original, removed) + DETAIL_EPS)
-
-
-def check_metric_names(names: Iterable[str]) -> tuple[str, ...]:
-    """``names`` as a tuple in :data:`METRIC_NAMES` order; ``ValueError`` naming any unknown one."""
-    if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
-        raise ValueError(f"metrics must be a list of metric names, got {names!r}; accepted: {', '.join(METRIC_NAMES)}")
-    names = list(names)
-    unknown = [n for n in names if n not in METRIC_NAMES]
-    if unknown:
-        raise ValueError(f"unknown metric {unknown[0]!r}; accepted: {', '.join(METRIC_NAMES)}")
-    return tuple(n for n in METRIC_NAMES if n in names)
+    each plus :data:`DETAIL_EPS`; where the original's is below :data:`DETAIL_FLOOR`, both are raised to that floor
+    first. 1 = as much detail as the truth, < 1 blurrier, > 1 invented texture; never above 255."""
+    truth = removed_gradient(original, removed)
+    made = removed_gradient(pasted, removed)
+    flat = truth < DETAIL_FLOOR
+    made = torch.where(flat, made.clamp_min(DETAIL_FLOOR), made)
+    return (made + DETAIL_EPS) / (truth.clamp_min(DETAIL_FLOOR) + DETAIL_EPS)
 
 
 class MetricSkippedWarning(UserWarning):

@@ -33,16 +33,15 @@ import torch.nn.functional as F
 
 from ..modeling.masking import check_mask_ratio
 from ..modeling.model import LAYER_NORM_EPS, MAEConfig, MaskedAutoencoderViT
+from ..options import COMPUTE_DTYPE_NAMES, check_dtype_name
 
-COMPUTE_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+COMPUTE_DTYPES: dict[str, torch.dtype] = {name: getattr(torch, name) for name in COMPUTE_DTYPE_NAMES}
 
 
 def compute_dtype(name: object) -> torch.dtype:
     """The torch dtype of a compute dtype's name (``"float32"`` exact, ``"bfloat16"`` fast); ``ValueError`` naming
     the value and the accepted names otherwise."""
-    if not isinstance(name, str) or name not in COMPUTE_DTYPES:
-        raise ValueError(f"unknown dtype {name!r}; accepted: {', '.join(repr(d) for d in COMPUTE_DTYPES)}")
-    return COMPUTE_DTYPES[name]
+    return COMPUTE_DTYPES[check_dtype_name(name)]
 
 
 @dataclass(frozen=True)

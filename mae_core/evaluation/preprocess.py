@@ -12,10 +12,13 @@ import io
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+if TYPE_CHECKING:
+    import torch
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
 IMAGENET_STD = np.array([0.229, 0.224, 0.225])
@@ -157,6 +160,8 @@ def fit_image(image: Image.Image, img_size: int, crop: bool = False) -> Image.Im
 
 def preprocess(image: ImageLike, img_size: int = 224, crop: bool = False) -> torch.Tensor:
     """Image-like -> [3, img_size, img_size] float32, ImageNet-normalised (float64 maths, as the official demo)."""
+    import torch  # here, not at import: reading images needs no torch
+
     rgb = fit_image(load_image(image), img_size, crop)
     unit = torch.from_numpy(np.asarray(rgb, dtype=np.float64) / 255.0).permute(2, 0, 1)  # [3, H, W] float64
     return normalize(unit).float().contiguous()
@@ -180,6 +185,8 @@ def denormalize(x: torch.Tensor, *, dim: int = -3) -> torch.Tensor:
 
 def _channel_stats(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The ImageNet mean and std shaped to broadcast along axis ``dim`` (negative) of ``x``."""
+    import torch  # here, not at import: reading images needs no torch
+
     if not -x.dim() <= dim < 0 or x.shape[dim] != len(IMAGENET_MEAN):
         raise ValueError(f"need {len(IMAGENET_MEAN)} RGB channels on axis {dim}, got shape {list(x.shape)}")
     shape = (len(IMAGENET_MEAN),) + (1,) * (-dim - 1)
@@ -191,9 +198,13 @@ def _channel_stats(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tenso
 def display_levels(x: torch.Tensor) -> torch.Tensor:
     """Normalised [..., 3, H, W] -> the 0-255 levels (int32, same shape) the official demo displays: de-normalised,
     scaled, clipped and truncated. The panels are these levels; the image metrics compare them / 255."""
+    import torch  # here, not at import: reading images needs no torch
+
     return torch.clip(denormalize(x.float()) * 255, 0, 255).int()
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """Normalised [3, H, W] -> [H, W, 3] uint8, clipped and truncated as the official demo displays it."""
+    import torch  # here, not at import: reading images needs no torch
+
     return display_levels(x).permute(1, 2, 0).to(torch.uint8).cpu().numpy()

@@ -23,8 +23,7 @@ import numbers
 import numpy as np
 import torch
 
-MASK_STRATEGIES = ("random", "block", "grid")  # the strategies a seed fully determines
-CUSTOM_MASK = "custom"  # the name of a drawn mask (mae_core.modeling.masking.mask_from_patches): patches, not a seed
+from ..options import CUSTOM_MASK, MASK_STRATEGIES  # noqa: F401  (kept here too)
 
 BLOCK_MIN_ASPECT = 0.3  # BEiT's aspect-ratio range [0.3, 1 / 0.3], drawn log-uniformly (tall and wide alike)
 BLOCK_AREA_FRACTION = 0.4  # largest block: BEiT masked 40 % of the grid, one block at most being all of that

@@ -17,9 +17,8 @@ import numpy as np
 import torch
 
 from ..files import bytes_sha256
+from ..options import check_seed, check_strategy, mask_ratio_value  # noqa: F401  (kept here too)
 from .mask_strategies import (
-    CUSTOM_MASK,
-    MASK_STRATEGIES,
     block_removal_order,
     grid_removal_order,
     grid_side,
@@ -31,17 +30,6 @@ from .mask_strategies import (
 def num_kept(num_patches: int, mask_ratio: float) -> int:
     """Patches the encoder sees; the official ``int(L * (1 - mask_ratio))`` (196 @ 0.9 -> 19, so 177 masked)."""
     return int(num_patches * (1 - mask_ratio))
-
-
-def mask_ratio_value(mask_ratio: object) -> float:
-    """A user's mask ratio as a float strictly inside (0, 1); ``ValueError`` naming the value otherwise."""
-    try:
-        ratio = float(mask_ratio)
-    except (TypeError, ValueError):
-        raise ValueError(f"mask_ratio must be a number in (0, 1), got {mask_ratio!r}") from None
-    if not math.isfinite(ratio) or not 0.0 < ratio < 1.0:
-        raise ValueError(f"mask_ratio must lie strictly between 0 and 1, got {mask_ratio!r}")
-    return ratio
 
 
 def check_mask_ratio(mask_ratio: float, num_patches: int) -> int:
@@ -58,27 +46,9 @@ def check_mask_ratio(mask_ratio: float, num_patches: int) -> int:
     return len_keep
 
 
-def check_seed(seed: object) -> int:
-    """A user's seed as an int in [0, 2**63) (what ``torch.Generator.manual_seed`` takes); ``ValueError`` otherwise."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise ValueError(f"seed must be an integer, got {seed!r} ({type(seed).__name__})")
-    if not 0 <= seed < 2**63:
-        raise ValueError(f"seed must lie in [0, 2**63), got {seed}")
-    return int(seed)
-
-
 def num_removed(num_patches: int, mask_ratio: float) -> int:
     """Patches removed at ``mask_ratio``: the official ``L - int(L * (1 - mask_ratio))`` (196 @ 0.75 -> 147)."""
     return num_patches - num_kept(num_patches, mask_ratio)
-
-
-def check_strategy(strategy: object) -> str:
-    """A strategy name from :data:`MASK_STRATEGIES`; ``ValueError`` naming the value and the accepted ones otherwise."""
-    if strategy == CUSTOM_MASK:
-        raise ValueError("a custom mask is drawn, not seeded: build its noise with mask_from_patches(removed, L)")
-    if not isinstance(strategy, str) or strategy not in MASK_STRATEGIES:
-        raise ValueError(f"unknown mask strategy {strategy!r}; accepted: {', '.join(MASK_STRATEGIES)}")
-    return strategy
 
 
 def mask_noise(seed: int, num_patches: int, batch: int = 1, strategy: str = "random") -> torch.Tensor:

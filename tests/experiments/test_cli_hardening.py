@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
@@ -114,3 +116,41 @@ def test_a_run_where_every_image_failed_is_failed_and_names_no_csv(tmp_path, che
     assert not (run_dir / "losses.csv").exists()
     assert "losses.csv" not in done.stdout + done.stderr
     assert f"run {run_dir.name}: failed, no rows: no image could be read" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("--seeds", "seeds '': expected a comma-separated list without empty entries"),
+        ("--ratios", "mask ratios '': expected a comma-separated list without empty entries"),
+        ("--masks", "mask strategies '': expected a comma-separated list without empty entries"),
+        ("--metrics", "metrics '': an empty entry; accepted: a comma list of"),
+    ],
+)
+def test_an_empty_axis_is_a_usage_error_not_the_default(tmp_path, flag, message):
+    done = run_cli("sweep", "--images", str(tmp_path), "--checkpoints", "x", flag, "", "--out", str(tmp_path / "r"))
+    one_line_usage_error(done, f"error: sweep: {message}")
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_metrics_error_lists_every_accepted_word(tmp_path):
+    done = run_cli("sweep", "--images", str(tmp_path), "--checkpoints", "x", "--metrics", "ssim,sharpness")
+    one_line_usage_error(done, "unknown metric 'sharpness'")
+    accepted = done.stderr.split("accepted:", 1)[1]
+    for word in ("loss", "mse", "psnr", "ssim", "lpips", "detail", "visible_loss", "all", "none"):
+        assert re.search(rf"\b{word}\b", accepted), (word, accepted)
+
+
+def test_detail_of_a_one_pixel_image_stays_within_its_floor(tmp_path, checkpoint_pair):
+    (tmp_path / "imgs").mkdir()
+    Image.new("RGB", (1, 1), (120, 40, 200)).save(tmp_path / "imgs" / "dot.png")  # no gradient in the truth at all
+    done = run_cli("sweep", "--images", str(tmp_path / "imgs"), "--checkpoints", *checkpoint_pair, "--ratios",
+                   "0.5,0.75", "--seeds", "0-1", "--metrics", "detail", "--out", str(tmp_path / "runs"),
+                   "--no-progress", timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (csv,) = (tmp_path / "runs").glob("*/losses.csv")
+    df = pd.read_csv(csv)
+    assert len(df) == 8 and df["detail"].notna().all()
+    # flat truth: the gradients are floored at one display level, so the invented texture reads as a small
+    # multiple of it (8538 before the floor); never more than 255
+    assert (df["detail"] >= 1.0).all() and (df["detail"] <= 255.0).all()

@@ -202,3 +202,29 @@ def test_each_mask_strategy_of_a_run_replays_its_own_rows(tmp_path, checkpoint_p
             assert cell.difference() <= 1e-5
         hashes[mask] = replayed.cell(checkpoint_pair[0], 0.5, mask).record.mask_hash
     assert len(set(hashes.values())) == 3  # three different masks, each re-created as its rows recorded it
+
+
+def test_the_replay_command_prints_recomputed_metrics_beside_the_csvs(tmp_path, checkpoint_pair):
+    from tests.experiments.helpers import run_cli
+
+    run = sweep_run(tmp_path, checkpoint_pair)
+    done = run_cli("replay", run.run_id, "img002.png", "--ratio", "0.5", "--seed", str(SEEDS[0]),
+                   "--out", str(tmp_path / "runs"), timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(f"run {run.run_id}, image {tmp_path / 'photos'}/img002.png read from ")
+    assert lines[1].split() == ["CHECKPOINT", "RATIO", "METRIC", "CSV", "REPLAYED", "DIFFERENCE"]
+    rows = csv_rows(run)
+    rows = rows[(rows["image"].str.endswith("img002.png")) & (rows["mask_ratio"] == 0.5) & (rows["seed"] == SEEDS[0])]
+    printed = [line.split() for line in lines[2:-1]]
+    assert len(printed) == 2 * len(rows.columns.intersection(METRIC_NAMES).drop("lpips", errors="ignore"))
+    for checkpoint, ratio, metric, stored, replayed, _ in printed:
+        (row,) = rows[rows["checkpoint"] == checkpoint].itertuples()
+        assert ratio == "0.5" and float(stored) == pytest.approx(getattr(row, metric), rel=1e-5)
+        assert float(replayed) == pytest.approx(float(stored), rel=1e-4, abs=1e-6)
+    assert lines[-1].startswith("largest difference: ") and float(lines[-1].split()[-1]) < 1e-4
+
+    missing = run_cli("replay", run.run_id, "img002.png", "--ratio", "0.6", "--seed", str(SEEDS[0]),
+                      "--out", str(tmp_path / "runs"), timeout=300)  # fmt: skip
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+    assert "was not measured at mask ratio 0.6" in missing.stderr and "its ratios: 0.25, 0.5, 0.75" in missing.stderr

@@ -16,7 +16,8 @@ def test_flat_images_have_a_perfect_mean_fill_and_no_baseline_texture():
     flat = [Image.new("RGB", (40, 40), colour) for colour in ((200, 30, 30), (10, 120, 250))]
     scores = heldout_scores(model, flat, [0, 1], 0.75)
     assert scores.mean_fill_mse == pytest.approx(0.0, abs=1e-10)
-    assert scores.mse > 0 and scores.detail > 100  # an untrained model paints noise where the photo is flat
+    # an untrained model paints noise where the photo is flat: above 1, and within the flat truth's floor (255)
+    assert scores.mse > 0 and 1.5 < scores.detail <= 255
 
 
 def test_scores_are_the_mean_over_seeds():

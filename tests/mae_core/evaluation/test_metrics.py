@@ -13,6 +13,7 @@ from scipy.ndimage import gaussian_filter
 from skimage.metrics import structural_similarity
 
 from mae_core.evaluation.metrics import (
+    DETAIL_FLOOR,
     PSNR_CAP_DB,
     check_metric_names,
     detail_ratio,
@@ -151,6 +152,22 @@ def test_detail_of_a_flat_fill_is_near_zero_and_invented_texture_is_above_one():
     noisy = pasted_images(original, (original + 0.4 * (grain - 0.5)).clamp(0, 1), removed)
     assert float(detail_ratio(original, flat, removed)[0]) < 1e-3
     assert float(detail_ratio(original, noisy, removed)[0]) > 1.5
+
+
+def test_detail_over_a_flat_truth_is_floored_not_thousands():
+    removed = _removed()
+    flat = torch.full((1, 3, 64, 64), 0.4)
+    grain = torch.rand(flat.shape, generator=torch.Generator().manual_seed(0))
+    slight = pasted_images(flat, flat + 0.02 * (grain - 0.5), removed)  # about a display level of noise
+    noisy = pasted_images(flat, grain, removed)
+    assert float(detail_ratio(flat, flat, removed)[0]) == pytest.approx(1.0)
+    # the old ratio divided by 1e-6 here: thousands for a slight grain
+    assert 1.0 < float(detail_ratio(flat, slight, removed)[0]) < 5.0
+    assert 20.0 < float(detail_ratio(flat, noisy, removed)[0]) <= 1.0 / DETAIL_FLOOR
+    photo = _photo()
+    assert float(removed_gradient(photo, removed)[0]) > DETAIL_FLOOR  # a photo is never floored: as before
+    expected = (removed_gradient(grain, removed) + 1e-6) / (removed_gradient(photo, removed) + 1e-6)
+    assert float(detail_ratio(photo, grain, removed)[0]) == pytest.approx(float(expected[0]), rel=1e-9)
 
 
 # ---- choosing metrics, and measuring a batch ----
