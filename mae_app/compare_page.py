@@ -5,14 +5,16 @@
 - **Stale results.** :class:`Shown` records the settings of the result on screen; a control changed after it
   marks the panels stale in words (:meth:`ComparePage.stale`) until the next run, and "Copy link" gives the link of
   the result shown, not of the changed controls.
-- **The draw race.** Each event carries the browser's time of its trigger (:func:`stamp_js`); a drawing preview
-  triggered before the page's latest Reconstruct is dropped, so a late stroke preview never replaces or blanks a
-  result. A preview triggered after it (a new stroke) replaces the result whole: masked panels, no table.
+- **The draw race.** Stroke previews come back in any order, some after a Reconstruct pressed right after the last
+  stroke. Once a page has asked for a run, previews only renew the drawn patch list (the result is then marked
+  stale when the drawing differs) and never touch the panels, the table or the note; a reset painter (a new image,
+  checkpoint, crop or strategy) starts over, previews filling the masked panels until the next run.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -27,12 +29,6 @@ from .panels import PANEL_FILES
 from .user_errors import as_note, log_refusal
 
 PANELS = 2 * len(PANEL_FILES)
-
-
-def stamp_js(num_inputs: int, at: int = 0) -> str:
-    """An event's ``js``: its input ``at`` (the hidden stamp number) becomes the browser's clock in ms at the
-    trigger; the other inputs pass unchanged (gradio hands ``js`` the inputs, then the outputs)."""
-    return f"(...args) => {{ const values = args.slice(0, {num_inputs}); values[{at}] = Date.now(); return values; }}"
 
 
 @dataclass(frozen=True)
@@ -109,17 +105,20 @@ class Shown:
 
 
 class ComparePage:
-    """The page's Compare events over ``app``; per page (gradio session) the browser time of its latest run."""
+    """The page's Compare events over ``app``, running ``compare`` (default ``app.compare``); which pages (gradio
+    sessions) asked for a run since their painter was last reset."""
 
-    def __init__(self, app: MAEApp) -> None:
+    def __init__(self, app: MAEApp, compare: Callable[..., tuple] | None = None) -> None:
         self.app = app
-        self._latest_run: dict[str, float] = {}
+        # app.compare, or it wrapped to run on a GPU (ZeroGPU runs that in another process: the bookkeeping here
+        # stays outside it, in the server's)
+        self.compare = compare or app.compare
+        self._ran: set[str] = set()
         self._lock = threading.Lock()
 
     # ---- running ----
     def run(
         self,
-        stamp: float | None,
         shown: Shown | None,
         image: str | None,
         first: str,
@@ -133,12 +132,14 @@ class ComparePage:
     ) -> tuple:
         """Reconstruct as :meth:`MAEApp.compare` (panels, table, note), then the new :class:`Shown`. A user error
         leaves the panels, the table and the record as they were; the note says what went wrong."""
-        self._note_run(request, stamp)
+        self._mark_run(request, True)  # from now on, previews leave the panels alone
         controls = (image, first, second, mask_ratio, seed, crop, strategy, removed)
         try:
-            outputs = self.app.compare(*controls)
+            outputs = self.compare(*controls)
         except gr.Error as err:
             log_refusal("compare", err)
+            if shown is None:  # nothing on screen to keep: previews may fill the panels again
+                self._mark_run(request, False)
             note = as_note(err, shown.note if shown else None)
             return (*_skips(PANELS + 1), note, gr.skip())
         try:
@@ -150,7 +151,6 @@ class ComparePage:
     def run_linked(
         self,
         linked: bool,
-        stamp: float | None,
         shown: Shown | None,
         image: str | None,
         first: str,
@@ -166,12 +166,18 @@ class ComparePage:
         if not linked:
             return _skips(PANELS + 3)
         controls = (image, first, second, mask_ratio, seed, crop, strategy, removed)
-        return self.run(stamp, shown, *controls, request=request)
+        return self.run(shown, *controls, request=request)
 
-    # ---- drawing previews ----
+    # ---- the painter and its previews ----
+    def canvas(
+        self, strategy: str, image: str | None, first: str, crop: bool = False, request: gr.Request | None = None
+    ) -> tuple:
+        """:meth:`MAEApp.drawing_canvas`; the painter starts over, so its previews may fill the panels again."""
+        self._mark_run(request, False)
+        return self.app.drawing_canvas(strategy, image, first, crop)
+
     def preview_drawing(
         self,
-        stamp: float | None,
         painting: dict | None,
         image: str | None,
         first: str,
@@ -179,13 +185,13 @@ class ComparePage:
         crop: bool = False,
         request: gr.Request | None = None,
     ) -> tuple:
-        """:meth:`MAEApp.preview_drawing` unless a run was asked for after this stroke; with the table and the
-        record of the result cleared (the panels now show the drawing, not a result)."""
-        return self._preview(request, stamp, 1, lambda: self.app.preview_drawing(painting, image, first, second, crop))
+        """:meth:`MAEApp.preview_drawing` (the patch list, the panels, the note), then the table and the record of
+        the result, both cleared: the panels show the drawing, not a result. Only the patch list once the page
+        asked for a run."""
+        return self._preview(request, 1, lambda: self.app.preview_drawing(painting, image, first, second, crop))
 
     def preview_patches(
         self,
-        stamp: float | None,
         removed: str | None,
         image: str | None,
         first: str,
@@ -193,18 +199,21 @@ class ComparePage:
         crop: bool = False,
         request: gr.Request | None = None,
     ) -> tuple:
-        """:meth:`MAEApp.preview_patches`, as :meth:`preview_drawing`."""
-        return self._preview(request, stamp, 0, lambda: self.app.preview_patches(removed, image, first, second, crop))
+        """:meth:`MAEApp.preview_patches`, as :meth:`preview_drawing` (nothing once the page asked for a run)."""
+        return self._preview(request, 0, lambda: self.app.preview_patches(removed, image, first, second, crop))
 
-    def _preview(self, request, stamp, leading: int, make) -> tuple:
+    def _preview(self, request: gr.Request | None, leading: int, make) -> tuple:
         """``make()``'s outputs (``leading`` outputs before the panels, then the panels and the note), then the
-        table and the record; all skipped when the page ran a Compare after the preview's trigger."""
+        table and the record; only the leading ones when the page asked for a run (checked once the preview is
+        made: a Reconstruct pressed meanwhile wins)."""
         try:
             outputs = (*make(), None, None)
         except gr.Error as err:
             log_refusal("preview", err)
             outputs = (*_skips(leading + PANELS), as_note(err), gr.skip(), gr.skip())
-        return _skips(len(outputs)) if self._superseded(request, stamp) else outputs
+        with self._lock:
+            ran = session_key(request) in self._ran
+        return (*outputs[:leading], *_skips(len(outputs) - leading)) if ran else outputs
 
     # ---- staleness and links ----
     def stale(
@@ -238,20 +247,9 @@ class ComparePage:
             raise gr.Error(shown.link_error or "This result has no link.")
         return shown.link
 
-    # ---- which events are superseded ----
-    def _note_run(self, request: gr.Request | None, stamp: float | None) -> None:
-        if stamp is None:
-            return
+    def _mark_run(self, request: gr.Request | None, ran: bool) -> None:
         with self._lock:
-            key = session_key(request)
-            self._latest_run[key] = max(float(stamp), self._latest_run.get(key, float("-inf")))
-
-    def _superseded(self, request: gr.Request | None, stamp: float | None) -> bool:
-        """Whether this page asked for a run after ``stamp`` (a preview triggered before it must not land)."""
-        if stamp is None:
-            return False
-        with self._lock:
-            return float(stamp) < self._latest_run.get(session_key(request), float("-inf"))
+            (self._ran.add if ran else self._ran.discard)(session_key(request))
 
 
 def _skips(count: int) -> tuple:

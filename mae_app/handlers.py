@@ -157,12 +157,6 @@ class MAEApp:
         )
         return links.parse_link(query, choices)
 
-    def linked_compare(self, linked: bool, *args) -> tuple:
-        """The Compare a page's link set up, run at once; nothing when the link set none."""
-        if not linked:
-            return tuple(gr.skip() for _ in range(2 * len(PANEL_FILES) + 2))
-        return self.compare(*args)
-
     def example_name(self, image: str | None) -> str | None:
         """The example an image file is (by content: gradio serves copies of examples), else None."""
         if not image or not Path(image).is_file():

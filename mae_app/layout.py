@@ -6,7 +6,7 @@ import gradio as gr
 
 from . import space
 from .api_defaults import PairDefaults
-from .compare_page import ComparePage, stamp_js
+from .compare_page import ComparePage
 from .handlers import MAEApp
 from .tabs import checkpoints, compare, runs, sweep
 from .user_errors import log_in_one_line
@@ -34,16 +34,15 @@ def build_demo(app: MAEApp) -> gr.Blocks:
         linked = gr.State(False)  # the page's link set up a Compare: run it once the controls are set
 
         controls = [compare_tab.image, compare_tab.first, compare_tab.second, compare_tab.ratio, compare_tab.seed]
-        page = ComparePage(app)
+        page = ComparePage(app, gpu(app.compare))  # the Compare tab's own events
         demo.load(
             app.on_load,
             outputs=[*controls, compare_tab.crop, compare_tab.strategy, tabs, pair_note, linked],
             api_visibility="private",
         ).then(
-            gpu(page.run_linked),
+            page.run_linked,
             [linked, *compare_tab.page_inputs],
             compare_tab.page_outputs,
-            js=stamp_js(1 + len(compare_tab.page_inputs), at=1),
             api_visibility="private",
         )
         demo.load(app.checkpoints, outputs=checkpoints_tab.outputs, api_visibility="private")
@@ -59,7 +58,7 @@ def build_demo(app: MAEApp) -> gr.Blocks:
             api_visibility="private",
         )
 
-        compare.wire(compare_tab, gpu(app.compare), page, app.new_seed, app.drawing_canvas, gpu)
+        compare.wire(compare_tab, gpu(app.compare), page, app.new_seed)
         sweep.wire(sweep_tab, compare_tab, runs_tab, gpu(app.sweep), app.cancel_sweep, app.list_runs)
         runs.wire(runs_tab, app.list_runs, app.show_runs, app.runs_tab_opened, app.drill, gpu)
         checkpoints.wire(checkpoints_tab, app.checkpoints, app.download_checkpoint)

@@ -10,7 +10,7 @@ import gradio as gr
 
 from mae_core.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
 
-from ..compare_page import ComparePage, stamp_js
+from ..compare_page import ComparePage
 from ..components import checked_image, link_row, mask_painter, result_panel, strategy_choice, wire_link
 from ..inputs import RATIO_RANGE
 
@@ -39,7 +39,6 @@ class CompareTab:
     link: gr.Textbox
     stale: gr.Markdown  # says so when the controls changed since the result on screen was made
     shown: gr.State  # the result on screen (compare_page.Shown), None before the first
-    stamp: gr.Number  # hidden: the browser's time of an event's trigger (compare_page.stamp_js)
 
     @property
     def inputs(self) -> list:
@@ -53,8 +52,8 @@ class CompareTab:
 
     @property
     def page_inputs(self) -> list:
-        """What the page's runs (:meth:`ComparePage.run`) take: the stamp, the result shown, then :attr:`inputs`."""
-        return [self.stamp, self.shown, *self.inputs]
+        """What the page's runs (:meth:`ComparePage.run`) take: the result shown, then :attr:`inputs`."""
+        return [self.shown, *self.inputs]
 
     @property
     def page_outputs(self) -> list:
@@ -106,7 +105,6 @@ def build(names: Sequence[str], examples: Sequence[Path], pair: tuple[str, str])
         metrics = gr.Dataframe(label="Metrics on the removed patches", interactive=False, elem_id="metrics")
         note = gr.Markdown(label="note", elem_id="compare-note")
         copy_link, link = link_row("compare")
-        stamp = gr.Number(visible="hidden", elem_id="compare-stamp")
     return CompareTab(
         image,
         first,
@@ -127,7 +125,6 @@ def build(names: Sequence[str], examples: Sequence[Path], pair: tuple[str, str])
         link,
         stale,
         gr.State(None),
-        stamp,
     )
 
 
@@ -145,20 +142,19 @@ def panel_label(panel: str, row: str) -> str:
     return f"{panel} ({row})"
 
 
-def wire(tab: CompareTab, compare: Callable, page: ComparePage, new_seed: Callable, canvas: Callable, gpu) -> None:
+def wire(tab: CompareTab, compare: Callable, page: ComparePage, new_seed: Callable) -> None:
     """The named ``/compare`` endpoint is ``compare`` (its errors raised to the caller); the page's Reconstruct,
     releasing the slider, entering a seed and "New seed" run ``page.run`` (errors into the note, the result shown
-    recorded), each stamped with the browser's time (:func:`stamp_js`). Any control changed marks the result stale
-    in words; "Copy link" gives the result shown. Choosing draw (or a new image, checkpoint or crop while drawing)
-    resets the painter (``canvas``); each stroke, or Enter in the patch box after typing indices, previews what
-    will be hidden in both rows' masked panels unless a run was asked for since. ``gpu`` wraps what runs models."""
+    recorded). Any control changed marks the result stale in words; "Copy link" gives the result shown. Choosing
+    draw (or a new image, checkpoint or crop while drawing) resets the painter (``page.canvas``); each stroke, or
+    Enter in the patch box after typing indices, previews what will be hidden (:class:`ComparePage`: in the masked
+    panels until the page runs, then only in the patch list)."""
     tab.api_run.click(compare, tab.inputs, tab.outputs, api_name="compare")
-    run, stale_inputs = gpu(page.run), [tab.shown, *tab.inputs]
-    page_run = {"fn": run, "inputs": tab.page_inputs, "outputs": tab.page_outputs, "api_visibility": "private"}
-    js = stamp_js(len(tab.page_inputs))
+    stale_inputs = [tab.shown, *tab.inputs]
+    page_run = {"fn": page.run, "inputs": tab.page_inputs, "outputs": tab.page_outputs, "api_visibility": "private"}
     for trigger in (tab.run.click, tab.ratio.release, tab.seed.submit):
-        trigger(**page_run, js=js).then(page.stale, stale_inputs, [tab.stale], api_visibility="private")
-    tab.new_seed.click(new_seed, outputs=[tab.seed], api_visibility="private").then(**page_run, js=js).then(
+        trigger(**page_run).then(page.stale, stale_inputs, [tab.stale], api_visibility="private")
+    tab.new_seed.click(new_seed, outputs=[tab.seed], api_visibility="private").then(**page_run).then(
         page.stale, stale_inputs, [tab.stale], api_visibility="private"
     )
     for control in tab.inputs:
@@ -166,20 +162,12 @@ def wire(tab: CompareTab, compare: Callable, page: ComparePage, new_seed: Callab
     wire_link(tab.copy_link, tab.link, page.link, stale_inputs)
     canvas_outputs = [tab.painter, tab.removed, tab.ratio, tab.seed, tab.new_seed]
     for control in (tab.strategy, tab.image, tab.first, tab.crop):
-        control.change(canvas, [tab.strategy, tab.image, tab.first, tab.crop], canvas_outputs, api_visibility="private")
+        control.change(
+            page.canvas, [tab.strategy, tab.image, tab.first, tab.crop], canvas_outputs, api_visibility="private"
+        )
     preview_inputs = [tab.image, tab.first, tab.second, tab.crop]
     preview_outputs = [*tab.panels, tab.note, tab.metrics, tab.shown]
     tab.painter.input(
-        page.preview_drawing,
-        [tab.stamp, tab.painter, *preview_inputs],
-        [tab.removed, *preview_outputs],
-        js=stamp_js(2 + len(preview_inputs)),
-        api_visibility="private",
+        page.preview_drawing, [tab.painter, *preview_inputs], [tab.removed, *preview_outputs], api_visibility="private"
     )
-    tab.removed.submit(
-        page.preview_patches,
-        [tab.stamp, tab.removed, *preview_inputs],
-        preview_outputs,
-        js=stamp_js(2 + len(preview_inputs)),
-        api_visibility="private",
-    )
+    tab.removed.submit(page.preview_patches, [tab.removed, *preview_inputs], preview_outputs, api_visibility="private")

@@ -88,7 +88,7 @@ def build() -> RunsTab:
             picked = gr.Dropdown(multiselect=True, label="Runs to analyse", scale=3, elem_id="runs-picked")
             metric = gr.Dropdown(list(METRIC_NAMES), value="loss", label="Metric", scale=1, elem_id="runs-metric")
             show = gr.Button("Analyse", variant="primary", scale=1, elem_id="runs-analyse")
-        summary = gr.Dataframe(label="Aggregated", interactive=False)
+        summary = gr.Dataframe(label="Aggregated", interactive=False, elem_id="runs-summary")
         gr.Markdown(metric_legend(), elem_id="runs-metric-legend")
         paired = gr.Dataframe(
             label="Paired difference b - a over identical masks (b: the GAN-loss checkpoint, a: the pixel one)",
