@@ -475,10 +475,19 @@ class MAEApp:
             ranking_note = f"{unknown}\n\n{ranking_note}".strip()
         return (summary, paired, note, plot, csv_path, ranking, ranking_note, picker)
 
-    def runs_tab_opened(self, analysed: bool, run_ids: Sequence[str] | None, metric: str, image: str | None) -> tuple:
-        """The Runs tab opened: the preselected runs analysed and their images ranked, the first time only (then
-        nothing: skips). :meth:`show_runs`'s outputs, :meth:`RunDrill.ranking`'s, then whether it analysed."""
-        if analysed or not run_ids:
+    def runs_tab_opened(
+        self,
+        analysed: bool,
+        run_ids: Sequence[str] | None,
+        metric: str,
+        image: str | None,
+        request: gr.Request | None = None,
+    ) -> tuple:
+        """The Runs tab opened: the preselected runs analysed and their images ranked, the first time only (then,
+        and on a page whose link opens the Runs tab, which :meth:`open_linked_runs` analyses: skips).
+        :meth:`show_runs`'s outputs, :meth:`RunDrill.ranking`'s, then whether it analysed."""
+        link = self.page_link(request)
+        if analysed or not run_ids or link.runs.runs or link.open_tab == "runs":
             return tuple(gr.skip() for _ in range(9))
         try:
             return (*self.show_runs(run_ids, metric), *self.drill.ranking(run_ids, metric, image), True)

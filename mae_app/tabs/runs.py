@@ -127,7 +127,7 @@ def _drill_section() -> DrillSection:
         interactive=False,
         elem_id="image-ranking",
     )
-    ranking_note = gr.Markdown()
+    ranking_note = gr.Markdown(elem_id="ranking-note")
     with gr.Row():
         image = gr.Dropdown(label="Image", scale=3, elem_id="drill-image")
         seed = gr.Dropdown(label="Seed (the mask)", scale=1, elem_id="drill-seed")

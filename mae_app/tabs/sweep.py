@@ -61,9 +61,9 @@ def build() -> SweepTab:
                     cancel = gr.Button("Cancel", variant="stop", elem_id="cancel-sweep")
         note = gr.Markdown(label="note", elem_id="sweep-note")
         plot = gr.Plot(label="Metric vs mask ratio (mean, 95% band), one line per checkpoint x mask strategy")
-        table = gr.Dataframe(label="Per checkpoint and ratio", interactive=False)
+        table = gr.Dataframe(label="Per checkpoint and ratio", interactive=False, elem_id="sweep-table")
         gr.Markdown(metric_legend(), elem_id="sweep-metric-legend")
-        csv = gr.File(label="losses.csv")
+        csv = gr.File(label="losses.csv", elem_id="sweep-csv")
     return SweepTab(
         batch,
         ratio_min,

@@ -391,3 +391,88 @@ def _table_rows(table) -> list[dict[str, str]]:
     words = [w.strip() for w in table.inner_text().splitlines() if w.strip()]
     cells = words[words.index(heads[-1]) + 1 :]
     return [dict(zip(heads, cells[i : i + len(heads)])) for i in range(0, len(cells), len(heads))]
+
+
+def test_cancelling_a_sweep_shows_the_rows_measured_so_far(tmp_path, monkeypatch):
+    """Cancel is not an error: the sweep stops after its batch in flight and shows what it measured (table, plot,
+    CSV) with "cancelled after N of M"."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from experiments import sweep as sweep_module
+
+    def slow_sweep(config, *, progress, **options):  # a batch every 0.5 s: a study slow enough to cancel
+        def report(done: int, total: int) -> None:
+            progress(done, total)
+            time.sleep(0.5)
+
+        return sweep_module.run_sweep(config, progress=report, **options)
+
+    monkeypatch.setattr("mae_app.handlers.run_sweep", slow_sweep)
+    picture = tmp_path / "photo.png"
+    make_image(48, 40, seed=12).save(picture)
+    app = make_app(tmp_path / "runs", save_tiny_checkpoints(tmp_path))
+    with serve(app) as (_, url), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1300})
+            page.goto(url)
+            expect(page.locator("#pair-note")).to_contain_text("tiny-a (top) vs tiny-b (bottom)", timeout=30_000)
+            page.locator("#input-image input[type=file]").set_input_files(str(picture))
+            expect(page.locator("#input-image img")).to_be_visible(timeout=30_000)
+            page.get_by_role("tab", name="Sweep").click()
+            page.get_by_label("Seeds").fill("50")  # 9 ratios x 50 seeds x 2 checkpoints: 900, 57 batches
+            page.locator("#run-sweep").click()
+            note = page.locator("#sweep-note")
+            expect(note).to_contain_text("reconstructions done", timeout=60_000)
+            page.locator("#cancel-sweep").click()
+            expect(note).to_contain_text("Cancelled after", timeout=60_000)
+            done = int(re.search(r"Cancelled after (\d+) of 900 reconstructions", note.inner_text()).group(1))
+            assert 0 < done < 900
+            expect(page.locator("#sweep-table")).to_contain_text("tiny-a")
+            expect(page.locator("#sweep-csv")).to_contain_text("losses.csv")
+            expect(page.get_by_text("Metric vs mask ratio").first).to_be_visible()
+            expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=30_000)
+            _no_error_badges(page, ["#sweep-table", "#sweep-csv", "#sweep-note"])
+        finally:
+            browser.close()
+
+
+def test_the_runs_tab_analyses_its_preselected_run_and_a_gallery_click_opens_the_replay(tmp_path):
+    """Opening the Runs tab analyses the preselected (newest) run without pressing Analyse; clicking a gallery
+    picture opens the replay section, brings it into view and replays there; a link's unknown image is named."""
+    from gradio_client import Client, handle_file
+    from playwright.sync_api import expect, sync_playwright
+
+    photos = []
+    for i in range(2):
+        photos.append(tmp_path / f"photo{i}.png")
+        make_image(56, 48, seed=50 + i).save(photos[-1])
+    app = make_app(tmp_path / "runs", save_tiny_checkpoints(tmp_path))
+    with serve(app) as (_, url), sync_playwright() as p:
+        *_, csv_path, _ = Client(url, verbose=False).predict(
+            None, [handle_file(x) for x in photos], *NAMES, 0.25, 0.75, 0.25, 1, 0, "loss", False, api_name="/sweep"
+        )
+        run_id = pd.read_csv(csv_path)["run_id"].iloc[0]
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(url.rstrip("/") + f"/?tab=runs&runs={run_id}&image=nope.png")
+            expect(page.locator("#ranking-note")).to_contain_text("'nope.png' is not in these runs", timeout=60_000)
+
+            page.goto(url)
+            expect(page.locator("#pair-note")).to_contain_text("tiny-a (top)", timeout=30_000)
+            page.get_by_role("tab", name="Runs").click()  # no Analyse pressed
+            expect(page.locator("#runs-summary")).to_contain_text("tiny-b", timeout=60_000)
+            expect(page.locator("#image-ranking")).to_contain_text("photo0.png", timeout=60_000)
+            gallery = page.locator("#drill-gallery img")
+            expect(gallery).to_have_count(3 * 3, timeout=90_000)  # 3 ratios x (masked + both checkpoints)
+            replay_panel = page.locator("#replay-top-0 img")
+            expect(replay_panel).to_be_hidden()  # the replay section starts collapsed
+            gallery.nth(4).click()  # the second ratio's first reconstruction
+            expect(replay_panel).to_be_visible(timeout=60_000)
+            expect(page.locator("#replay-note")).to_contain_text(run_id, timeout=60_000)
+            expect(page.locator("#replay-section")).to_be_in_viewport(timeout=10_000)
+            assert page.locator("#replay-ratio input[type=number]").input_value() == "0.5"
+            _no_error_badges(page, ["#runs-summary", "#image-ranking", "#replay-section"])
+        finally:
+            browser.close()
