@@ -46,7 +46,7 @@ class Settings:
     removed: str
 
     @classmethod
-    def of(cls, image, first, second, ratio, seed, crop, strategy, removed) -> Settings:
+    def of(cls, image, first, second, ratio, seed, crop=False, strategy="random", removed="") -> Settings:
         strategy = CUSTOM_MASK if strategy == inputs.DRAW else str(strategy or "random")
         drawn = strategy == CUSTOM_MASK
         return cls(
@@ -148,24 +148,11 @@ class ComparePage:
             link, link_error = None, str(err)
         return (*outputs, Shown(Settings.of(*controls), outputs[-1], link, link_error))
 
-    def run_linked(
-        self,
-        linked: bool,
-        shown: Shown | None,
-        image: str | None,
-        first: str,
-        second: str,
-        mask_ratio: float,
-        seed: float,
-        crop: bool = False,
-        strategy: str = "random",
-        removed: str | None = "",
-        request: gr.Request | None = None,
-    ) -> tuple:
-        """The Compare a page's link set up, run at once (:meth:`run`); nothing when the link set none."""
+    def run_linked(self, request: gr.Request | None, linked: bool, shown: Shown | None, *controls) -> tuple:
+        """The Compare a page's link set up, run at once (:meth:`run`, ``controls`` in its order); nothing when the
+        link set none. (``request`` comes first: gradio passes it only to parameters before ``*controls``.)"""
         if not linked:
             return _skips(PANELS + 3)
-        controls = (image, first, second, mask_ratio, seed, crop, strategy, removed)
         return self.run(shown, *controls, request=request)
 
     # ---- the painter and its previews ----
@@ -216,22 +203,12 @@ class ComparePage:
         return (*outputs[:leading], *_skips(len(outputs) - leading)) if ran else outputs
 
     # ---- staleness and links ----
-    def stale(
-        self,
-        shown: Shown | None,
-        image: str | None,
-        first: str,
-        second: str,
-        mask_ratio: float,
-        seed: float,
-        crop: bool = False,
-        strategy: str = "random",
-        removed: str | None = "",
-    ) -> str:
-        """Empty while the controls say what the result on screen was made with; else what changed, in words."""
+    def stale(self, shown: Shown | None, *controls) -> str:
+        """Empty while the controls (:meth:`run`'s, in its order) say what the result on screen was made with;
+        else what changed, in words."""
         if shown is None:
             return ""
-        changes = shown.settings.changes(Settings.of(image, first, second, mask_ratio, seed, crop, strategy, removed))
+        changes = shown.settings.changes(Settings.of(*controls))
         if not changes:
             return ""
         return (

@@ -105,6 +105,7 @@ def build(names: Sequence[str], examples: Sequence[Path], pair: tuple[str, str])
         metrics = gr.Dataframe(label="Metrics on the removed patches", interactive=False, elem_id="metrics")
         note = gr.Markdown(label="note", elem_id="compare-note")
         copy_link, link = link_row("compare")
+        shown = gr.State(None)  # inside the tab: a child of the Tabs itself would be taken for a tab
     return CompareTab(
         image,
         first,
@@ -124,7 +125,7 @@ def build(names: Sequence[str], examples: Sequence[Path], pair: tuple[str, str])
         copy_link,
         link,
         stale,
-        gr.State(None),
+        shown,
     )
 
 

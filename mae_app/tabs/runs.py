@@ -100,9 +100,10 @@ def build() -> RunsTab:
         drill = _drill_section()
         replay = _replay_section()
         copy_link, link = link_row("runs")
+        analysed = gr.State(False)  # inside the tab: a child of the Tabs itself would be taken for a tab
     return RunsTab(
         tab,
-        gr.State(False),
+        analysed,
         refresh,
         table,
         picked,

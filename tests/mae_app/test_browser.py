@@ -108,13 +108,8 @@ def test_draw_a_mask_in_chromium(tmp_path, isolated_caches):
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1400})
-            page.goto(url)
-            expect(page.locator("#pair-note")).to_contain_text("tiny-pixel (top) vs tiny-gan (bottom)", timeout=30_000)
-            page.locator("#input-image input[type=file]").set_input_files(str(picture))
-            expect(page.locator("#input-image img")).to_be_visible(timeout=30_000)
-            page.locator("#mask-strategy").get_by_text("draw", exact=True).click()
-            painter = page.locator("#mask-painter")
-            expect(painter).to_be_visible(timeout=30_000)
+            _open_with_picture(page, url, picture, "tiny-pixel (top) vs tiny-gan (bottom)")
+            painter = _choose_draw(page)
             expect(page.locator("#mask-ratio")).to_be_hidden()
             page.wait_for_timeout(2_000)  # the painter loads the image as the top checkpoint sees it
             removed_box = page.locator("#removed-patches textarea")
@@ -279,10 +274,7 @@ def test_errors_keep_the_result_and_changed_controls_mark_it_stale(tmp_path):
             context = browser.new_context(viewport={"width": 1400, "height": 1300})
             context.grant_permissions(["clipboard-read", "clipboard-write"])
             page = context.new_page()
-            page.goto(url)
-            expect(page.locator("#pair-note")).to_contain_text("tiny-a (top) vs tiny-b (bottom)", timeout=30_000)
-            page.locator("#input-image input[type=file]").set_input_files(str(picture))
-            expect(page.locator("#input-image img")).to_be_visible(timeout=30_000)
+            _open_with_picture(page, url, picture, "tiny-a (top) vs tiny-b (bottom)")
             page.locator("#run-compare").click()
             note, stale = page.locator("#compare-note"), page.locator("#compare-stale")
             metrics = page.locator("#metrics")
@@ -351,13 +343,8 @@ def test_a_stroke_preview_arriving_after_reconstruct_never_replaces_the_result(t
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1400})
-            page.goto(url)
-            expect(page.locator("#pair-note")).to_contain_text("tiny-pixel (top) vs tiny-gan (bottom)", timeout=30_000)
-            page.locator("#input-image input[type=file]").set_input_files(str(picture))
-            expect(page.locator("#input-image img")).to_be_visible(timeout=30_000)
-            page.locator("#mask-strategy").get_by_text("draw", exact=True).click()
-            painter = page.locator("#mask-painter")
-            expect(painter).to_be_visible(timeout=30_000)
+            _open_with_picture(page, url, picture, "tiny-pixel (top) vs tiny-gan (bottom)")
+            painter = _choose_draw(page)
             page.wait_for_timeout(2_000)  # the painter loads the image as the top checkpoint sees it
             painter.get_by_role("button", name="Brush").first.click()
             canvas = painter.locator("canvas").first
@@ -415,10 +402,7 @@ def test_cancelling_a_sweep_shows_the_rows_measured_so_far(tmp_path, monkeypatch
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1300})
-            page.goto(url)
-            expect(page.locator("#pair-note")).to_contain_text("tiny-a (top) vs tiny-b (bottom)", timeout=30_000)
-            page.locator("#input-image input[type=file]").set_input_files(str(picture))
-            expect(page.locator("#input-image img")).to_be_visible(timeout=30_000)
+            _open_with_picture(page, url, picture, "tiny-a (top) vs tiny-b (bottom)")
             page.get_by_role("tab", name="Sweep").click()
             page.get_by_label("Seeds").fill("50")  # 9 ratios x 50 seeds x 2 checkpoints: 900, 57 batches
             page.locator("#run-sweep").click()
@@ -476,3 +460,23 @@ def test_the_runs_tab_analyses_its_preselected_run_and_a_gallery_click_opens_the
             _no_error_badges(page, ["#runs-summary", "#image-ranking", "#replay-section"])
         finally:
             browser.close()
+
+
+def _open_with_picture(page, url: str, picture, pair: str) -> None:
+    """The page opened (its status line naming ``pair``) and ``picture`` uploaded as the Compare image."""
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    expect(page.locator("#pair-note")).to_contain_text(pair, timeout=30_000)
+    page.locator("#input-image input[type=file]").set_input_files(str(picture))
+    expect(page.locator("#input-image img")).to_be_visible(timeout=30_000)
+
+
+def _choose_draw(page):
+    """The draw strategy chosen; its painter, once shown."""
+    from playwright.sync_api import expect
+
+    page.locator("#mask-strategy").get_by_text("draw", exact=True).click()
+    painter = page.locator("#mask-painter")
+    expect(painter).to_be_visible(timeout=30_000)
+    return painter

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from mae_app.compare_page import PANELS, ComparePage, Shown
+from mae_app.handlers import EXAMPLES_DIR
 from tests.conftest import make_image
 from tests.mae_app.helpers import NAMES
 
@@ -101,3 +102,11 @@ def test_an_unreadable_image_leaves_the_painter_empty_instead_of_failing(tiny_ap
     text.write_text("not a picture at all")
     painter, *_ = tiny_app.drawing_canvas("custom", str(text), NAMES[0])
     assert painter["visible"] and painter["value"] is None
+
+
+def test_a_linked_compare_runs_only_for_a_linked_page(page):
+    example = str(EXAMPLES_DIR / "coffee.jpg")
+    skipped_all = page.run_linked(PAGE, False, None, example, *NAMES, 0.5, 1, False)
+    assert len(skipped_all) == PANELS + 3 and all(skipped(value) for value in skipped_all)
+    *_, table, note, shown = page.run_linked(PAGE, True, None, example, *NAMES, 0.5, 1, False)
+    assert list(table["checkpoint"]) == list(NAMES) and "same mask" in note and shown.note == note

@@ -231,14 +231,6 @@ def test_a_bad_link_still_opens_the_page_with_a_note(tiny_app):
     assert page.tabs["selected"] == "runs"
 
 
-def test_linked_compare_runs_only_for_a_linked_page(tiny_app):
-    example = str(EXAMPLES_DIR / "coffee.jpg")
-    skipped = tiny_app.linked_compare(False, example, *NAMES, 0.5, 1, False)
-    assert len(skipped) == 12 and all(value == gr.skip() for value in skipped)
-    *_, table, note = tiny_app.linked_compare(True, example, *NAMES, 0.5, 1, False)
-    assert list(table["checkpoint"]) == list(NAMES) and "same mask" in note
-
-
 def test_compare_link_names_examples_by_content_and_leaves_uploads_out(tiny_app, image_file, tmp_path):
     copy = tmp_path / "served" / "flower.jpg"  # gradio hands handlers a copy of the example in its cache
     copy.parent.mkdir()
