@@ -8,7 +8,6 @@ from collections.abc import Callable
 import gradio as gr
 from PIL import Image, UnidentifiedImageError
 
-from mae_core.evaluation.preprocess import ImageError, load_image
 from mae_core.modeling.mask_strategies import CUSTOM_MASK
 
 DRAW_LABEL = "draw"  # the label of the custom (drawn) strategy; the API accepts it as a value too
@@ -21,12 +20,15 @@ PANEL_CSS = f".{PANEL_CLASS} img {{ width: 100%; height: 100%; object-fit: conta
 
 
 def checked_image(**kwargs) -> gr.Image:
-    """A ``gr.Image`` input whose upload step turns unreadable files into a friendly ``gr.Error``.
+    """A ``gr.Image`` input (``type="filepath"``) whose unreadable uploads reach the handlers as their file.
 
     Gradio opens every uploaded image with Pillow before the handler runs; a text file or a decompression bomb
-    would otherwise fail there with a bare "Error". The instance's ``preprocess`` is wrapped rather than the class
-    subclassed: gradio writes a ``.pyi`` stub beside the source of every component subclass. (Gradio rebuilds a
-    component from its class when an event returns ``gr.update`` for it; no event here updates this input.)
+    fails there with a bare "Error" over every output of every event taking the image (the drawing controls too).
+    Passed on as the uploaded file instead, it is refused by the handler that reads it, with the engine's reason
+    (``inputs.read_image``), where that handler shows its messages. Only an upload without a file is refused here.
+    The instance's ``preprocess`` is wrapped rather than the class subclassed: gradio writes a ``.pyi`` stub beside
+    the source of every component subclass. (Gradio rebuilds a component from its class when an event returns
+    ``gr.update`` for it; no event here updates this input.)
     """
     # image_mode None: the file is passed on as uploaded. Gradio's default "RGB" converts it first, and Pillow's
     # convert drops an alpha channel, showing and measuring the colours a transparent image hides; the engine's
@@ -38,21 +40,16 @@ def checked_image(**kwargs) -> gr.Image:
         try:
             return stock_preprocess(payload)
         except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
-            raise gr.Error(_unreadable_reason(payload), title="Unusable image") from None
+            path = getattr(payload, "path", None)
+            if path:
+                return str(path)
+            raise gr.Error(UNREADABLE, title="Unusable image", print_exception=False) from None
 
     component.preprocess = preprocess
     return component
 
 
-def _unreadable_reason(payload) -> str:
-    """Why Pillow could not open an upload, in the engine's words (it checks the header before decoding)."""
-    path = getattr(payload, "path", None)
-    if path:
-        try:
-            load_image(path)
-        except ImageError as err:
-            return str(err)
-    return "This file is not an image that can be read (PNG, JPEG, WebP, BMP, TIFF, GIF...)."
+UNREADABLE = "This file is not an image that can be read (PNG, JPEG, WebP, BMP, TIFF, GIF...)."
 
 
 def result_panel(label: str, elem_id: str) -> gr.Image:

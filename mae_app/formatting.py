@@ -120,13 +120,15 @@ def sweep_progress(run_id: str | None, done: int, total: int) -> str:
 
 
 def cancel_note(run_id: str | None, rows: int, total: int, finished: bool) -> str:
-    """What a cancelled sweep left behind: ``rows`` of the ``total`` reconstructions it planned."""
+    """A cancelled sweep: while its batch in flight ends (``finished`` False), then what it left behind: ``rows``
+    of the ``total`` reconstructions it planned."""
     if run_id is None:
         return "Cancelled before the run started: nothing was stored."
-    state = "stopped" if finished else "stopping after the batch in flight"
+    if not finished:
+        return f"Cancelling: the sweep stops after the batch in flight ({rows} of {total} reconstructions done)."
     return (
-        f"Sweep cancelled ({state}): run **{run_id}** keeps {rows} of {total} reconstructions and is marked "
-        "interrupted; pick it in the Runs tab."
+        f"Cancelled after {rows} of {total} reconstructions: run **{run_id}** keeps them and is marked "
+        "interrupted (the Runs tab lists it)."
     )
 
 

@@ -6,6 +6,7 @@ Handlers are plain methods of their inputs, so tests call them without a browser
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import threading
@@ -40,11 +41,11 @@ from .drill import RunDrill
 from .exports import export_csv
 from .panels import PANEL_FILES, heatmap_scale, panel_files, served_png
 from .uploads import stage_uploads
+from .user_errors import log_refusal, message
 from .visibility import RunVisibility
 
 MASKED = PANEL_FILES.index("masked")
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
-CANCEL_WAIT_S = 120.0  # how long "Cancel" waits for the batch in flight before answering
 
 
 @dataclass(frozen=True)
@@ -165,12 +166,6 @@ class MAEApp:
         )
         return links.parse_link(query, choices)
 
-    def linked_compare(self, linked: bool, *args) -> tuple:
-        """The Compare a page's link set up, run at once; nothing when the link set none."""
-        if not linked:
-            return tuple(gr.skip() for _ in range(2 * len(PANEL_FILES) + 2))
-        return self.compare(*args)
-
     def example_name(self, image: str | None) -> str | None:
         """The example an image file is (by content: gradio serves copies of examples), else None."""
         if not image or not Path(image).is_file():
@@ -264,9 +259,9 @@ class MAEApp:
             config = self.model(first).config
             try:
                 model_input = to_uint8(preprocess(inputs.read_image(image), config.img_size, crop=bool(crop)))
-            except ValueError as err:
-                raise inputs.user_error(err) from None
-            canvas = {"background": model_input, "layers": [], "composite": None}
+                canvas = {"background": model_input, "layers": [], "composite": None}
+            except (gr.Error, ValueError):  # an unreadable image: the empty painter; previews and runs say why
+                pass
         return gr.update(value=canvas, visible=True), gr.update(value="", visible=True), seeded, seeded, seeded
 
     def preview_drawing(
@@ -339,18 +334,18 @@ class MAEApp:
         return info.loss_type if info else "unknown"
 
     # ---- Sweep ----
-    def sweep(
+    def sweep(  # every parameter has a default: the API lists image and batch as optional (None: not given)
         self,
-        image: str | None,
-        batch: Sequence[str] | None,
-        first: str,
-        second: str,
-        ratio_min: float,
-        ratio_max: float,
-        ratio_step: float,
-        num_seeds: float,
-        first_seed: float,
-        metric: str,
+        image: str | None = None,
+        batch: Sequence[str] | None = None,
+        first: str | None = None,
+        second: str | None = None,
+        ratio_min: float | None = None,
+        ratio_max: float | None = None,
+        ratio_step: float | None = None,
+        num_seeds: float | None = None,
+        first_seed: float | None = None,
+        metric: str | None = None,
         crop: bool = False,
         masks: Sequence[str] | None = ("random",),
         progress: gr.Progress = gr.Progress(),  # noqa: B008 - gradio finds its progress bar by this default
@@ -368,7 +363,7 @@ class MAEApp:
         metric = inputs.metric_name(metric)
         models = {name: self.model(name) for name in config.checkpoints}  # after every check: loading is slow
         started: list[Run] = []
-        key = _session_key(request)
+        key = session_key(request)
 
         def on_start(run: Run) -> None:
             self.visibility.claim(run.run_id, key)  # this page made it (private to it on a Space)
@@ -391,7 +386,7 @@ class MAEApp:
             with self._sweeps_lock:
                 if self._sweeps.get(key, None) is not None and self._sweeps[key].job is job:
                     del self._sweeps[key]
-        yield self._sweep_outputs(job, metric)
+        yield self._sweep_outputs(job, metric, started)
 
     @staticmethod
     def _sweep_config(
@@ -422,48 +417,53 @@ class MAEApp:
         except ValueError as err:
             raise inputs.user_error(err) from None
 
-    def _sweep_outputs(self, job: Job, metric: str) -> tuple:
+    def _sweep_outputs(self, job: Job, metric: str, started: Sequence[Run]) -> tuple:
+        """The finished sweep's plot, summary, CSV and note; a cancelled one's as far as it got (not an error)."""
         try:
             result = job.result()
         except Cancelled:
-            raise gr.Error("The sweep was cancelled; its rows so far are kept in the Runs tab.") from None
+            return self._cancelled_outputs(started[0] if started else None, job.last.total, metric)
         except ValueError as err:  # no readable image among the files, bad ratio for a model's grid...
             raise inputs.user_error(err) from None
         frame = load_runs([result.run_id], self.run_root)
         if frame.empty:
             skipped = space.for_visitor(formatting.errors_text(result.errors))
             raise gr.Error(f"Run {result.run_id} produced no rows: {skipped}")
-        # on a Space the run store is not served: the visitor downloads a copy of the run's rows
-        csv_path = export_csv(frame, [result.run_id]) if space.on_space() else Run(result.run_dir).losses_path
         stored = "in the run store" if space.on_space() else f"in `{result.run_dir}`"
         note = f"Run **{result.run_id}** ({result.status}): {len(frame)} rows, stored {stored}."
         if result.errors:
             note += f"\n\nSkipped: {space.for_visitor(formatting.errors_text(result.errors))}"
         note += "".join(f"\n\n_{space.for_visitor(line)}_" for line in result.notes)  # a metric left out, and why
-        try:
-            summary = summarize(frame, metric)
-        except ValueError as err:  # the metric chosen was not computed (lpips without its weights)
-            raise inputs.user_error(ValueError(f"{err}. {' '.join(result.notes)}".strip())) from None
-        plot = study_plot(frame, summary, metric, *paired_or_reason(frame, metric))
-        return plot, formatting.rounded(summary), str(csv_path), note
+        csv_path = _visitor_csv(frame, Run(result.run_dir))
+        return _study_outputs(frame, metric, csv_path, note, " ".join(result.notes))
+
+    def _cancelled_outputs(self, run: Run | None, total: int, metric: str) -> tuple:
+        """What a cancelled sweep measured: the plot, summary and CSV of its rows so far, and "cancelled after N of
+        M" (nothing but the note when it stopped before its first row)."""
+        if run is None:
+            return None, None, None, formatting.cancel_note(None, 0, total, True)
+        frame = load_runs([run.run_id], self.run_root)
+        note = formatting.cancel_note(run.run_id, len(frame), total, True)
+        if frame.empty:
+            return None, None, None, note
+        return _study_outputs(frame, metric, _visitor_csv(frame, run), note)
 
     def cancel_sweep(self, request: gr.Request | None = None) -> str:
-        """Stop this page's running sweep at the end of its batch in flight; a note on what was kept."""
+        """Stop this page's running sweep at the end of its batch in flight; a note until the sweep's own outputs
+        (its rows so far, "cancelled after N of M") replace it."""
         with self._sweeps_lock:
-            running = self._sweeps.get(_session_key(request))
+            running = self._sweeps.get(session_key(request))
         if running is None:
             return "No sweep of this page is running."
         running.job.cancel()
-        finished = running.job.wait(CANCEL_WAIT_S)
-        if not running.runs:
-            return formatting.cancel_note(None, 0, running.job.last.total, finished)
-        run = running.runs[0]
-        return formatting.cancel_note(run.run_id, sum(run.cell_counts().values()), running.job.last.total, finished)
+        run = running.runs[0] if running.runs else None
+        rows = sum(run.cell_counts().values()) if run else 0
+        return formatting.cancel_note(run.run_id if run else None, rows, running.job.last.total, False)
 
     # ---- Runs ----
     def list_runs(self, request: gr.Request | None = None) -> tuple[pd.DataFrame, dict]:
         """The runs table (newest first) and the run picker's choices: the runs this page may see."""
-        manifests = self.visibility.runs(reversed(list_runs(self.run_root)), _session_key(request))
+        manifests = self.visibility.runs(reversed(list_runs(self.run_root)), session_key(request))
         ids = [m.run_id for m in manifests]
         # the newest run is picked for analysis
         return formatting.runs_table(manifests), gr.update(choices=ids, value=ids[:1])
@@ -472,7 +472,10 @@ class MAEApp:
         """A new page's Runs tab: the runs table, the picker (the runs the page's link names that the store holds,
         else the newest run), the metric, and the link's Runs view for :meth:`open_linked_runs`."""
         table, picker = self.list_runs(request)
-        view = self.page_link(request).runs
+        link = self.page_link(request)
+        view = link.runs
+        if link.open_tab == "runs" and not view.runs:  # the page opens on the Runs tab: analyse the preselected run
+            view = dataclasses.replace(view, runs=tuple(picker["value"]))
         linked = [run for run in view.runs if run in picker["choices"]]
         return (
             table,
@@ -496,7 +499,32 @@ class MAEApp:
         summary, paired, note, plot, csv_path = self.show_runs(found, metric, request)
         if missing:
             note = f"Not in this store (left out): {', '.join(missing)}.\n\n{note}"
-        return (summary, paired, note, plot, csv_path, *self.drill.ranking(found, metric, view.image, request))
+        ranking, ranking_note, picker = self.drill.ranking(found, metric, view.image, request)
+        if view.image and view.image not in picker["choices"]:  # named, as the link's other unusable values are
+            unknown = f"_Link: image {view.image!r} is not in these runs; the top-ranked one is shown._"
+            ranking_note = f"{unknown}\n\n{ranking_note}".strip()
+        return (summary, paired, note, plot, csv_path, ranking, ranking_note, picker)
+
+    def runs_tab_opened(
+        self,
+        analysed: bool,
+        run_ids: Sequence[str] | None,
+        metric: str,
+        image: str | None,
+        request: gr.Request | None = None,
+    ) -> tuple:
+        """The Runs tab opened: the preselected runs analysed and their images ranked, the first time only (then,
+        and on a page whose link opens the Runs tab, which :meth:`open_linked_runs` analyses: skips).
+        :meth:`show_runs`'s outputs, :meth:`RunDrill.ranking`'s, then whether it analysed."""
+        link = self.page_link(request)
+        if analysed or not run_ids or link.runs.runs or link.open_tab == "runs":
+            return tuple(gr.skip() for _ in range(9))
+        try:
+            analysed = self.show_runs(run_ids, metric, request)
+            return (*analysed, *self.drill.ranking(run_ids, metric, image, request), True)
+        except gr.Error as err:  # e.g. a run without rows: said in the note; Analyse stays at hand
+            log_refusal("runs_tab_opened", err)
+            return (gr.skip(), gr.skip(), message(err), *(gr.skip() for _ in range(5)), True)
 
     def show_runs(self, run_ids: Sequence[str] | None, metric: str, request: gr.Request | None = None) -> tuple:
         """Aggregated table, paired-difference table (or a note why there is none), plot, CSV of the chosen runs."""
@@ -521,7 +549,7 @@ class MAEApp:
 
     def check_runs(self, run_ids: Sequence[str], request: gr.Request | None = None) -> None:
         """``gr.Error`` when the page may not see one of the runs (on a Space: another page's upload run)."""
-        self.visibility.check(run_ids, _session_key(request), self.run_root)
+        self.visibility.check(run_ids, session_key(request), self.run_root)
 
     # ---- Checkpoints ----
     def checkpoints(self) -> tuple[pd.DataFrame, dict, dict, str]:
@@ -562,9 +590,25 @@ class MAEApp:
         return table, picker, button, f"Downloaded {name}. {note}"
 
 
-def _session_key(request: gr.Request | None) -> str:
+def session_key(request: gr.Request | None) -> str:
     """The page a request comes from (each page load is a new session); "" for direct calls."""
     return str(getattr(request, "session_hash", None) or "")
+
+
+def _visitor_csv(frame: pd.DataFrame, run: Run) -> Path:
+    """The CSV a page offers for a run's rows: on a Space, where the run store is not served, a copy of them;
+    elsewhere the run's own losses file."""
+    return export_csv(frame, [run.run_id]) if space.on_space() else run.losses_path
+
+
+def _study_outputs(frame: pd.DataFrame, metric: str, csv_path: Path, note: str, metric_hint: str = "") -> tuple:
+    """A sweep's rows as the Sweep tab shows them: the plot, the rounded summary, the CSV path and ``note``."""
+    try:
+        summary = summarize(frame, metric)
+    except ValueError as err:  # the metric chosen was not computed (lpips without its weights)
+        raise inputs.user_error(ValueError(f"{err}. {metric_hint}".strip())) from None
+    plot = study_plot(frame, summary, metric, *paired_or_reason(frame, metric))
+    return plot, formatting.rounded(summary), str(csv_path), note
 
 
 def paired_or_reason(frame: pd.DataFrame, metric: str) -> tuple[pd.DataFrame | None, str]:

@@ -21,12 +21,14 @@ from experiments.images import LIST_SUFFIXES
 from mae_core.evaluation.preprocess import ImageError, load_image
 from mae_core.modeling.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
 from mae_core.modeling.masking import check_seed, check_strategy, mask_ratio_value
+from mae_core.options import SEED_LIMIT as TYPED_SEED_LIMIT
 
 from . import space
 
 # Seeds the app DRAWS stay below 2**31 so they are exact in JSON and in the browser's numbers; seeds a user TYPES
 # are checked by mae_core.modeling.masking.check_seed (any integer in [0, 2**63)). Two different rules, on purpose.
 SEED_LIMIT = 2**31
+SEED_RANGE = f"the seed must be a whole number from 0 to {TYPED_SEED_LIMIT - 1}"
 MAX_SWEEP_CELLS = 2000  # images x ratios x seeds x checkpoints one UI sweep may ask for
 MAX_SEEDS = 1000  # seeds one UI sweep may ask for
 RATIO_RANGE = (0.05, 0.95)  # the Compare tab's mask-ratio slider, which links must fit
@@ -40,17 +42,16 @@ def user_error(err: Exception) -> gr.Error:
 
 
 def whole_seed(seed: float | None) -> int:
-    """A seed from a ``gr.Number`` (a whole float or an int) as the int ``check_seed`` accepts, else ``gr.Error``."""
+    """A seed from a ``gr.Number`` (a whole float or an int) as the int ``check_seed`` accepts, else ``gr.Error``
+    naming the accepted range (both of its ends)."""
     try:
         value = int(seed) if seed is not None and float(seed).is_integer() else None
     except (TypeError, ValueError, OverflowError):
         value = None
-    if value is None:
-        raise gr.Error(f"the seed must be a whole number >= 0, got {seed!r}")
     try:
         return check_seed(value)
-    except ValueError as err:
-        raise gr.Error(f"the seed must be a whole number >= 0: {err}") from None
+    except ValueError:
+        raise gr.Error(f"{SEED_RANGE}, got {seed!r}") from None
 
 
 def seed_list(first: float, count: float) -> tuple[int, ...]:

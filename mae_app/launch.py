@@ -22,6 +22,7 @@ from . import space
 from .components import PANEL_CSS
 from .handlers import EXAMPLES_DIR, MAEApp
 from .layout import build_demo
+from .user_errors import show_log_lines
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -93,6 +94,7 @@ def start_store_mirror(app: MAEApp, *, api: object = None) -> StoreMirror | None
 
 def main() -> None:
     """Build the app over the real registry and serve it until interrupted."""
+    show_log_lines()
     app = default_app()
     start_store_mirror(app)
     start_space_prefetch(app, download)

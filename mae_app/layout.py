@@ -6,8 +6,10 @@ import gradio as gr
 
 from . import space
 from .api_defaults import PairDefaults
+from .compare_page import ComparePage
 from .handlers import MAEApp
 from .tabs import checkpoints, compare, runs, sweep
+from .user_errors import log_in_one_line
 
 # served files (panels, CSVs, uploads) older than two hours are removed every hour
 DELETE_CACHE = (3600, 7200)
@@ -33,11 +35,17 @@ def build_demo(app: MAEApp) -> gr.Blocks:
         linked = gr.State(False)  # the page's link set up a Compare: run it once the controls are set
 
         controls = [compare_tab.image, compare_tab.first, compare_tab.second, compare_tab.ratio, compare_tab.seed]
+        page = ComparePage(app, gpu(app.compare))  # the Compare tab's own events
         demo.load(
             app.on_load,
             outputs=[*controls, compare_tab.crop, compare_tab.strategy, tabs, pair_note, linked],
             api_visibility="private",
-        ).then(gpu(app.linked_compare), [linked, *compare_tab.inputs], compare_tab.outputs, api_visibility="private")
+        ).then(
+            page.run_linked,
+            [linked, *compare_tab.page_inputs],
+            compare_tab.page_outputs,
+            api_visibility="private",
+        )
         demo.load(app.checkpoints, outputs=checkpoints_tab.outputs, api_visibility="private")
         runs_link = gr.State(None)  # the Runs view the page's link asks for
         demo.load(
@@ -51,16 +59,10 @@ def build_demo(app: MAEApp) -> gr.Blocks:
             api_visibility="private",
         )
 
-        compare.wire(
-            compare_tab,
-            gpu(app.compare),
-            app.new_seed,
-            app.compare_link,
-            app.drawing_canvas,
-            (app.preview_drawing, app.preview_patches),
-        )
+        compare.wire(compare_tab, gpu(app.compare), page, app.new_seed)
         compare.wire_row_labels(compare_tab, app.row_label)
         sweep.wire(sweep_tab, compare_tab, runs_tab, gpu(app.sweep), app.cancel_sweep, app.list_runs)
-        runs.wire(runs_tab, app.list_runs, app.show_runs, app.drill, gpu)
+        runs.wire(runs_tab, app.list_runs, app.show_runs, app.runs_tab_opened, app.drill, gpu)
         checkpoints.wire(checkpoints_tab, app.checkpoints, app.download_checkpoint)
+    log_in_one_line(demo)
     return demo

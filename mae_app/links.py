@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from mae_core.modeling.masking import check_seed, mask_ratio_value
+from mae_core.options import SEED_LIMIT
 
 COMPARE_KEYS = ("example", "a", "b", "ratio", "seed", "mask", "crop")
 RUNS_KEYS = ("runs", "metric", "image")
@@ -167,10 +168,9 @@ def _ratio(text: str, bounds: tuple[float, float]) -> float:
 
 def _seed(text: str) -> int:
     try:
-        value = int(text)
+        return check_seed(int(text))
     except ValueError:
-        raise ValueError("the seed must be a whole number >= 0") from None
-    return check_seed(value)
+        raise ValueError(f"the seed must be a whole number from 0 to {SEED_LIMIT - 1}") from None
 
 
 def _flag(text: str) -> bool:

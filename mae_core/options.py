@@ -34,11 +34,14 @@ def mask_ratio_value(mask_ratio: object) -> float:
     return ratio
 
 
+SEED_LIMIT = 2**63  # seeds lie in [0, SEED_LIMIT): what ``torch.Generator.manual_seed`` takes
+
+
 def check_seed(seed: object) -> int:
     """A user's seed as an int in [0, 2**63) (what ``torch.Generator.manual_seed`` takes); ``ValueError`` otherwise."""
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise ValueError(f"seed must be an integer, got {seed!r} ({type(seed).__name__})")
-    if not 0 <= seed < 2**63:
+    if not 0 <= seed < SEED_LIMIT:
         raise ValueError(f"seed must lie in [0, 2**63), got {seed}")
     return int(seed)
 

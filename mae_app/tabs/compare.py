@@ -11,6 +11,7 @@ import gradio as gr
 
 from mae_core.modeling.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
 
+from ..compare_page import ComparePage
 from ..components import checked_image, link_row, mask_painter, result_panel, strategy_choice, wire_link
 from ..formatting import EMPTY_COMPARE, empty_table, metric_legend
 from ..inputs import RATIO_RANGE
@@ -31,13 +32,16 @@ class CompareTab:
     strategy: gr.Radio  # random / block / grid, or draw (value "custom")
     painter: gr.ImageEditor  # shown for draw: paint over the image as the top checkpoint sees it
     removed: gr.Textbox  # the drawn patch indices: filled from the painting, or typed; an input of /compare
-    run: gr.Button
+    run: gr.Button  # the page's Reconstruct (errors go to the note); api_run is the /compare endpoint
+    api_run: gr.Button  # never shown: /compare raises its errors to the caller
     panels: tuple[gr.Image, ...]  # 5 per row, top row first
     row_labels: tuple[gr.Markdown, gr.Markdown]  # each row's heading: its checkpoint and loss type
     metrics: gr.Dataframe
     note: gr.Markdown
     copy_link: gr.Button
     link: gr.Textbox
+    stale: gr.Markdown  # says so when the controls changed since the result on screen was made
+    shown: gr.State  # the result on screen (compare_page.Shown), None before the first
 
     @property
     def inputs(self) -> list:
@@ -48,6 +52,15 @@ class CompareTab:
     def outputs(self) -> list:
         """What :meth:`MAEApp.compare` fills in, in its order."""
         return [*self.panels, self.metrics, self.note]
+
+    @property
+    def page_inputs(self) -> list:
+        """What the page's runs (:meth:`ComparePage.run`) take: the result shown, then :attr:`inputs`."""
+        return [self.shown, *self.inputs]
+
+    @property
+    def page_outputs(self) -> list:
+        return [*self.outputs, self.shown]
 
 
 def build(
@@ -88,19 +101,21 @@ def build(
                 low, high = RATIO_RANGE
                 ratio = gr.Slider(low, high, value=0.75, step=0.05, label="Mask ratio", elem_id="mask-ratio")
                 with gr.Row():
-                    seed = gr.Number(
-                        0, precision=0, minimum=0, label="Seed (fixes the mask)", scale=2, elem_id="mask-seed"
-                    )
+                    # no `minimum`: gradio would refuse -1 before the handler, marking every output "Error"
+                    seed = gr.Number(0, precision=0, label="Seed (fixes the mask)", scale=2, elem_id="mask-seed")
                     new_seed = gr.Button("New seed", scale=1)
                 crop = gr.Checkbox(False, label="Centre crop (instead of squashing to a square)", elem_id="crop")
                 run = gr.Button("Reconstruct", variant="primary", elem_id="run-compare")
+                api_run = gr.Button("Reconstruct", visible=False)
+        stale = gr.Markdown(elem_id="compare-stale")
         panels, labels = _panel_rows(row_labels)
         metrics = gr.Dataframe(
             empty_table(EMPTY_COMPARE), label="Metrics on the removed patches", interactive=False, elem_id="metrics"
         )
         gr.Markdown(metric_legend(), elem_id="compare-metric-legend")
-        note = gr.Markdown(elem_id="compare-note")
+        note = gr.Markdown(label="note", elem_id="compare-note")
         copy_link, link = link_row("compare")
+        shown = gr.State(None)  # inside the tab: a child of the Tabs itself would be taken for a tab
     return CompareTab(
         image,
         first,
@@ -113,12 +128,15 @@ def build(
         painter,
         removed,
         run,
+        api_run,
         panels,
         labels,
         metrics,
         note,
         copy_link,
         link,
+        stale,
+        shown,
     )
 
 
@@ -128,7 +146,7 @@ def _panel_rows(row_labels: tuple[str, str]) -> tuple[tuple[gr.Image, ...], tupl
     for row, text in zip(ROWS, row_labels):
         labels.append(gr.Markdown(text, elem_id=f"{row}-label"))
         with gr.Row(equal_height=True):
-            panels += [result_panel(label, f"{row}-{i}") for i, label in enumerate(PANEL_LABELS)]
+            panels += [result_panel(panel_label(label, row), f"{row}-{i}") for i, label in enumerate(PANEL_LABELS)]
     return tuple(panels), (labels[0], labels[1])
 
 
@@ -138,39 +156,37 @@ def wire_row_labels(tab: CompareTab, row_label: Callable[[str, str], str]) -> No
         dropdown.change(partial(row_label, row), [dropdown], [label], api_visibility="private")
 
 
-def wire(
-    tab: CompareTab,
-    compare: Callable,
-    new_seed: Callable,
-    compare_link: Callable,
-    canvas: Callable,
-    preview: tuple[Callable, Callable],
-) -> None:
-    """The Reconstruct button is the named ``/compare`` endpoint; releasing the slider, entering a seed and the
-    "New seed" button recompute privately. Choosing draw (or a new image, checkpoint or crop while drawing) resets
-    the painter (``canvas``); each stroke, or Enter in the patch box after typing indices, shows what will be hidden
-    in both rows' masked panels (``preview``: from the painting, from the typed indices)."""
-    from_painting, from_indices = preview
-    inputs, outputs = tab.inputs, tab.outputs
-    tab.run.click(compare, inputs, outputs, api_name="compare")
-    tab.ratio.release(compare, inputs, outputs, api_visibility="private")
-    tab.seed.submit(compare, inputs, outputs, api_visibility="private")
-    tab.new_seed.click(new_seed, outputs=[tab.seed], api_visibility="private").then(
-        compare, inputs, outputs, api_visibility="private"
+def panel_label(panel: str, row: str) -> str:
+    """A panel's label, distinct across the two rows (also its output name in the API): "original (top)"."""
+    return f"{panel} ({row})"
+
+
+def wire(tab: CompareTab, compare: Callable, page: ComparePage, new_seed: Callable) -> None:
+    """The named ``/compare`` endpoint is ``compare`` (its errors raised to the caller); the page's Reconstruct,
+    releasing the slider, entering a seed and "New seed" run ``page.run`` (errors into the note, the result shown
+    recorded). Any control changed marks the result stale in words; "Copy link" gives the result shown. Choosing
+    draw (or a new image, checkpoint or crop while drawing) resets the painter (``page.canvas``); each stroke, or
+    Enter in the patch box after typing indices, previews what will be hidden (:class:`ComparePage`: in the masked
+    panels until the page runs, then only in the patch list)."""
+    tab.api_run.click(compare, tab.inputs, tab.outputs, api_name="compare")
+    stale_inputs = [tab.shown, *tab.inputs]
+    page_run = {"fn": page.run, "inputs": tab.page_inputs, "outputs": tab.page_outputs, "api_visibility": "private"}
+    for trigger in (tab.run.click, tab.ratio.release, tab.seed.submit):
+        trigger(**page_run).then(page.stale, stale_inputs, [tab.stale], api_visibility="private")
+    tab.new_seed.click(new_seed, outputs=[tab.seed], api_visibility="private").then(**page_run).then(
+        page.stale, stale_inputs, [tab.stale], api_visibility="private"
     )
-    wire_link(tab.copy_link, tab.link, compare_link, inputs)
+    for control in tab.inputs:
+        control.change(page.stale, stale_inputs, [tab.stale], api_visibility="private")
+    wire_link(tab.copy_link, tab.link, page.link, stale_inputs)
     canvas_outputs = [tab.painter, tab.removed, tab.ratio, tab.seed, tab.new_seed]
     for control in (tab.strategy, tab.image, tab.first, tab.crop):
-        control.change(canvas, [tab.strategy, tab.image, tab.first, tab.crop], canvas_outputs, api_visibility="private")
+        control.change(
+            page.canvas, [tab.strategy, tab.image, tab.first, tab.crop], canvas_outputs, api_visibility="private"
+        )
+    preview_inputs = [tab.image, tab.first, tab.second, tab.crop]
+    preview_outputs = [*tab.panels, tab.note, tab.metrics, tab.shown]
     tab.painter.input(
-        from_painting,
-        [tab.painter, tab.image, tab.first, tab.second, tab.crop],
-        [tab.removed, *tab.panels, tab.note],
-        api_visibility="private",
+        page.preview_drawing, [tab.painter, *preview_inputs], [tab.removed, *preview_outputs], api_visibility="private"
     )
-    tab.removed.submit(
-        from_indices,
-        [tab.removed, tab.image, tab.first, tab.second, tab.crop],
-        [*tab.panels, tab.note],
-        api_visibility="private",
-    )
+    tab.removed.submit(page.preview_patches, [tab.removed, *preview_inputs], preview_outputs, api_visibility="private")

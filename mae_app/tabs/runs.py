@@ -19,7 +19,7 @@ from .. import formatting
 from ..components import link_row, result_panel, wire_link
 from ..drill import RunDrill
 from ..formatting import empty_table, metric_legend
-from .compare import PANEL_LABELS, ROWS
+from .compare import PANEL_LABELS, ROWS, panel_label
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class ReplaySection:
     panels: tuple[gr.Image, ...]  # 5 per checkpoint, the run's first checkpoint first
     metrics: gr.Dataframe
     note: gr.Markdown
+    section: gr.Accordion  # collapsed until a gallery picture is replayed into it
 
     @property
     def inputs(self) -> list:
@@ -57,6 +58,8 @@ class ReplaySection:
 
 @dataclass(frozen=True)
 class RunsTab:
+    tab: gr.Tab
+    analysed: gr.State  # whether opening the tab analysed the preselected runs already (once per page)
     refresh: gr.Button
     table: gr.Dataframe
     picked: gr.Dropdown
@@ -79,7 +82,7 @@ class RunsTab:
 
 
 def build() -> RunsTab:
-    with gr.Tab("Runs", id="runs"):
+    with gr.Tab("Runs", id="runs") as tab:
         refresh = gr.Button("Refresh")
         table = gr.Dataframe(
             empty_table(formatting.EMPTY_RUNS), label="Runs in the store", interactive=False, elem_id="runs-table"
@@ -104,8 +107,24 @@ def build() -> RunsTab:
         drill = _drill_section()
         replay = _replay_section()
         copy_link, link = link_row("runs")
+        analysed = gr.State(False)  # inside the tab: a child of the Tabs itself would be taken for a tab
     return RunsTab(
-        refresh, table, picked, metric, show, summary, paired, note, plot, csv, drill, replay, copy_link, link
+        tab,
+        analysed,
+        refresh,
+        table,
+        picked,
+        metric,
+        show,
+        summary,
+        paired,
+        note,
+        plot,
+        csv,
+        drill,
+        replay,
+        copy_link,
+        link,
     )
 
 
@@ -117,7 +136,7 @@ def _drill_section() -> DrillSection:
         interactive=False,
         elem_id="image-ranking",
     )
-    ranking_note = gr.Markdown()
+    ranking_note = gr.Markdown(elem_id="ranking-note")
     with gr.Row():
         image = gr.Dropdown(label="Image", scale=3, elem_id="drill-image")
         seed = gr.Dropdown(label="Seed (the mask)", scale=1, elem_id="drill-seed")
@@ -138,8 +157,19 @@ def _drill_section() -> DrillSection:
     return DrillSection(ranking, ranking_note, image, seed, gallery, cells, note, gr.State([]))
 
 
+# the replay section brought into view (runs before the click's `_opened` opens it; it opens in place)
+SCROLL_TO_REPLAY_JS = """() => {
+    const section = document.getElementById("replay-section");
+    if (section) { section.scrollIntoView({behavior: "smooth", block: "start"}); }
+}"""
+
+
+def _opened() -> dict:
+    return gr.update(open=True)
+
+
 def _replay_section() -> ReplaySection:
-    with gr.Accordion("Replay one row of a run", open=False, elem_id="replay-section"):
+    with gr.Accordion("Replay one row of a run", open=False, elem_id="replay-section") as section:
         with gr.Row():
             run_id = gr.Textbox(label="Run id", elem_id="replay-run")
             image = gr.Textbox(label="Image (its name in the run, or its file name)", elem_id="replay-image")
@@ -150,22 +180,39 @@ def _replay_section() -> ReplaySection:
         panels: list[gr.Image] = []
         for row in ROWS:
             with gr.Row(equal_height=True):
-                panels += [result_panel(label, f"replay-{row}-{i}") for i, label in enumerate(PANEL_LABELS)]
+                panels += [
+                    result_panel(panel_label(label, row), f"replay-{row}-{i}") for i, label in enumerate(PANEL_LABELS)
+                ]
         metrics = gr.Dataframe(
             empty_table(formatting.EMPTY_REPLAY),
             label="Recomputed metrics and the run's (csv_*)",
             elem_id="replay-metrics",
         )
-        note = gr.Markdown(elem_id="replay-note")
-    return ReplaySection(run_id, image, ratio, seed, mask, run, tuple(panels), metrics, note)
+        note = gr.Markdown(label="note", elem_id="replay-note")
+    return ReplaySection(run_id, image, ratio, seed, mask, run, tuple(panels), metrics, note, section)
 
 
-def wire(tab: RunsTab, list_runs: Callable, show_runs: Callable, drill: RunDrill, gpu: Callable) -> None:
-    """Analyse fills the tables and plot, then ranks the images; picking an image (a row click, the picker)
-    fills the seed picker and shows its gallery; a gallery click replays that cell. ``gpu`` wraps the handlers
-    that run models (ZeroGPU on a Space)."""
+def wire(
+    tab: RunsTab,
+    list_runs: Callable,
+    show_runs: Callable,
+    tab_opened: Callable,
+    drill: RunDrill,
+    gpu: Callable,
+) -> None:
+    """Analyse fills the tables and plot, then ranks the images (opening the tab does so once for the preselected
+    runs: ``tab_opened``); picking an image (a row click, the picker) fills the seed picker and shows its gallery;
+    a gallery click opens the replay section, scrolls to it and replays that cell there. ``gpu`` wraps the
+    handlers that run models (ZeroGPU on a Space)."""
     section, replay = tab.drill, tab.replay
     tab.refresh.click(list_runs, outputs=[tab.table, tab.picked], api_visibility="private")
+    ranking_outputs = [section.ranking, section.ranking_note, section.image]
+    tab.tab.select(
+        tab_opened,
+        [tab.analysed, tab.picked, tab.metric, section.image],
+        [*tab.analysis, *ranking_outputs, tab.analysed],
+        api_visibility="private",
+    )
     tab.show.click(show_runs, [tab.picked, tab.metric], tab.analysis, api_visibility="private").then(
         drill.ranking,
         [tab.picked, tab.metric, section.image],
@@ -179,8 +226,9 @@ def wire(tab: RunsTab, list_runs: Callable, show_runs: Callable, drill: RunDrill
         drill.seed_choices, [tab.picked, section.image], [section.seed], api_visibility="private"
     ).then(drill.gallery, gallery_inputs, gallery_outputs, api_visibility="private")
     section.seed.input(drill.gallery, gallery_inputs, gallery_outputs, api_visibility="private")
+    # a picture clicked: its cell in the replay controls, the replay section opened and scrolled to, then replayed
     section.gallery.select(drill.pick_cell, [section.gallery_cells], replay.inputs, api_visibility="private").then(
-        drill.replay_cell, replay.inputs, replay.outputs, api_visibility="private"
-    )
+        _opened, None, [replay.section], js=SCROLL_TO_REPLAY_JS, api_visibility="private"
+    ).then(drill.replay_cell, replay.inputs, replay.outputs, api_visibility="private")
     replay.run.click(drill.replay_cell, replay.inputs, replay.outputs, api_name="replay")
     wire_link(tab.copy_link, tab.link, drill.runs_link, [tab.picked, tab.metric, section.image])

@@ -59,13 +59,13 @@ def build() -> SweepTab:
                 with gr.Row():
                     run = gr.Button("Run sweep", variant="primary", elem_id="run-sweep")
                     cancel = gr.Button("Cancel", variant="stop", elem_id="cancel-sweep")
-        note = gr.Markdown(elem_id="sweep-note")
+        note = gr.Markdown(label="note", elem_id="sweep-note")
         plot = gr.Plot(label="Metric vs mask ratio (mean, 95% band), one line per checkpoint x mask strategy")
         table = gr.Dataframe(
             empty_table(EMPTY_SWEEP), label="Per checkpoint and ratio", interactive=False, elem_id="sweep-table"
         )
         gr.Markdown(metric_legend(), elem_id="sweep-metric-legend")
-        csv = gr.File(label="losses.csv")
+        csv = gr.File(label="losses.csv", elem_id="sweep-csv")
     return SweepTab(
         batch,
         ratio_min,
@@ -88,7 +88,8 @@ def wire(
     tab: SweepTab, compare: CompareTab, runs: RunsTab, sweep: Callable, cancel_sweep: Callable, list_runs: Callable
 ) -> None:
     """The Run button is the named ``/sweep`` endpoint (images and checkpoints from the Compare tab), streaming a
-    progress note per batch; Cancel stops it after the batch in flight. Either way the Runs tab is refreshed."""
+    progress note per batch; Cancel stops it after the batch in flight, and it shows what it measured. Either way the
+    Runs tab is refreshed."""
     inputs = [compare.image, tab.batch, compare.first, compare.second, tab.ratio_min, tab.ratio_max, tab.ratio_step]
     inputs += [tab.num_seeds, tab.first_seed, tab.metric, compare.crop, tab.masks]
     running = tab.run.click(
@@ -100,7 +101,6 @@ def wire(
         concurrency_limit=1,
     )
     running.then(list_runs, outputs=[runs.table, runs.picked], api_visibility="private")
-    # the handler stops the work (a running thread ignores gradio's cancel); `cancels` ends the page's stream
-    tab.cancel.click(cancel_sweep, outputs=[tab.note], cancels=[running], api_visibility="private").then(
-        list_runs, outputs=[runs.table, runs.picked], api_visibility="private"
-    )
+    # the handler stops the work after its batch in flight; the sweep's stream then ends with the rows measured so
+    # far (gradio's own `cancels` would end the stream before it could show them, as an error)
+    tab.cancel.click(cancel_sweep, outputs=[tab.note], api_visibility="private")

@@ -329,3 +329,32 @@ def test_a_checkpoint_that_cannot_be_had_is_refused_at_once_in_one_line(tmp_path
     message = str(raised.value)
     assert "vit-large-pixel is not on this server and cannot be downloaded now (downloads are off)" in message
     assert "\n" not in message.strip() and "/" not in message
+
+
+def test_view_api_names_every_output_and_lists_the_sweeps_images_as_optional(server):
+    _, url = server
+    endpoints = Client(url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for name in ("/compare", "/replay", "/sweep"):
+        labels = [r["label"] for r in endpoints[name]["returns"]]
+        assert all(labels) and len(set(labels)) == len(labels), (name, labels)  # readable, and distinct
+    compare = [r["label"] for r in endpoints["/compare"]["returns"]]
+    assert compare[0] == "original (top)" and compare[5] == "original (bottom)" and compare[-1] == "note"
+    sweep = {p["parameter_name"]: p for p in endpoints["/sweep"]["parameters"]}
+    assert sweep["image"]["parameter_has_default"] and sweep["batch"]["parameter_has_default"]
+    assert sweep["image"]["parameter_default"] is None and sweep["batch"]["parameter_default"] is None
+
+
+def test_a_sweep_of_only_a_batch_needs_no_image_argument(server, tmp_path):
+    _, url = server
+    photo = tmp_path / "only.png"
+    make_image(40, 40, seed=9).save(photo)
+    _, table, csv_path, _ = Client(url, verbose=False).predict(
+        batch=[handle_file(photo)], ratio_min=0.5, ratio_max=0.5, num_seeds=1, api_name="/sweep"
+    )
+    assert set(pd.read_csv(csv_path)["image"]) == {"only.png"}
+
+
+def test_a_huge_seed_is_refused_naming_the_accepted_range(server, picture):
+    _, url = server
+    with pytest.raises(AppError, match="the seed must be a whole number from 0 to 9223372036854775807, got"):
+        Client(url, verbose=False).predict(handle_file(picture), *NAMES, 0.5, 1e20, False, api_name="/compare")

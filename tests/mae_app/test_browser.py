@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -112,13 +113,8 @@ def test_draw_a_mask_in_chromium(tmp_path, isolated_caches):
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1400})
-            page.goto(url)
-            expect(page.locator("#pair-note")).to_contain_text("tiny-pixel (top) vs tiny-gan (bottom)", timeout=30_000)
-            page.locator("#input-image input[type=file]").set_input_files(str(picture))
-            expect(page.locator("#input-image img")).to_be_visible(timeout=30_000)
-            page.locator("#mask-strategy").get_by_text("draw", exact=True).click()
-            painter = page.locator("#mask-painter")
-            expect(painter).to_be_visible(timeout=30_000)
+            _open_with_picture(page, url, picture, "tiny-pixel (top) vs tiny-gan (bottom)")
+            painter = _choose_draw(page)
             expect(page.locator("#mask-ratio")).to_be_hidden()
             page.wait_for_timeout(2_000)  # the painter loads the image as the top checkpoint sees it
             removed_box = page.locator("#removed-patches textarea")
@@ -210,15 +206,21 @@ def _settled_patches(page, removed_box, previous: str, timeout_s: float = 90.0) 
 def _paint_band(page, canvas) -> None:
     """Brush strokes 60 px high around the canvas centre (where the image sits), each from the centre out to an edge
     of the canvas: the painter ignores strokes that start off the image."""
+    for offset in range(-30, 31, 6):
+        _stroke(page, canvas, offset)
+
+
+def _stroke(page, canvas, offset: float, both_ways: bool = True) -> None:
+    """A brush stroke across the canvas, ``offset`` px below its centre, from the centre out to the left edge and
+    (``both_ways``) then to the right one."""
     box = canvas.bounding_box()
     assert box is not None
     centre_x, centre_y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    for offset in range(-30, 31, 6):
-        for end_x in (box["x"] + 2, box["x"] + box["width"] - 2):
-            page.mouse.move(centre_x, centre_y + offset)
-            page.mouse.down()
-            page.mouse.move(end_x, centre_y + offset, steps=20)
-            page.mouse.up()
+    for end_x in (box["x"] + 2, box["x"] + box["width"] - 2)[: 2 if both_ways else 1]:
+        page.mouse.move(centre_x, centre_y + offset)
+        page.mouse.down()
+        page.mouse.move(end_x, centre_y + offset, steps=20)
+        page.mouse.up()
 
 
 def test_a_shared_runs_link_opens_the_runs_tab_on_its_runs_metric_and_image(tmp_path):
@@ -266,6 +268,75 @@ def _bundled_page(tmp_path: Path) -> Iterator:
             page.goto(url)
             expect(page.locator("#pair-note")).to_contain_text("tiny-pixel (top) vs tiny-gan (bottom)", timeout=30_000)
             yield page
+        finally:
+            browser.close()
+
+
+def _no_error_badges(page, selectors) -> None:
+    """No red "Error" status over any of these components, and no error toast."""
+    for selector in selectors:
+        assert page.locator(selector).get_by_text("Error", exact=True).count() == 0, selector
+    errors = page.locator(".toast-body.error")
+    assert errors.count() == 0, errors.first.inner_text()
+
+
+def test_errors_keep_the_result_and_changed_controls_mark_it_stale(tmp_path):
+    """After a run: a bad seed and a text file named .png leave the panels, the table and the controls as they
+    were, the message stays in the note; changed controls mark the result stale until the next run; the copied
+    link is the result's, not the changed controls'."""
+    from playwright.sync_api import expect, sync_playwright
+
+    picture, text = tmp_path / "upload.png", tmp_path / "notes.png"
+    make_image(64, 56, seed=8).save(picture)
+    text.write_text("not a picture at all")
+    app = make_app(tmp_path / "runs", save_tiny_checkpoints(tmp_path))
+    with serve(app) as (_, url), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1300})
+            context.grant_permissions(["clipboard-read", "clipboard-write"])
+            page = context.new_page()
+            _open_with_picture(page, url, picture, "tiny-a (top) vs tiny-b (bottom)")
+            page.locator("#run-compare").click()
+            note, stale = page.locator("#compare-note"), page.locator("#compare-stale")
+            metrics = page.locator("#metrics")
+            expect(note).to_contain_text("(random, seed 0)", timeout=90_000)
+            for panel in PANELS:
+                expect(page.locator(f"{panel} img")).to_be_visible(timeout=30_000)
+            shown = [page.locator(f"{panel} img").get_attribute("src") for panel in PANELS]
+
+            seed = page.locator("#mask-seed input")
+            seed.fill("-1")
+            seed.press("Enter")
+            expect(note).to_contain_text("the seed must be a whole number from 0 to", timeout=30_000)
+            expect(note).to_contain_text("The panels still show the previous result")
+            expect(stale).to_contain_text("seed 0 -> -1")
+            assert [page.locator(f"{panel} img").get_attribute("src") for panel in PANELS] == shown
+            expect(metrics).to_contain_text("tiny-b")
+            expect(seed).to_have_value("-1")
+            _no_error_badges(page, [*PANELS, "#metrics", "#mask-seed", "#mask-ratio"])
+
+            page.locator("#compare-copy-link").click()  # the result's link: seed 0, not the -1 in the box
+            link = page.locator("#compare-link textarea, #compare-link input").first
+            expected = "?a=tiny-a&b=tiny-b&ratio=0.75&seed=0&mask=random&crop=0"
+            expect(link).to_have_value(url.rstrip("/") + "/" + expected, timeout=30_000)
+
+            page.locator("#mask-strategy").get_by_text("block", exact=True).click()
+            expect(stale).to_contain_text("mask random -> block", timeout=30_000)
+            seed.fill("3")
+            seed.press("Enter")  # runs: the panels describe the controls again
+            expect(note).to_contain_text("(block, seed 3)", timeout=60_000)
+            expect(stale).not_to_contain_text("Stale", timeout=30_000)
+
+            page.locator("#input-image button[aria-label='Remove Image']").first.click()
+            page.locator("#input-image input[type=file]").set_input_files(str(text))
+            expect(stale).to_contain_text("another image", timeout=30_000)
+            page.locator("#run-compare").click()
+            expect(note).to_contain_text("not an image", timeout=30_000)
+            expect(note).to_contain_text("(block, seed 3)")  # the previous result's note, still there
+            for panel in PANELS:
+                expect(page.locator(f"{panel} img")).to_be_visible()
+            _no_error_badges(page, [*PANELS, "#metrics", "#mask-seed", "#mask-ratio"])
         finally:
             browser.close()
 
@@ -370,3 +441,166 @@ def test_a_checkpoint_that_cannot_be_had_is_marked_and_refused_at_once_in_chromi
         expect(toast).to_contain_text("cannot be downloaded now", timeout=10_000)
         assert time.monotonic() - started < 10
         assert "LocalEntryNotFoundError" not in toast.first.inner_text()
+
+
+def test_a_stroke_preview_arriving_after_reconstruct_never_replaces_the_result(tmp_path, isolated_caches):
+    """The draw race: strokes painted right before Reconstruct have their previews land after the result (held
+    4 s here, as on a busy server; the first stroke's is not). The result stays whole, its table and note describe
+    the same mask, and the panels are marked stale (the drawing now hides more)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    picture = tmp_path / "upload.png"
+    make_image(96, 80, seed=6).save(picture)
+    app = default_app(run_root=tmp_path / "runs")
+    quick_preview = app.preview_drawing
+
+    calls = []
+
+    def slow_preview(*args, **kwargs):
+        calls.append(args)
+        if len(calls) > 1:
+            time.sleep(4.0)
+        return quick_preview(*args, **kwargs)
+
+    app.preview_drawing = slow_preview
+    with serve(app) as (_, url), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            _open_with_picture(page, url, picture, "tiny-pixel (top) vs tiny-gan (bottom)")
+            painter = _choose_draw(page)
+            page.wait_for_timeout(2_000)  # the painter loads the image as the top checkpoint sees it
+            painter.get_by_role("button", name="Brush").first.click()
+            canvas = painter.locator("canvas").first
+            removed_box = page.locator("#removed-patches textarea")
+            _stroke(page, canvas, -20, both_ways=False)
+            expect(removed_box).not_to_have_value("", timeout=30_000)  # the first stroke's preview landed
+            for offset in (0, 20):  # more strokes, then Reconstruct at once: their previews come late
+                _stroke(page, canvas, offset)
+            page.locator("#run-compare").click()
+            note = page.locator("#compare-note")
+            expect(note).to_contain_text("(drawn)", timeout=90_000)
+            drawn = int(re.search(r"same mask: (\d+) of 196", note.inner_text()).group(1))
+            page.wait_for_timeout(12_000)  # the late previews land (or are dropped) meanwhile
+            for panel in PANELS:
+                expect(page.locator(f"{panel} img")).to_be_visible()
+            expect(note).to_contain_text(f"same mask: {drawn} of 196 patches removed (drawn)")
+            table = page.locator("#metrics")
+            expect(table).to_contain_text("tiny-gan")
+            rows = _table_rows(table)
+            assert [row["masked_patches"] for row in rows] == [str(drawn)] * 2, rows
+            assert len(removed_box.input_value().split(",")) > drawn  # late previews: the drawing hides more...
+            expect(page.locator("#compare-stale")).to_contain_text("the drawing")  # ...and the result says so
+            _no_error_badges(page, [*PANELS, "#metrics"])
+        finally:
+            browser.close()
+
+
+def _table_rows(table) -> list[dict[str, str]]:
+    """A gradio Dataframe's rows as shown: header text -> cell text (its cells, read in order after the headers)."""
+    heads = [h.strip() for h in table.locator("thead th").all_inner_texts()]
+    words = [w.strip() for w in table.inner_text().splitlines() if w.strip()]
+    cells = words[words.index(heads[-1]) + 1 :]
+    return [dict(zip(heads, cells[i : i + len(heads)])) for i in range(0, len(cells), len(heads))]
+
+
+def test_cancelling_a_sweep_shows_the_rows_measured_so_far(tmp_path, monkeypatch):
+    """Cancel is not an error: the sweep stops after its batch in flight and shows what it measured (table, plot,
+    CSV) with "cancelled after N of M"."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from experiments import sweep as sweep_module
+
+    def slow_sweep(config, *, progress, **options):  # a batch every 0.5 s: a study slow enough to cancel
+        def report(done: int, total: int) -> None:
+            progress(done, total)
+            time.sleep(0.5)
+
+        return sweep_module.run_sweep(config, progress=report, **options)
+
+    monkeypatch.setattr("mae_app.handlers.run_sweep", slow_sweep)
+    picture = tmp_path / "photo.png"
+    make_image(48, 40, seed=12).save(picture)
+    app = make_app(tmp_path / "runs", save_tiny_checkpoints(tmp_path))
+    with serve(app) as (_, url), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1300})
+            _open_with_picture(page, url, picture, "tiny-a (top) vs tiny-b (bottom)")
+            page.get_by_role("tab", name="Sweep").click()
+            page.get_by_label("Seeds").fill("50")  # 9 ratios x 50 seeds x 2 checkpoints: 900, 57 batches
+            page.locator("#run-sweep").click()
+            note = page.locator("#sweep-note")
+            expect(note).to_contain_text("reconstructions done", timeout=60_000)
+            page.locator("#cancel-sweep").click()
+            expect(note).to_contain_text("Cancelled after", timeout=60_000)
+            done = int(re.search(r"Cancelled after (\d+) of 900 reconstructions", note.inner_text()).group(1))
+            assert 0 < done < 900
+            expect(page.locator("#sweep-table")).to_contain_text("tiny-a")
+            expect(page.locator("#sweep-csv")).to_contain_text("losses.csv")
+            expect(page.get_by_text("Metric vs mask ratio").first).to_be_visible()
+            expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=30_000)
+            _no_error_badges(page, ["#sweep-table", "#sweep-csv", "#sweep-note"])
+        finally:
+            browser.close()
+
+
+def test_the_runs_tab_analyses_its_preselected_run_and_a_gallery_click_opens_the_replay(tmp_path):
+    """Opening the Runs tab analyses the preselected (newest) run without pressing Analyse; clicking a gallery
+    picture opens the replay section, brings it into view and replays there; a link's unknown image is named."""
+    from gradio_client import Client, handle_file
+    from playwright.sync_api import expect, sync_playwright
+
+    photos = []
+    for i in range(2):
+        photos.append(tmp_path / f"photo{i}.png")
+        make_image(56, 48, seed=50 + i).save(photos[-1])
+    app = make_app(tmp_path / "runs", save_tiny_checkpoints(tmp_path))
+    with serve(app) as (_, url), sync_playwright() as p:
+        *_, csv_path, _ = Client(url, verbose=False).predict(
+            None, [handle_file(x) for x in photos], *NAMES, 0.25, 0.75, 0.25, 1, 0, "loss", False, api_name="/sweep"
+        )
+        run_id = pd.read_csv(csv_path)["run_id"].iloc[0]
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(url.rstrip("/") + f"/?tab=runs&runs={run_id}&image=nope.png")
+            expect(page.locator("#ranking-note")).to_contain_text("'nope.png' is not in these runs", timeout=60_000)
+
+            page.goto(url)
+            expect(page.locator("#pair-note")).to_contain_text("tiny-a (top)", timeout=30_000)
+            page.get_by_role("tab", name="Runs").click()  # no Analyse pressed
+            expect(page.locator("#runs-summary")).to_contain_text("tiny-b", timeout=60_000)
+            expect(page.locator("#image-ranking")).to_contain_text("photo0.png", timeout=60_000)
+            gallery = page.locator("#drill-gallery img")
+            expect(gallery).to_have_count(3 * 3, timeout=90_000)  # 3 ratios x (masked + both checkpoints)
+            replay_panel = page.locator("#replay-top-0 img")
+            expect(replay_panel).to_be_hidden()  # the replay section starts collapsed
+            gallery.nth(4).click()  # the second ratio's first reconstruction
+            expect(replay_panel).to_be_visible(timeout=60_000)
+            expect(page.locator("#replay-note")).to_contain_text(run_id, timeout=60_000)
+            expect(page.locator("#replay-section")).to_be_in_viewport(timeout=10_000)
+            assert page.locator("#replay-ratio input[type=number]").input_value() == "0.5"
+            _no_error_badges(page, ["#runs-summary", "#image-ranking", "#replay-section"])
+        finally:
+            browser.close()
+
+
+def _open_with_picture(page, url: str, picture, pair: str) -> None:
+    """The page opened (its status line naming ``pair``) and ``picture`` uploaded as the Compare image."""
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    expect(page.locator("#pair-note")).to_contain_text(pair, timeout=30_000)
+    page.locator("#input-image input[type=file]").set_input_files(str(picture))
+    expect(page.locator("#input-image img")).to_be_visible(timeout=30_000)
+
+
+def _choose_draw(page):
+    """The draw strategy chosen; its painter, once shown."""
+    from playwright.sync_api import expect
+
+    page.locator("#mask-strategy").get_by_text("draw", exact=True).click()
+    painter = page.locator("#mask-painter")
+    expect(painter).to_be_visible(timeout=30_000)
+    return painter

@@ -76,3 +76,54 @@ def test_the_run_store_is_restored_from_and_mirrored_to_a_hub_dataset(tiny_app, 
             assert f"{earlier.run_id}/losses.csv" in remote
         finally:
             mirror.scheduler.stop()
+
+
+def test_a_user_error_is_one_line_in_the_server_log_not_a_traceback(tmp_path):
+    """``python app.py`` as a Space runs it; a bad seed and a text file named .png sent through the API are refused
+    to the caller and logged as one line each."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pytest
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    from tests.conftest import make_image
+    from tests.mae_app.helpers import free_port, wait_until_up
+
+    picture, text = tmp_path / "picture.png", tmp_path / "notes.png"
+    make_image(48, 40).save(picture)
+    text.write_text("not a picture at all")
+    port = free_port()
+    env = {
+        **os.environ,
+        "GRADIO_SERVER_PORT": str(port),
+        "MAE_RUNS_DIR": str(tmp_path / "runs"),
+        "MAE_OFFLINE": "1",  # the bundled tiny pair, whatever this machine has cached
+        "HF_HUB_CACHE": str(tmp_path / "hf"),
+        "TORCH_HOME": str(tmp_path / "torch"),
+        "GRADIO_TEMP_DIR": str(tmp_path / "gradio"),
+    }
+    env.pop("SPACE_ID", None)
+    log = tmp_path / "server.log"
+    root = Path(__file__).resolve().parents[2]
+    with log.open("w") as out:
+        server = subprocess.Popen([sys.executable, "app.py"], cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}/"
+            wait_until_up(url, timeout=120)
+            client = Client(url, verbose=False)
+            with pytest.raises(AppError, match="the seed must be a whole number from 0 to"):
+                client.predict(handle_file(str(picture)), "tiny-pixel", "tiny-gan", 0.5, -1, api_name="/compare")
+            with pytest.raises(AppError, match="not an image"):
+                client.predict(handle_file(str(text)), api_name="/compare")
+        finally:
+            server.terminate()
+            server.wait(30)
+    lines = log.read_text().splitlines()
+    assert not [line for line in lines if "Traceback" in line], "\n".join(lines)
+    refused = [line for line in lines if "refused" in line]
+    assert len(refused) == 2, "\n".join(lines)
+    assert "the seed must be a whole number from 0 to" in refused[0] and "not an image" in refused[1]
