@@ -38,6 +38,7 @@ from .evaluation.heatmap import error_heatmap, shared_vmax
 from .evaluation.metrics import Metrics
 from .evaluation.preprocess import IMAGENET_MEAN, IMAGENET_STD, ImageError, ImageLike, load_image, preprocess
 from .evaluation.reconstruct import Reconstruction, reconstruct
+from .modeling.attention import AttentionMap, AttentionMaps, record_attention, rollout
 from .modeling.drawn_mask import patches_from_painting
 from .modeling.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
 from .modeling.masking import (
@@ -71,6 +72,8 @@ __all__ = [
     "LOSS_TYPES",
     "MASK_STRATEGIES",
     "PRESETS",
+    "AttentionMap",
+    "AttentionMaps",
     "CheckpointEntry",
     "CheckpointError",
     "CheckpointInfo",
@@ -120,7 +123,9 @@ __all__ = [
     "patches_from_painting",
     "preprocess",
     "random_masking",
+    "record_attention",
     "reconstruct",
+    "rollout",
     "save_checkpoint",
     "select_device",
     "shared_vmax",
