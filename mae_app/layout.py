@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import space
+from . import attention_view, space
 from .api_defaults import PairDefaults
 from .handlers import MAEApp
 from .tabs import checkpoints, compare, runs, sweep
@@ -58,6 +58,8 @@ def build_demo(app: MAEApp) -> gr.Blocks:
             app.drawing_canvas,
             (app.preview_drawing, app.preview_patches),
         )
+        view = attention_view.AttentionView(app.model)
+        attention_view.wire(compare_tab.attention, view, compare_tab.inputs, compare_tab.metrics, gpu)
         sweep.wire(sweep_tab, compare_tab, runs_tab, gpu(app.sweep), app.cancel_sweep, app.list_runs)
         runs.wire(runs_tab, app.list_runs, app.show_runs, app.drill, gpu)
         checkpoints.wire(checkpoints_tab, app.checkpoints, app.download_checkpoint)

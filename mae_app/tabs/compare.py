@@ -10,6 +10,7 @@ import gradio as gr
 
 from mae_core.modeling.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
 
+from .. import attention_view
 from ..components import checked_image, link_row, mask_painter, result_panel, strategy_choice, wire_link
 from ..inputs import RATIO_RANGE
 
@@ -35,6 +36,7 @@ class CompareTab:
     note: gr.Markdown
     copy_link: gr.Button
     link: gr.Textbox
+    attention: attention_view.AttentionTab  # where each checkpoint looked (wired by attention_view.wire)
 
     @property
     def inputs(self) -> list:
@@ -91,6 +93,7 @@ def build(names: Sequence[str], examples: Sequence[Path], pair: tuple[str, str])
         metrics = gr.Dataframe(label="Metrics on the removed patches", interactive=False, elem_id="metrics")
         note = gr.Markdown(elem_id="compare-note")
         copy_link, link = link_row("compare")
+        attention = attention_view.build()
     return CompareTab(
         image,
         first,
@@ -108,6 +111,7 @@ def build(names: Sequence[str], examples: Sequence[Path], pair: tuple[str, str])
         note,
         copy_link,
         link,
+        attention,
     )
 
 

@@ -120,7 +120,8 @@ class AttentionMaps:
         return self.decoder.shape[1]
 
     def encoder_map(self, patch: int | None = None, layer: int | None = None, head: int | None = None) -> AttentionMap:
-        """Where the encoder token of ``patch`` (None: the class token) looked: at ``layer`` (0-based) and
+        """Where the encoder token of ``patch`` (None: the class token) looked: at ``layer`` (0-based, negative from
+        the end) and
         ``head`` (None: the mean of the heads), or the rollout when ``layer`` is None. ``ValueError`` when ``patch``
         was removed (the encoder never saw it) or an index is out of range."""
         query, token = (CLASS_TOKEN, 0) if patch is None else (f"patch {patch}", self._visible_token(patch))
@@ -128,17 +129,31 @@ class AttentionMaps:
             if head is not None:
                 raise ValueError("the rollout averages the heads; choose a layer to see one head")
             return self._on_grid(self.rollout[token], query, "encoder rollout")
-        probs = _pick(self.encoder, layer, head, "encoder")
-        return self._on_grid(probs[token], query, f"encoder layer {layer}, {_head_name(head)}")
+        probs, source = _pick(self.encoder, layer, head, "encoder")
+        return self._on_grid(probs[token], query, source)
 
-    def decoder_map(self, patch: int, layer: int, head: int | None = None) -> AttentionMap:
+    def decoder_map(self, patch: int, layer: int = -1, head: int | None = None) -> AttentionMap:
         """Where the mask token of the removed ``patch`` looked among the visible tokens at decoder ``layer``
-        and ``head`` (None: the mean of the heads). ``ValueError`` when ``patch`` was visible."""
+        (negative from the end) and ``head`` (None: the mean of the heads). ``ValueError`` when ``patch`` was
+        visible."""
         rows = np.flatnonzero(self.removed == patch)
         if not rows.size:
             raise ValueError(f"patch {patch} was visible: only removed patches have a mask token in the decoder")
-        probs = _pick(self.decoder, layer, head, "decoder")
-        return self._on_grid(probs[rows[0]], f"patch {patch}", f"decoder layer {layer}, {_head_name(head)}")
+        probs, source = _pick(self.decoder, layer, head, "decoder")
+        return self._on_grid(probs[rows[0]], f"patch {patch}", source)
+
+    def where_looked(self, patch: int | None = None, layer: int | None = None, head: int | None = None) -> AttentionMap:
+        """The token of ``patch`` wherever it lives: the class token (None) or a visible patch in the encoder
+        (:meth:`encoder_map`, ``layer`` None = the rollout), a removed patch's mask token in the decoder
+        (:meth:`decoder_map`; the decoder has no rollout, so ``layer`` None is a ``ValueError`` saying so)."""
+        if patch is None or patch not in self.removed:
+            return self.encoder_map(patch, layer, head)
+        if layer is None:
+            raise ValueError(
+                f"patch {patch} was removed, so its token is a mask token in the decoder, which has no rollout: "
+                f"choose a decoder layer (0..{self.decoder_depth - 1}, or -1 for the last)"
+            )
+        return self.decoder_map(patch, layer, head)
 
     def _visible_token(self, patch: int) -> int:
         tokens = np.flatnonzero(self.visible == patch)
@@ -160,16 +175,21 @@ def _head_name(head: int | None) -> str:
     return "mean of heads" if head is None else f"head {head}"
 
 
-def _pick(probs: np.ndarray, layer: int, head: int | None, part: str) -> np.ndarray:
-    """[rows, cols] of ``probs`` [layers, heads, rows, cols] at ``layer``, ``head`` (None: mean of heads)."""
+def _pick(probs: np.ndarray, layer: int, head: int | None, part: str) -> tuple[np.ndarray, str]:
+    """([rows, cols] of ``probs`` [layers, heads, rows, cols] at ``layer`` (negative: from the end, -1 = last) and
+    ``head`` (None: the mean of the heads), its label)."""
     layers, heads = probs.shape[:2]
-    if not 0 <= layer < layers:
-        raise ValueError(f"{part} layer {layer} is out of range: this model has {layers} (0..{layers - 1})")
+    if not -layers <= layer < layers:
+        raise ValueError(
+            f"{part} layer {layer} is out of range: this model has {layers} (0..{layers - 1}, or -1 for the last)"
+        )
+    layer %= layers
+    label = f"{part} layer {layer}, {_head_name(head)}"
     if head is None:
-        return probs[layer].mean(axis=0)
+        return probs[layer].mean(axis=0), label
     if not 0 <= head < heads:
         raise ValueError(f"{part} head {head} is out of range: this model has {heads} (0..{heads - 1})")
-    return probs[layer, head]
+    return probs[layer, head], label
 
 
 def attention_maps(

@@ -128,6 +128,13 @@ def test_maps_on_the_grid():
     decoded = maps.decoder_map(patch, layer=0, head=1)
     assert decoded.query == f"patch {patch}" and decoded.source == "decoder layer 0, head 1"
     assert 0 < np.nansum(decoded.grid) + decoded.class_token <= 1.0 + 1e-6
+    assert maps.decoder_map(patch, layer=-1).source == "decoder layer 0, mean of heads"  # 1 layer: -1 is 0
+    # where_looked picks the part holding the patch's token: decoder for a removed patch, encoder otherwise
+    np.testing.assert_array_equal(maps.where_looked(patch, 0, 1).grid, decoded.grid, strict=True)
+    assert maps.where_looked(int(maps.visible[1]), -1).source == "encoder layer 1, mean of heads"
+    assert maps.where_looked().source == "encoder rollout"
+    with pytest.raises(ValueError, match="has no rollout"):
+        maps.where_looked(patch)
     with pytest.raises(ValueError, match="was removed"):
         maps.encoder_map(patch)
     with pytest.raises(ValueError, match="was visible"):
