@@ -166,16 +166,34 @@ class AttentionView:
             return (gr.skip(),) * 3
         return self.attention(*args)
 
-    def pick_patch(self, image: str | None, name: str, evt: gr.SelectData) -> str:
-        """The patch under a click on the overlay of checkpoint ``name`` (pixel coordinates on its input grid), as
-        the token box's text."""
+    def pick_patch(
+        self,
+        image: str | None,
+        first: str,
+        second: str,
+        mask_ratio: float,
+        seed: float,
+        crop: bool,
+        strategy: str,
+        removed: str | None,
+        layer: str | None,
+        row: int,
+        evt: gr.SelectData,
+    ) -> tuple[str, str | None]:
+        """The token box's text for a click on row ``row``'s overlay (0 top, 1 bottom; pixel coordinates on that
+        checkpoint's input grid), and the layer: a removed patch's mask token lives in the decoder, which has no
+        rollout, so a click on one while the layer is ``rollout`` moves the layer to the decoder's last (-1)."""
         if not image or evt.index is None:
-            return CLASS_TOKEN
+            return CLASS_TOKEN, layer
+        name = (first, second)[row]
         config = self.model(name).config
         x, y = (int(v) for v in evt.index)
-        side = config.patch_size
-        row, col = min(y // side, config.grid_size - 1), min(x // side, config.grid_size - 1)
-        return str(row * config.grid_size + col)
+        side, grid = config.patch_size, config.grid_size
+        patch = min(y // side, grid - 1) * grid + min(x // side, grid - 1)
+        result = self.result(image, name, mask_ratio, seed, crop, strategy, removed)
+        if patch in result.attention.removed and attention_query(patch, layer, None).layer is None:
+            layer = "-1"
+        return str(patch), layer
 
     def result(
         self, image: str | None, name: str, mask_ratio: float, seed: float, crop: bool, strategy: str, removed
@@ -229,7 +247,7 @@ def wire(tab: AttentionTab, view: AttentionView, compare_inputs: list, results: 
     for control in (tab.layer, tab.head):
         control.input(gpu(view.when_shown), shown_args, tab.outputs, api_visibility="private")
     tab.patch.submit(gpu(view.when_shown), shown_args, tab.outputs, api_visibility="private")
-    image, checkpoints = compare_inputs[0], compare_inputs[1:3]  # /compare's image, first, second
-    for overlay, checkpoint in zip(tab.overlays, checkpoints):
-        picked = overlay.select(view.pick_patch, [image, checkpoint], [tab.patch], api_visibility="private")
+    for row, overlay in enumerate(tab.overlays):
+        pick_args = [*compare_inputs, tab.layer, gr.State(row)]
+        picked = overlay.select(view.pick_patch, pick_args, [tab.patch, tab.layer], api_visibility="private")
         picked.then(gpu(view.when_shown), shown_args, tab.outputs, api_visibility="private")

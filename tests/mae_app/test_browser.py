@@ -250,7 +250,7 @@ def test_a_shared_runs_link_opens_the_runs_tab_on_its_runs_metric_and_image(tmp_
 
 def test_attention_overlays_follow_clicks_layers_and_new_masks_in_chromium(tmp_path, isolated_caches):
     """Reconstruct, open the attention section (the class token's rollout for both rows), click a visible patch,
-    pick a layer, click a removed patch (its mask token in the decoder), then a new seed redraws the overlays."""
+    click a removed patch (its mask token in the decoder), pick a layer, then a new seed redraws the overlays."""
     from playwright.sync_api import expect, sync_playwright
 
     from mae_core import load_model, reconstruct
@@ -286,11 +286,15 @@ def test_attention_overlays_follow_clicks_layers_and_new_masks_in_chromium(tmp_p
             click_patch(visible)
             expect(page.locator("#attention-patch input, #attention-patch textarea").first).to_have_value(str(visible))
             expect(note).to_contain_text(f"encoder rollout, from the patch {visible}", timeout=60_000)
-            page.locator("#attention-layer input").click()
-            page.get_by_role("option", name="1", exact=True).click()
-            expect(note).to_contain_text(f"encoder layer 1, mean of heads, from the patch {visible}", timeout=60_000)
+            # a removed patch while the layer is the rollout (encoder only): the layer moves to the decoder's last
             click_patch(removed, "bottom")
+            expect(page.locator("#attention-layer input")).to_have_value("-1", timeout=60_000)
             expect(note).to_contain_text(f"decoder layer 1, mean of heads, from the patch {removed}", timeout=60_000)
+            page.locator("#attention-layer input").click()
+            page.get_by_role("option", name="0", exact=True).click()
+            expect(note).to_contain_text(f"decoder layer 0, mean of heads, from the patch {removed}", timeout=60_000)
+            click_patch(visible)
+            expect(note).to_contain_text(f"encoder layer 0, mean of heads, from the patch {visible}", timeout=60_000)
             errors = page.locator(".toast-body.error")
             assert errors.count() == 0, errors.first.inner_text()
             before = page.locator("#attention-top img").get_attribute("src")
