@@ -21,7 +21,6 @@ from mae_core.evaluation.attention_overlay import attention_overlay
 from mae_core.evaluation.reconstruct import Reconstruction, reconstruct
 from mae_core.files import file_sha256
 from mae_core.modeling.attention import AttentionMap
-from mae_core.modeling.mask_strategies import CUSTOM_MASK
 from mae_core.modeling.model import MaskedAutoencoderViT
 
 from . import inputs
@@ -200,11 +199,7 @@ class AttentionView:
     ) -> Reconstruction:
         """``name``'s reconstruction with attention under the Compare's mask, from the cache when it is there."""
         picture = inputs.read_image(image)
-        seed_value = inputs.whole_seed(seed)
-        strategy = inputs.compare_strategy(strategy)
-        mask = {"strategy": strategy}
-        if strategy == CUSTOM_MASK:
-            mask["removed"] = inputs.removed_patches(removed)
+        seed_value, mask = inputs.compare_mask(seed, strategy, removed)
         model = self.model(name)
         key = (file_sha256(image), name, id(model), float(mask_ratio), seed_value, bool(crop), str(mask))
         with self._lock:

@@ -12,28 +12,17 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from mae_app import MAEApp
 from mae_app.attention_view import AttentionQuery, AttentionView, attention_query
 from mae_core import load_model, reconstruct
 from mae_core.evaluation.attention_overlay import attention_overlay
-from tests.conftest import make_image
-from tests.mae_app.helpers import NAMES, make_app, save_tiny_checkpoints, serve
+from tests.mae_app.helpers import NAMES, make_app, serve
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory) -> Iterator[tuple[MAEApp, dict, str]]:
-    folder = tmp_path_factory.mktemp("app")
-    files = save_tiny_checkpoints(folder)
-    app = make_app(folder / "runs", files)
+def served(tmp_path_factory, tiny_checkpoints) -> Iterator[tuple[dict, str]]:
+    app = make_app(tmp_path_factory.mktemp("runs"), tiny_checkpoints)
     with serve(app) as (_, url):
-        yield app, files, url
-
-
-@pytest.fixture(scope="module")
-def picture(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("images") / "picture.png"
-    make_image(48, 40).save(path)
-    return str(path)
+        yield tiny_checkpoints, url
 
 
 def pixels(path: str) -> np.ndarray:
@@ -42,19 +31,19 @@ def pixels(path: str) -> np.ndarray:
         return np.asarray(img.convert("RGB"))
 
 
-def test_attention_endpoint_draws_each_checkpoints_map_under_one_mask(served, picture):
-    _, files, url = served
+def test_attention_endpoint_draws_each_checkpoints_map_under_one_mask(served, image_file):
+    files, url = served
     client = Client(url, verbose=False)
-    top, bottom, note = client.predict(handle_file(picture), *NAMES, 0.5, 3, False, api_name="/attention")
+    top, bottom, note = client.predict(handle_file(image_file), *NAMES, 0.5, 3, False, api_name="/attention")
     # the library, on the same checkpoint files, image and mask: the class token's rollout of each checkpoint
-    maps = [reconstruct(load_model(files[name]), picture, 0.5, 3, attentions=True) for name in NAMES]
+    maps = [reconstruct(load_model(files[name]), image_file, 0.5, 3, attentions=True) for name in NAMES]
     grids = [rec.attention.encoder_map().grid for rec in maps]
     vmax = max(float(np.nanmax(grid)) for grid in grids)
     for path, rec, grid in zip((top, bottom), maps, grids):
         np.testing.assert_array_equal(pixels(path), attention_overlay(rec.masked, grid, vmax=vmax))
     assert not np.array_equal(grids[0], grids[1])  # two checkpoints, two maps: a row mix-up could not pass
     # both rows under the Compare's mask: the same removed patches, left as /compare's masked panel shows them
-    masked = pixels(client.predict(handle_file(picture), *NAMES, 0.5, 3, False, api_name="/compare")[1])
+    masked = pixels(client.predict(handle_file(image_file), *NAMES, 0.5, 3, False, api_name="/compare")[1])
     removed = maps[0].mask.astype(bool).repeat(8, axis=0).repeat(8, axis=1)
     assert removed.sum() == 8 * 64
     for path in (top, bottom):
@@ -63,12 +52,12 @@ def test_attention_endpoint_draws_each_checkpoints_map_under_one_mask(served, pi
     assert "**bottom** (tiny-b)" in note and "on the class token" in note
 
 
-def test_the_token_chooses_encoder_or_decoder_and_layers_heads_are_checked(served, picture):
-    _, files, url = served
+def test_the_token_chooses_encoder_or_decoder_and_layers_heads_are_checked(served, image_file):
+    files, url = served
     client = Client(url, verbose=False)
-    rec = reconstruct(load_model(files[NAMES[0]]), picture, 0.5, 3, attentions=True)
+    rec = reconstruct(load_model(files[NAMES[0]]), image_file, 0.5, 3, attentions=True)
     visible, removed = int(rec.attention.visible[0]), int(rec.attention.removed[0])
-    args = (handle_file(picture), *NAMES, 0.5, 3, False, "random", "")
+    args = (handle_file(image_file), *NAMES, 0.5, 3, False, "random", "")
     *_, note = client.predict(*args, str(visible), "1", "2", api_name="/attention")
     assert f"encoder layer 1, head 2, from the patch {visible}" in note
     top, _, note = client.predict(*args, str(removed), "-1", "mean", api_name="/attention")
@@ -87,8 +76,8 @@ def test_the_token_chooses_encoder_or_decoder_and_layers_heads_are_checked(serve
         client.predict(*args, "99", "0", "mean", api_name="/attention")
 
 
-def test_drawn_masks_work_and_every_parameter_is_named(served, picture):
-    _, _, url = served
+def test_drawn_masks_work_and_every_parameter_is_named(served, image_file):
+    _, url = served
     client = Client(url, verbose=False)
     params = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/attention"]["parameters"]
     names = [p["parameter_name"] for p in params]
@@ -107,7 +96,12 @@ def test_drawn_masks_work_and_every_parameter_is_named(served, picture):
     ]
     assert [p["parameter_default"] for p in params[-3:]] == ["class token", "rollout", "mean"]
     top, bottom, note = client.predict(
-        image=handle_file(picture), strategy="draw", removed="0, 5, 10, 15", patch="5", layer="0", api_name="/attention"
+        image=handle_file(image_file),
+        strategy="draw",
+        removed="0, 5, 10, 15",
+        patch="5",
+        layer="0",
+        api_name="/attention",
     )
     assert "decoder layer 0, mean of heads, from the patch 5" in note
     for path in (top, bottom):
@@ -125,10 +119,10 @@ def test_query_text_rules():
             attention_query(*bad)
 
 
-def test_closed_section_computes_nothing(tmp_path, picture):
-    app = make_app(tmp_path / "runs", save_tiny_checkpoints(tmp_path))
+def test_closed_section_computes_nothing(tiny_app, image_file):
+    app = tiny_app
     view = AttentionView(app.model)
-    args = (picture, *NAMES, 0.5, 0, False, "random", "", "", "rollout", "mean")
+    args = (image_file, *NAMES, 0.5, 0, False, "random", "", "", "rollout", "mean")
     assert all(isinstance(out, type(gr.skip())) for out in view.when_shown(False, *args))
     assert not view._results
     assert len(view.when_shown(True, *args)) == 3 and len(view._results) == 2

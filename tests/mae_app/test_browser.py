@@ -30,6 +30,18 @@ PANELS = [f"#{row}-{i}" for row in ("top", "bottom") for i in range(len(PANEL_LA
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
 
 
+def _upload_and_reconstruct(page, url: str, picture: Path) -> None:
+    """Open the page, upload ``picture`` into Compare and press Reconstruct (the default pair: the bundled tiny one)."""
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    # the page load fills in the default pair: the bundled tiny models, as no ViT-L is cached here
+    expect(page.locator("#pair-note")).to_contain_text("tiny-pixel (top) vs tiny-gan (bottom)", timeout=30_000)
+    page.locator("#input-image input[type=file]").set_input_files(str(picture))
+    expect(page.locator("#input-image img")).to_be_visible(timeout=30_000)
+    page.locator("#run-compare").click()
+
+
 def test_upload_and_compare_in_chromium(tmp_path, isolated_caches):
     from playwright.sync_api import expect, sync_playwright
 
@@ -40,12 +52,7 @@ def test_upload_and_compare_in_chromium(tmp_path, isolated_caches):
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1300})
-            page.goto(url)
-            # the page load fills in the default pair: the bundled tiny models, as no ViT-L is cached here
-            expect(page.locator("#pair-note")).to_contain_text("tiny-pixel (top) vs tiny-gan (bottom)", timeout=30_000)
-            page.locator("#input-image input[type=file]").set_input_files(str(picture))
-            expect(page.locator("#input-image img")).to_be_visible(timeout=30_000)
-            page.locator("#run-compare").click()
+            _upload_and_reconstruct(page, url, picture)
             # the last panel, or an error toast: fail at once with the app's message instead of timing out
             page.wait_for_selector(f"{PANELS[-1]} img, .toast-body.error", timeout=90_000)
             errors = page.locator(".toast-body.error")
@@ -264,11 +271,7 @@ def test_attention_overlays_follow_clicks_layers_and_new_masks_in_chromium(tmp_p
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1300})
-            page.goto(url)
-            expect(page.locator("#pair-note")).to_contain_text("tiny-pixel (top) vs tiny-gan (bottom)", timeout=30_000)
-            page.locator("#input-image input[type=file]").set_input_files(str(picture))
-            expect(page.locator("#input-image img")).to_be_visible(timeout=30_000)
-            page.locator("#run-compare").click()
+            _upload_and_reconstruct(page, url, picture)
             expect(page.locator("#metrics")).to_contain_text("tiny-gan", timeout=90_000)
             page.get_by_text("Where each checkpoint looked (attention)").click()
             note = page.locator("#attention-note")
