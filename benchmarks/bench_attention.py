@@ -2,8 +2,9 @@
 
 Random ViT-sized weights (base by default), one 224 px image, ratio 0.75, interleaved rounds in ONE process, each
 path's best round kept (machine load moves absolute times). Without ``attentions`` no hook exists on the model
-(checked after every round), so ``reconstruct`` and the packed engine (``evaluate``, which never imports the attention
-module) run exactly as before; the price of asking is the eager ``softmax(q k^T)`` per block, beside the fused pass.
+(checked after every round), so ``reconstruct`` and the packed engine (``evaluate``, whose ``packed.py`` never calls
+the attention code) run exactly as before; the price of asking is the eager ``softmax(q k^T)`` per block, beside the
+fused pass.
 
     .venv/bin/python benchmarks/bench_attention.py                 # ViT-B, 5 rounds (about 1 min, 2-core CPU)
     .venv/bin/python benchmarks/bench_attention.py --arch mae_vit_large_patch16 --rounds 3
