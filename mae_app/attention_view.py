@@ -20,14 +20,13 @@ import numpy as np
 from mae_core.evaluation.attention_overlay import attention_overlay
 from mae_core.evaluation.reconstruct import Reconstruction, reconstruct
 from mae_core.files import file_sha256
-from mae_core.modeling.attention import AttentionMap
+from mae_core.modeling.attention import CLASS_TOKEN, AttentionMap
 from mae_core.modeling.model import MaskedAutoencoderViT
 
 from . import inputs
 from .components import result_panel
 from .panels import served_png
 
-CLASS_TOKEN = "class token"
 ROLLOUT = "rollout"
 MEAN = "mean"
 CACHE_SIZE = 8  # reconstructions with attention kept (one per checkpoint and mask)
