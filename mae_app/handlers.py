@@ -224,11 +224,7 @@ class MAEApp:
         ``second``, the metrics table and a note in Markdown.
         """
         picture = inputs.read_image(image)
-        seed_value = inputs.whole_seed(seed)
-        strategy = inputs.compare_strategy(strategy)
-        mask = {"strategy": strategy}
-        if strategy == CUSTOM_MASK:
-            mask["removed"] = inputs.removed_patches(removed)
+        seed_value, mask = inputs.compare_mask(seed, strategy, removed)
         plan = plan_metrics()  # the default set: lpips only when its weights are here, else a note saying how
         results = []
         for name in (first, second):

@@ -125,6 +125,17 @@ def compare_strategy(strategy: str | None) -> str:
         raise gr.Error(f"{err}, or {DRAW!r} / {CUSTOM_MASK!r} for a drawn mask") from None
 
 
+def compare_mask(seed: float | None, strategy: str | None, removed: str | Sequence[int] | None) -> tuple[int, dict]:
+    """The Compare tab's mask as ``reconstruct`` arguments: the seed, and ``strategy`` plus, for a drawn mask,
+    the ``removed`` patch indices (the keyword arguments)."""
+    seed_value = whole_seed(seed)
+    strategy = compare_strategy(strategy)
+    mask: dict = {"strategy": strategy}
+    if strategy == CUSTOM_MASK:
+        mask["removed"] = removed_patches(removed)
+    return seed_value, mask
+
+
 def sweep_strategies(strategies: Sequence[str] | str | None) -> tuple[str, ...]:
     """The Sweep tab's strategies (several at once, each once), at least one; drawn masks are for Compare."""
     chosen = [strategies] if isinstance(strategies, str) else list(strategies or [])

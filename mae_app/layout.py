@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import space
+from . import attention_view, space
 from .api_defaults import PairDefaults
 from .compare_page import ComparePage
 from .handlers import MAEApp
@@ -61,6 +61,8 @@ def build_demo(app: MAEApp) -> gr.Blocks:
 
         compare.wire(compare_tab, gpu(app.compare), page, app.new_seed)
         compare.wire_row_labels(compare_tab, app.row_label)
+        view = attention_view.AttentionView(app.model)
+        attention_view.wire(compare_tab.attention, view, compare_tab.inputs, compare_tab.metrics, gpu)
         sweep.wire(sweep_tab, compare_tab, runs_tab, gpu(app.sweep), app.cancel_sweep, app.list_runs)
         runs.wire(runs_tab, app.list_runs, app.show_runs, app.runs_tab_opened, app.drill, gpu)
         checkpoints.wire(checkpoints_tab, app.checkpoints, app.download_checkpoint)

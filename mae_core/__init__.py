@@ -21,6 +21,7 @@ _MODULES = {
         "infer_config",
         "transformers_to_official",
     ),
+    "modeling.attention": ("AttentionMap", "AttentionMaps", "record_attention", "rollout"),
     "modeling.drawn_mask": ("patches_from_painting",),
     "evaluation.engine": (
         "EvalRecord",

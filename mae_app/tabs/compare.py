@@ -11,6 +11,7 @@ import gradio as gr
 
 from mae_core.modeling.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
 
+from .. import attention_view
 from ..compare_page import ComparePage
 from ..components import checked_image, link_row, mask_painter, result_panel, strategy_choice, wire_link
 from ..formatting import EMPTY_COMPARE, empty_table, metric_legend
@@ -42,6 +43,7 @@ class CompareTab:
     link: gr.Textbox
     stale: gr.Markdown  # says so when the controls changed since the result on screen was made
     shown: gr.State  # the result on screen (compare_page.Shown), None before the first
+    attention: attention_view.AttentionTab  # where each checkpoint looked (wired by attention_view.wire)
 
     @property
     def inputs(self) -> list:
@@ -116,6 +118,7 @@ def build(
         note = gr.Markdown(label="note", elem_id="compare-note")
         copy_link, link = link_row("compare")
         shown = gr.State(None)  # inside the tab: a child of the Tabs itself would be taken for a tab
+        attention = attention_view.build()
     return CompareTab(
         image,
         first,
@@ -137,6 +140,7 @@ def build(
         link,
         stale,
         shown,
+        attention,
     )
 
 

@@ -4,14 +4,16 @@ plus metrics and a per-patch error map."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from ..modeling.attention import AttentionMaps, AttentionRecord, attention_maps, record_attention
 from ..modeling.mask_strategies import CUSTOM_MASK
 from ..modeling.masking import check_strategy, mask_from_patches, mask_noise, mask_ratio_for_count, removed_bitmap
-from ..modeling.model import MaskedAutoencoderViT
+from ..modeling.model import MAEOutput, MaskedAutoencoderViT
 from ..modeling.patches import mask_to_pixels, paste
 from .metrics import Metrics, measure, patch_mse, plan_metrics, warn_if_skipped
 from .preprocess import ImageLike, preprocess, to_uint8
@@ -33,6 +35,7 @@ class Reconstruction:
     mask_ratio: float  # for a drawn mask, the ratio of the drawn patches (mask_ratio_for_count)
     seed: int
     strategy: str = "random"  # a name of MASK_STRATEGIES, or "custom" for a drawn mask
+    attention: AttentionMaps | None = None  # with ``attentions=True``: the encoder's and decoder's attention
 
     def panels(self) -> list[tuple[np.ndarray, str]]:
         """The four panels with their titles, in the official order."""
@@ -51,11 +54,14 @@ def reconstruct(
     crop: bool = False,
     device: torch.device | str | None = None,
     metrics: Iterable[str] | None = None,
+    attentions: bool = False,
 ) -> Reconstruction:
     """Mask ``image`` with the noise of ``seed`` under ``strategy`` and reconstruct it, in float32 on the model's
     device. ``strategy="custom"`` removes exactly the patches ``removed`` (indices or a boolean [g, g] grid, see
     :func:`~mae_core.modeling.masking.mask_from_patches`); ``mask_ratio`` is then the drawn one and the argument is
-    ignored. ``metrics`` chooses the optional metrics as :func:`.engine.iter_evaluate` does (same default)."""
+    ignored. ``metrics`` chooses the optional metrics as :func:`.engine.iter_evaluate` does (same default).
+    ``attentions=True`` also returns the attention probabilities of every block and their rollout
+    (:class:`~mae_core.modeling.attention.AttentionMaps`), computed on the side of the same forward pass."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     plan = plan_metrics(metrics, device=device)
     warn_if_skipped(plan)
@@ -64,7 +70,8 @@ def reconstruct(
     noise, mask_ratio = _mask_noise(strategy, removed, seed, mask_ratio, config.num_patches)
     x = preprocess(image, config.img_size, crop=crop).unsqueeze(0).to(device)  # [1, 3, H, W]
     with torch.inference_mode():
-        out = model(x, mask_ratio=mask_ratio, noise=noise)
+        with record_attention(model) if attentions else nullcontext() as record:
+            out = model(x, mask_ratio=mask_ratio, noise=noise)
         target = model.patchify(x)
         per_patch = patch_mse(out.pred, target)  # [1, L]
         index = torch.zeros(1, dtype=torch.long, device=device)
@@ -84,7 +91,14 @@ def reconstruct(
         mask_ratio=float(mask_ratio),
         seed=int(seed),
         strategy=strategy,
+        attention=_attention(record, out, grid) if attentions else None,
     )
+
+
+def _attention(record: AttentionRecord, out: MAEOutput, grid: int) -> AttentionMaps:
+    """The one image's attention maps from the pass that gave ``out``."""
+    kept = int(out.mask.shape[1] - out.mask[0].sum().item())
+    return attention_maps(record, out.ids_restore, kept, (grid, grid))
 
 
 def _mask_noise(strategy: str, removed: object, seed: int, mask_ratio: float, num_patches: int):

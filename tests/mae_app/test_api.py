@@ -45,10 +45,10 @@ def table_frame(value: dict) -> pd.DataFrame:
     return pd.DataFrame(value["data"], columns=value["headers"])
 
 
-def test_named_endpoints_are_compare_sweep_and_replay(server):
+def test_named_endpoints_are_compare_sweep_replay_and_attention(server):
     _, url = server
     endpoints = Client(url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert set(endpoints) == {"/compare", "/sweep", "/replay"}
+    assert set(endpoints) == {"/compare", "/sweep", "/replay", "/attention"}
     compare = endpoints["/compare"]["parameters"]
     assert len(compare) == 8  # image, two checkpoints, ratio, seed, crop, strategy, removed patches
     assert [p["parameter_default"] for p in compare[-2:]] == ["random", ""]  # older callers need not send them

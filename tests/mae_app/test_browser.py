@@ -46,12 +46,7 @@ def test_upload_and_compare_in_chromium(tmp_path, isolated_caches):
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1300})
-            page.goto(url)
-            # the page load fills in the default pair: the bundled tiny models, as no ViT-L is cached here
-            expect(page.locator("#pair-note")).to_contain_text("tiny-pixel (top) vs tiny-gan (bottom)", timeout=30_000)
-            page.locator("#input-image input[type=file]").set_input_files(str(picture))
-            expect(page.locator("#input-image img")).to_be_visible(timeout=30_000)
-            page.locator("#run-compare").click()
+            _upload_and_reconstruct(page, url, picture)
             # the last panel, or an error toast: fail at once with the app's message instead of timing out
             page.wait_for_selector(f"{PANELS[-1]} img, .toast-body.error", timeout=90_000)
             errors = page.locator(".toast-body.error")
@@ -604,3 +599,70 @@ def _choose_draw(page):
     painter = page.locator("#mask-painter")
     expect(painter).to_be_visible(timeout=30_000)
     return painter
+
+
+def _upload_and_reconstruct(page, url: str, picture: Path) -> None:
+    """Open the page, upload ``picture`` into Compare and press Reconstruct (the default pair: the bundled tiny one)."""
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    # the page load fills in the default pair: the bundled tiny models, as no ViT-L is cached here
+    expect(page.locator("#pair-note")).to_contain_text("tiny-pixel (top) vs tiny-gan (bottom)", timeout=30_000)
+    page.locator("#input-image input[type=file]").set_input_files(str(picture))
+    expect(page.locator("#input-image img")).to_be_visible(timeout=30_000)
+    page.locator("#run-compare").click()
+
+
+def test_attention_overlays_follow_clicks_layers_and_new_masks_in_chromium(tmp_path, isolated_caches):
+    """Reconstruct, open the attention section (the class token's rollout for both rows), click a visible patch,
+    click a removed patch (its mask token in the decoder), pick a layer, then a new seed redraws the overlays."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from mae_core import load_model, reconstruct
+
+    picture = tmp_path / "upload.png"
+    make_image(96, 80, seed=3).save(picture)
+    maps = reconstruct(load_model("tiny-pixel"), str(picture), 0.75, 0, attentions=True).attention  # the page's mask
+    visible, removed = int(maps.visible[0]), int(maps.removed[0])
+    screenshot = tmp_path / "attention.png"
+    with serve(default_app(run_root=tmp_path / "runs")) as (_, url), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1300})
+            _upload_and_reconstruct(page, url, picture)
+            expect(page.locator("#metrics")).to_contain_text("tiny-gan", timeout=90_000)
+            page.get_by_text("Where each checkpoint looked (attention)").click()
+            note = page.locator("#attention-note")
+            expect(note).to_contain_text("(tiny-pixel): encoder rollout, from the class token", timeout=60_000)
+            expect(note).to_contain_text("(tiny-gan): encoder rollout, from the class token")
+            for row in ("top", "bottom"):
+                expect(page.locator(f"#attention-{row} img")).to_be_visible()
+
+            def click_patch(patch: int, row: str = "top") -> None:
+                img = page.locator(f"#attention-{row} img")
+                box = img.bounding_box()
+                y, x = divmod(patch, 14)  # the bundled pair: 224 px, 16 px patches
+                img.click(position={"x": (x + 0.5) * box["width"] / 14, "y": (y + 0.5) * box["height"] / 14})
+
+            click_patch(visible)
+            expect(page.locator("#attention-patch input, #attention-patch textarea").first).to_have_value(str(visible))
+            expect(note).to_contain_text(f"encoder rollout, from the patch {visible}", timeout=60_000)
+            # a removed patch while the layer is the rollout (encoder only): the layer moves to the decoder's last
+            click_patch(removed, "bottom")
+            expect(page.locator("#attention-layer input")).to_have_value("-1", timeout=60_000)
+            expect(note).to_contain_text(f"decoder layer 1, mean of heads, from the patch {removed}", timeout=60_000)
+            page.locator("#attention-layer input").click()
+            page.get_by_role("option", name="0", exact=True).click()
+            expect(note).to_contain_text(f"decoder layer 0, mean of heads, from the patch {removed}", timeout=60_000)
+            click_patch(visible)
+            expect(note).to_contain_text(f"encoder layer 0, mean of heads, from the patch {visible}", timeout=60_000)
+            errors = page.locator(".toast-body.error")
+            assert errors.count() == 0, errors.first.inner_text()
+            before = page.locator("#attention-top img").get_attribute("src")
+            page.get_by_role("button", name="New seed").click()  # a new mask: the open section follows it
+            expect(page.locator("#attention-top img")).not_to_have_attribute("src", before, timeout=60_000)
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+    if os.environ.get("MAE_SCREENSHOT_DIR"):  # for a human to look at
+        Path(os.environ["MAE_SCREENSHOT_DIR"], screenshot.name).write_bytes(screenshot.read_bytes())

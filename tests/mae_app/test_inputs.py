@@ -6,7 +6,15 @@ import gradio as gr
 import numpy as np
 import pytest
 
-from mae_app.inputs import compare_strategy, painted_pixels, ratio_grid, removed_patches, seed_list, sweep_strategies
+from mae_app.inputs import (
+    compare_mask,
+    compare_strategy,
+    painted_pixels,
+    ratio_grid,
+    removed_patches,
+    seed_list,
+    sweep_strategies,
+)
 
 
 def test_ratio_grid_includes_both_ends_and_rounds():
@@ -39,6 +47,15 @@ def test_compare_strategy_names_draw_and_custom_alike():
     ]
     with pytest.raises(gr.Error, match="'spiral'.*draw"):
         compare_strategy("spiral")
+
+
+def test_compare_mask_is_the_seed_and_reconstructs_mask_arguments():
+    assert compare_mask(4.0, "block", "ignored") == (4, {"strategy": "block"})
+    assert compare_mask(0, "draw", "3, 1") == (0, {"strategy": "custom", "removed": [1, 3]})
+    with pytest.raises(gr.Error, match="no patch is removed"):
+        compare_mask(0, "custom", "")
+    with pytest.raises(gr.Error, match="seed must be a whole number"):
+        compare_mask(1.5, "random", "")
 
 
 def test_sweep_strategies_are_several_seeded_ones_each_once():
