@@ -36,8 +36,10 @@ from .checkpoints.sources import download
 from .evaluation.engine import EvalRecord, evaluate, iter_evaluate, select_device
 from .evaluation.heatmap import error_heatmap, shared_vmax
 from .evaluation.metrics import Metrics
+from .evaluation.patch_difference import PATCH_METRICS, PatchDifference, patch_difference
 from .evaluation.preprocess import IMAGENET_MEAN, IMAGENET_STD, ImageError, ImageLike, load_image, preprocess
 from .evaluation.reconstruct import Reconstruction, reconstruct
+from .evaluation.uncertainty import MaskUncertainty, mask_uncertainty
 from .modeling.drawn_mask import patches_from_painting
 from .modeling.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
 from .modeling.masking import (
@@ -70,6 +72,7 @@ __all__ = [
     "CUSTOM_MASK",
     "LOSS_TYPES",
     "MASK_STRATEGIES",
+    "PATCH_METRICS",
     "PRESETS",
     "CheckpointEntry",
     "CheckpointError",
@@ -87,9 +90,11 @@ __all__ = [
     "MAEConfig",
     "MAEOutput",
     "MaskedAutoencoderViT",
+    "MaskUncertainty",
     "Metrics",
     "ModelCache",
     "NormPixWarning",
+    "PatchDifference",
     "Reconstruction",
     "Source",
     "StateDictMismatchError",
@@ -113,9 +118,11 @@ __all__ = [
     "mask_from_patches",
     "mask_noise",
     "mask_ratio_for_count",
+    "mask_uncertainty",
     "noise_for_seeds",
     "num_kept",
     "num_removed",
+    "patch_difference",
     "patchify",
     "patches_from_painting",
     "preprocess",
