@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..modeling.model import MAEConfig, MaskedAutoencoderViT
-from ..modeling.patches import paste, patchify, unpatchify
+from ..modeling.patches import mask_to_pixels, paste, patchify, unpatchify
 from .metrics import patch_mse
 from .perceptual import load_lpips
 from .preprocess import ImageLike, display_levels, preprocess
@@ -106,7 +106,8 @@ def _per_patch(run: SeedBatch, metric: str, config: MAEConfig, device: torch.dev
     original = display_levels(run.image) / 255.0  # [1, 3, H, W]
     grid = (config.grid_size, config.grid_size)
     predicted = unpatchify(run.pred, config.patch_size, grid, config.in_chans)  # [K, 3, H, W] normalised
-    pasted = display_levels(paste(run.image, predicted, run.removed)) / 255.0
+    removed = mask_to_pixels(run.mask, config.patch_size, grid)  # [K, 1, H, W]
+    pasted = display_levels(paste(run.image, predicted, removed)) / 255.0
     index = torch.zeros(pasted.shape[0], dtype=torch.long, device=device)
     spatial = load_lpips(device, offline=True).spatial(original, pasted, index)  # [K, 1, H, W]
     return F.avg_pool2d(spatial, config.patch_size).flatten(1)  # [K, L], row-major like the patches

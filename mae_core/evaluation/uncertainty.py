@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from ..modeling.model import MaskedAutoencoderViT
-from .preprocess import ImageLike
+from ..modeling.patches import mask_to_pixels, unpatchify
+from .preprocess import ImageLike, denormalize
 from .seed_batch import DEFAULT_MASKS, check_seeds, model_device, run_seeds
 
 
@@ -64,22 +65,30 @@ def mask_uncertainty(
     batch = run_seeds(
         model, image, mask_ratio, seeds, strategy=strategy, crop=crop, device=model_device(model, device), dtype=dtype
     )
-    removed = batch.removed.double()  # [K, 1, H, W]
-    values = batch.reconstruction.double()  # [K, 3, H, W]
-    coverage = removed.sum(dim=0)  # [1, H, W]
-    safe = coverage.clamp_min(1.0)
-    mean = (values * removed).sum(dim=0) / safe  # [3, H, W]
-    variance = (((values - mean) ** 2) * removed).sum(dim=0) / safe  # [3, H, W]
-    spread = variance.mean(dim=0).sqrt()  # [H, W]
-    nothing = coverage[0] == 0
-    mean[:, nothing] = math.nan
-    spread[nothing] = math.nan
-    grid = model.config.grid_size
+    config = model.config
+    k, length, dim = batch.pred.shape
+    channels, p = config.in_chans, config.patch_size
+    with torch.inference_mode():
+        # in patch space, where a mask is constant over each patch: reconstructions [K, L, p*p, C] in [0, 1]
+        recon = denormalize(batch.pred.reshape(k, length, dim // channels, channels), dim=-1).clamp_(0.0, 1.0)
+        weight = batch.mask  # [K, L], 1 = removed
+        coverage = weight.sum(dim=0)  # [L]
+        scale = 1.0 / coverage.clamp_min(1.0)[:, None, None]
+        mean = torch.einsum("kl,klqc->lqc", weight, recon) * scale  # [L, p*p, C]
+        variance = torch.einsum("kl,klqc->lqc", weight, (recon - mean) ** 2) * scale  # two-pass: no cancellation
+        spread = variance.mean(dim=-1).sqrt()  # [L, p*p], root-mean-square over the channels
+        nothing = coverage == 0
+        mean[nothing] = math.nan
+        spread[nothing] = math.nan
+    grid = (config.grid_size, config.grid_size)
+    mean_image = unpatchify(mean.reshape(1, length, dim), p, grid, channels)[0]  # [C, H, W]
+    spread_image = unpatchify(spread.reshape(1, length, dim // channels), p, grid, 1)[0, 0]  # [H, W]
+    coverage_image = mask_to_pixels(coverage, p, grid)[0, 0]  # [H, W]
     return MaskUncertainty(
-        mean=mean.permute(1, 2, 0).float().cpu().numpy(),
-        spread=spread.float().cpu().numpy(),
-        coverage=coverage[0].to(torch.int32).cpu().numpy(),
-        masks=batch.mask.reshape(len(seeds), grid, grid).to(torch.uint8).cpu().numpy(),
+        mean=mean_image.permute(1, 2, 0).cpu().numpy(),
+        spread=spread_image.cpu().numpy(),
+        coverage=coverage_image.to(torch.int32).cpu().numpy(),
+        masks=batch.mask.reshape(k, *grid).to(torch.uint8).cpu().numpy(),
         seeds=seeds,
         mask_ratio=float(mask_ratio),
         strategy=strategy,
