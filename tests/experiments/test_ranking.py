@@ -34,20 +34,20 @@ def test_contact_sheet_shows_the_top_and_bottom_images_and_greys_out_missing_one
     paths = write_images(tmp_path / "pics", 3)
     df = study_frame(images=3, seeds=2, ratios=(0.75,), shift=(0.0,))
     ranking = rank_images(df, "mse")
-    files = {f"{i:064x}": path for i, path in enumerate(paths[:2])}  # the third image is gone
-    files[f"{2:064x}"] = "image 'im2.png' of run run-a is gone"
+    first, last = ranking.iloc[0], ranking.iloc[-1]
+    files = {f"{i:064x}": path for i, path in enumerate(paths)}
+    files[last["image_sha256"]] = f"image {last['image']!r} of run run-a is gone"  # the last-ranked image is gone
     sheet = contact_sheet(ranking, files, "mse", tmp_path / "sheet.png", per_side=2)
-    assert sheet.shown == 2 and sheet.unavailable == (("im2.png", "image 'im2.png' of run run-a is gone"),)
-    picture = np.asarray(Image.open(sheet.path).convert("RGB"))
-    first = ranking.iloc[0]  # rank 1: the first tile of the row
-    y, x = 22 + 18, 4
-    tile = picture[y : y + TILE, x : x + TILE]
-    index = int(first["image_sha256"], 16)
-    if index < 2:
-        expected = np.asarray(ImageOps.fit(Image.open(paths[index]).convert("RGB"), (TILE, TILE)))
-        assert np.abs(tile.astype(int) - expected.astype(int)).max() <= 1
-    else:
-        assert (tile == 200).all()
+    assert sheet.shown == 2 and sheet.unavailable == ((last["image"], files[last["image_sha256"]]),)
+    picture = np.asarray(Image.open(sheet.path).convert("RGB")).astype(int)
+    top = 22 + 18  # header, then the row's title
+    # three images, two per side at most: ranks 1 and 2 on the left, rank 3 alone on the right after the gap
+    tile = picture[top : top + TILE, 4 : 4 + TILE]
+    expected = np.asarray(ImageOps.fit(Image.open(paths[int(first["image_sha256"], 16)]).convert("RGB"), (TILE, TILE)))
+    assert np.abs(tile - expected.astype(int)).max() <= 1
+    right = 4 + 2 * (TILE + 4) + 16
+    grey = picture[top : top + 40, right : right + TILE]
+    assert (grey == 200).all()
 
 
 def test_report_writes_rankings_and_contact_sheets_and_names_unavailable_images(tmp_path):
