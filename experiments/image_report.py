@@ -65,8 +65,13 @@ def write_image_report(
         plot_breakdown(table, threshold, written[-1])
     if pair is not None:
         unavailable: dict[str, str] = {}
+        skipped: list[str] = []
         for metric in [m for m in METRIC_NAMES if m in frame.columns and frame[m].notna().any()]:
-            ranking = rank_images(frame, metric, *pair)
+            try:
+                ranking = rank_images(frame, metric, *pair)
+            except ValueError as err:  # e.g. a metric only one checkpoint's rows carry: no pairs to rank
+                skipped.append(f"note: no ranking of {metric}: {err}")
+                continue
             written.append(_csv(ranking, folder / f"ranking_{metric}.csv"))
             sheet = contact_sheet(ranking, files, metric, folder / f"contact_sheet_{metric}.png")
             written.append(sheet.path)
@@ -80,6 +85,7 @@ def write_image_report(
         lines += [
             f"note: image {name} is unavailable on the contact sheets: {why}" for name, why in unavailable.items()
         ]
+        lines += skipped
     return ImageReport(tuple(written), "\n".join(lines) + ("\n" if lines else ""))
 
 

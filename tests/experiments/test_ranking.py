@@ -64,3 +64,14 @@ def test_report_writes_rankings_and_contact_sheets_and_names_unavailable_images(
     for i in range(4):
         note = f"note: image im{i}.png is unavailable on the contact sheets: image 'im{i}.png' of run run-a is gone"
         assert note in done.stdout
+
+
+def test_a_metric_only_one_checkpoint_carries_is_left_out_of_the_rankings_with_a_note(tmp_path):
+    df = study_frame(images=3, seeds=2, ratios=(0.75,), shift=(0.01,))
+    df["ssim"] = np.where(df["checkpoint"] == "tiny-pixel", 0.5, np.nan)  # only the pixel run computed ssim
+    store_runs(tmp_path, df)
+    done = run_cli("report", "run-a", "--out", str(tmp_path), "--metric", "mse")
+    assert done.returncode == 0, done.stderr
+    folder = Path(done.stdout.strip().splitlines()[-1].removeprefix("report folder: "))
+    assert (folder / "ranking_mse.csv").is_file() and not (folder / "ranking_ssim.csv").exists()
+    assert "note: no ranking of ssim: checkpoint 'tiny-gan' is not in these runs" in done.stdout
