@@ -389,7 +389,7 @@ def _report(args: argparse.Namespace) -> int:
                 report.folder,
                 thresholds=thresholds,
                 pair=(report.paired["a"].iloc[0], report.paired["b"].iloc[0]) if report.paired is not None else None,
-                files=locate_run_images(df, runs, {m.run_id: m for m in manifests}),
+                locate=lambda wanted: locate_run_images(df, runs, {m.run_id: m for m in manifests}, wanted),
             )
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)  # a report that could not be made leaves no folder

@@ -5,7 +5,7 @@ selected cells carry."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from experiments.breakdown import (
     breakdown_ratios,
     plot_breakdown,
 )
-from experiments.ranking import contact_sheet, rank_images
+from experiments.ranking import contact_sheet, rank_images, sheet_images
 from mae_core.evaluation.metrics import METRIC_NAMES
 
 
@@ -34,11 +34,11 @@ def write_image_report(
     *,
     thresholds: Sequence[Threshold] = (),
     pair: tuple[str, str] | None,
-    files: Mapping[str, Path | str],
+    locate: Callable[[set[str]], Mapping[str, Path | str]],
 ) -> ImageReport:
     """``frame``: the report's selected cells (``Report.selection.frame``); ``pair``: (a, b) of its paired
-    difference, None without one; ``files``: each image sha256's file or why it is unavailable
-    (:func:`experiments.ranking.locate_run_images`)."""
+    difference, None without one; ``locate(sha256s)``: each of those images' file or why it is unavailable
+    (:func:`experiments.ranking.locate_run_images`), asked once for the images the contact sheets show."""
     written: list[Path] = []
     lines: list[str] = []
     for threshold in thresholds:
@@ -66,12 +66,14 @@ def write_image_report(
     if pair is not None:
         unavailable: dict[str, str] = {}
         skipped: list[str] = []
+        rankings = {}
         for metric in [m for m in METRIC_NAMES if m in frame.columns and frame[m].notna().any()]:
             try:
-                ranking = rank_images(frame, metric, *pair)
+                rankings[metric] = rank_images(frame, metric, *pair)
             except ValueError as err:  # e.g. a metric only one checkpoint's rows carry: no pairs to rank
                 skipped.append(f"note: no ranking of {metric}: {err}")
-                continue
+        files = locate(set().union(*(sheet_images(r) for r in rankings.values()))) if rankings else {}
+        for metric, ranking in rankings.items():
             written.append(_csv(ranking, folder / f"ranking_{metric}.csv"))
             sheet = contact_sheet(ranking, files, metric, folder / f"contact_sheet_{metric}.png")
             written.append(sheet.path)

@@ -79,14 +79,33 @@ def rank_images(df: pd.DataFrame, metric: str, a: str | None = None, b: str | No
     return pd.DataFrame(rows, columns=list(RANKING_COLUMNS))
 
 
+def sheet_images(ranking: pd.DataFrame, per_side: int = SHEET_IMAGES) -> set[str]:
+    """The image sha256s a contact sheet of ``ranking`` shows (the top and bottom of each mask and ratio)."""
+    shown = set()
+    for _, group in ranking.groupby(["mask", "mask_ratio"], sort=True):
+        top, bottom = _sides(group, per_side)
+        shown |= set(top["image_sha256"]) | set(bottom["image_sha256"])
+    return shown
+
+
+def _sides(group: pd.DataFrame, per_side: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The top and bottom images of one mask and ratio; with fewer than 2 x ``per_side``, half each side."""
+    top = group.head(min(per_side, math.ceil(len(group) / 2)))
+    return top, group.iloc[len(top) :].tail(per_side)
+
+
 def locate_run_images(
-    frame: pd.DataFrame, runs: Mapping[str, Run], manifests: Mapping[str, Manifest]
+    frame: pd.DataFrame, runs: Mapping[str, Run], manifests: Mapping[str, Manifest], wanted: set[str] | None = None
 ) -> dict[str, Path | str]:
-    """For each image sha256 in ``frame`` (rows as loaded), the file to read - the run's kept copy, else the
-    recorded path while its bytes still match (:func:`experiments.run_images.locate_image`) - or, when neither
-    exists, the one-line reason it is unavailable."""
+    """For each image sha256 in ``frame`` (rows as loaded; only those in ``wanted`` when given: checking a recorded
+    path hashes the file), the file to read - the run's kept copy, else the recorded path while its bytes still
+    match (:func:`experiments.run_images.locate_image`) - or, when neither exists, the one-line reason it is
+    unavailable."""
     found: dict[str, Path | str] = {}
-    for row in frame.drop_duplicates("image_sha256").itertuples():
+    rows = frame.drop_duplicates("image_sha256")
+    if wanted is not None:
+        rows = rows[rows["image_sha256"].astype(str).isin(wanted)]
+    for row in rows.itertuples():
         sha256, run_id = str(row.image_sha256), str(row.run_id)
         manifest = manifests.get(run_id)
         record = next((i for i in manifest.images if i.name == row.image), None) if manifest else None
@@ -130,8 +149,7 @@ def contact_sheet(
     thumbnails: dict[str, Image.Image | str] = {}
     shown, unavailable = 0, {}
     for g, ((mask, ratio), group) in enumerate(groups):
-        top = group.head(min(per_side, math.ceil(len(group) / 2)))  # fewer than 2 x per_side: half each side
-        bottom = group.iloc[len(top) :].tail(per_side)
+        top, bottom = _sides(group, per_side)
         y = header + g * row_height
         draw.text((4, y + 2), f"mask {mask}, ratio {ratio:g}: {len(group)} image(s)", "black", font)
         for start, chosen in ((4, top), (4 + per_side * (TILE + 4) + gap, bottom)):

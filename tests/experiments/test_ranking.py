@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from experiments.analysis import t_interval
-from experiments.ranking import RANKING_COLUMNS, TILE, contact_sheet, rank_images
+from experiments.ranking import RANKING_COLUMNS, TILE, contact_sheet, rank_images, sheet_images
 from tests.experiments.helpers import run_cli, store_runs, study_frame, write_images
 
 
@@ -75,3 +75,14 @@ def test_a_metric_only_one_checkpoint_carries_is_left_out_of_the_rankings_with_a
     folder = Path(done.stdout.strip().splitlines()[-1].removeprefix("report folder: "))
     assert (folder / "ranking_mse.csv").is_file() and not (folder / "ranking_ssim.csv").exists()
     assert "note: no ranking of ssim: checkpoint 'tiny-gan' is not in these runs" in done.stdout
+
+
+def test_only_the_images_a_sheet_shows_are_looked_for():
+    df = study_frame(images=10, seeds=2, ratios=(0.5, 0.75), shift=(0.01, -0.01))
+    ranking = rank_images(df, "loss")
+    expected = set()
+    for _, group in ranking.groupby(["mask", "mask_ratio"]):
+        expected |= set(group["image_sha256"].head(4)) | set(group["image_sha256"].tail(4))
+    assert sheet_images(ranking) == expected
+    one = ranking[ranking["mask_ratio"] == 0.5]
+    assert len(sheet_images(one)) == 8  # 4 largest and 4 smallest of 10
