@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from experiments.breakdown import Threshold, parse_threshold
 from experiments.config import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MASKS,
@@ -94,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--metric", default="loss", choices=METRIC_NAMES, help="[loss]")
     report.add_argument("--a", metavar="NAME", help="baseline checkpoint of the paired difference b - a [pixel]")
     report.add_argument("--b", metavar="NAME", help="other checkpoint of the paired difference [gan]")
+    report.add_argument(
+        "--breakdown",
+        action="append",
+        metavar="METRIC<VALUE",
+        help="per image, the smallest mask ratio where a metric crosses a threshold, e.g. psnr<20 or lpips>0.4 "
+        "(repeat for several)",
+    )
     report.add_argument(
         "--allow-unbalanced",
         action="store_true",
@@ -389,6 +397,8 @@ def _guarded(action: Callable[[], int]) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     def action() -> int:
+        from experiments.image_report import write_image_report
+        from experiments.ranking import locate_run_images
         from experiments.report import new_report_folder, write_report
         from experiments.selection import planned_images
 
@@ -396,6 +406,7 @@ def _report(args: argparse.Namespace) -> int:
         run_ids = store.resolve_ids(args.run_ids)
         manifests = [store.open(run_id).read_manifest() for run_id in run_ids]
         statuses = {manifest.run_id: run_state(manifest) for manifest in manifests}
+        thresholds = [_threshold(text) for text in args.breakdown or ()]
         skipped: list = []
         df = load_runs(run_ids, root=args.out, skipped=skipped)
         unreadable = skipped_notes(skipped)
@@ -413,16 +424,31 @@ def _report(args: argparse.Namespace) -> int:
                 planned=planned_images(manifests, statuses),
                 unreadable=unreadable,
             )
+            runs = {run_id: store.open(run_id) for run_id in run_ids}
+            images = write_image_report(
+                report.selection.frame,
+                report.folder,
+                thresholds=thresholds,
+                pair=(report.paired["a"].iloc[0], report.paired["b"].iloc[0]) if report.paired is not None else None,
+                locate=lambda wanted: locate_run_images(df, runs, {m.run_id: m for m in manifests}, wanted),
+            )
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)  # a report that could not be made leaves no folder
             raise
-        print(report.text, end="")
-        for path in report.files:
+        print(report.text + images.text, end="")
+        for path in report.files + images.files:
             print(f"wrote {path}")
         print(f"report folder: {report.folder}")
         return EXIT_OK
 
     return _guarded(action)
+
+
+def _threshold(text: str) -> Threshold:
+    try:
+        return parse_threshold(text)
+    except ValueError as err:
+        raise ValueError(f"--breakdown: {err}") from None  # one line, exit 2 (_guarded)
 
 
 def _runs(args: argparse.Namespace) -> int:

@@ -80,6 +80,8 @@ _MODULES = {
         "unpatchify",
     ),
     "modeling.pos_embed": ("sincos_2d",),
+    "evaluation.patch_difference": ("PATCH_METRICS", "PatchDifference", "patch_difference"),
+    "evaluation.uncertainty": ("MaskUncertainty", "mask_uncertainty"),
     "evaluation.preprocess": (
         "IMAGENET_MEAN",
         "IMAGENET_STD",

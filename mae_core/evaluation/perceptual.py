@@ -106,6 +106,20 @@ class Lpips:
                 total += _spatial_average(head((ref[image_index] - cand) ** 2)).flatten()
         return total
 
+    def spatial(self, originals: torch.Tensor, pasted: torch.Tensor, image_index: torch.Tensor) -> torch.Tensor:
+        """[N, 1, H, W] LPIPS map between ``originals[image_index[i]]`` and ``pasted[i]``: each layer's linear-head
+        output upsampled (bilinear) to the image size, summed over the five layers - torchmetrics' / lpips'
+        ``spatial=True``. Its mean over the pixels is close to (not exactly) :meth:`distance`."""
+        size = tuple(pasted.shape[-2:])
+        with torch.inference_mode():
+            reference = self.features(originals)
+            candidate = self.features(pasted)
+            total = torch.zeros(pasted.shape[0], 1, *size, dtype=torch.float32, device=pasted.device)
+            for head, ref, cand in zip(self.network.lins, reference, candidate):
+                layer = head((ref[image_index] - cand) ** 2)  # [N, 1, h, w]
+                total += torch.nn.functional.interpolate(layer, size=size, mode="bilinear", align_corners=False)
+        return total
+
 
 _CACHE: dict[tuple, Lpips] = {}
 _CACHE_LOCK = threading.Lock()

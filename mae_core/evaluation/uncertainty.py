@@ -1,0 +1,95 @@
+"""Uncertainty over masks: the mask is the model's only randomness, so reconstructing one image under K masks
+shows where the model is sure (every mask that hid a pixel gives it the same colour) and where it guesses.
+
+For each pixel only the masks that REMOVED it count: a visible pixel is copied from the input, not predicted.
+``coverage`` says how many of the K masks removed each pixel; the mean and the spread are over those.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..modeling.model import MaskedAutoencoderViT
+from ..modeling.patches import mask_to_pixels, unpatchify
+from .preprocess import ImageLike, denormalize
+from .seed_batch import DEFAULT_MASKS, check_seeds, model_device, run_seeds
+
+
+@dataclass(frozen=True)
+class MaskUncertainty:
+    """What :func:`mask_uncertainty` returns. K = number of seeds, H = W = the model's img_size, g = H / patch."""
+
+    mean: np.ndarray  # [H, W, 3] float32 in [0, 1]: mean reconstruction over the masks that removed the pixel; NaN
+    # where no mask removed it
+    spread: np.ndarray  # [H, W] float32, [0, 1] RGB units: standard deviation (population, ddof 0) of the
+    # reconstruction over the masks that removed the pixel, root-mean-square over the 3 channels; 0 where one mask
+    # removed it, NaN where none did
+    coverage: np.ndarray  # [H, W] int32 in 0..K: how many of the K masks removed the pixel
+    masks: np.ndarray  # [K, g, g] uint8, 1 = removed: the K masks, in seed order
+    seeds: tuple[int, ...]
+    mask_ratio: float
+    strategy: str
+
+    @property
+    def num_masks(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def mean_spread(self) -> float:
+        """The image's mean spread: over the pixels that at least two masks removed (a pixel seen removed once has
+        no spread to measure); NaN when there are none."""
+        counted = self.coverage >= 2
+        return float(self.spread[counted].astype(np.float64).mean()) if counted.any() else math.nan
+
+
+def mask_uncertainty(
+    model: MaskedAutoencoderViT,
+    image: ImageLike | torch.Tensor,
+    mask_ratio: float = 0.75,
+    seeds: Iterable[int] = range(DEFAULT_MASKS),
+    *,
+    strategy: str = "random",
+    crop: bool = False,
+    device: torch.device | str | None = None,
+    dtype: str = "float32",
+) -> MaskUncertainty:
+    """Reconstruct ``image`` under the K masks of ``seeds`` (default 16: seeds 0-15) of ``strategy`` at
+    ``mask_ratio`` in one forward pass (:func:`.seed_batch.run_seeds`) and return, per pixel, the mean and spread
+    of the reconstruction over the masks that removed it, and its coverage. ``dtype``: "float32" or "bfloat16"."""
+    seeds = check_seeds(seeds)
+    batch = run_seeds(
+        model, image, mask_ratio, seeds, strategy=strategy, crop=crop, device=model_device(model, device), dtype=dtype
+    )
+    config = model.config
+    k, length, dim = batch.pred.shape
+    channels, p = config.in_chans, config.patch_size
+    with torch.inference_mode():
+        # in patch space, where a mask is constant over each patch: reconstructions [K, L, p*p, C] in [0, 1]
+        recon = denormalize(batch.pred.reshape(k, length, dim // channels, channels), dim=-1).clamp_(0.0, 1.0)
+        weight = batch.mask  # [K, L], 1 = removed
+        coverage = weight.sum(dim=0)  # [L]
+        scale = 1.0 / coverage.clamp_min(1.0)[:, None, None]
+        mean = torch.einsum("kl,klqc->lqc", weight, recon) * scale  # [L, p*p, C]
+        variance = torch.einsum("kl,klqc->lqc", weight, (recon - mean) ** 2) * scale  # two-pass: no cancellation
+        spread = variance.mean(dim=-1).sqrt()  # [L, p*p], root-mean-square over the channels
+        nothing = coverage == 0
+        mean[nothing] = math.nan
+        spread[nothing] = math.nan
+    grid = (config.grid_size, config.grid_size)
+    mean_image = unpatchify(mean.reshape(1, length, dim), p, grid, channels)[0]  # [C, H, W]
+    spread_image = unpatchify(spread.reshape(1, length, dim // channels), p, grid, 1)[0, 0]  # [H, W]
+    coverage_image = mask_to_pixels(coverage, p, grid)[0, 0]  # [H, W]
+    return MaskUncertainty(
+        mean=mean_image.permute(1, 2, 0).cpu().numpy(),
+        spread=spread_image.cpu().numpy(),
+        coverage=coverage_image.to(torch.int32).cpu().numpy(),
+        masks=batch.mask.reshape(k, *grid).to(torch.uint8).cpu().numpy(),
+        seeds=seeds,
+        mask_ratio=float(mask_ratio),
+        strategy=strategy,
+    )
