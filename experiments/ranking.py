@@ -23,8 +23,8 @@ from experiments.analysis import pair_checkpoints, paired_cells, study_cells, t_
 from experiments.manifest import Manifest
 from experiments.run_images import ImageChangedError, RunImage, find_image
 from experiments.store import Run
-from mae_core.evaluation.metrics import METRIC_INFO
-from mae_core.evaluation.preprocess import ImageError
+from mae_core.evaluation.preprocess import ImageError, load_image
+from mae_core.options import METRIC_INFO
 
 RANKING_COLUMNS = (
     "mask",
