@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from experiments.analysis import CONFIDENCE, pair_checkpoints, study_cells
-from mae_core.evaluation.metrics import METRIC_NAMES
+from mae_core.options import METRIC_NAMES
 
 N_RESAMPLES = 999
 BOOTSTRAP_SEED = 0  # the bootstrap's randomness is an argument, fixed so a report is reproducible

@@ -20,7 +20,7 @@ from experiments.breakdown import (
 )
 from experiments.ranking import contact_sheet, rank_images, sheet_images
 from experiments.run_images import RunImage
-from mae_core.evaluation.metrics import METRIC_NAMES
+from mae_core.options import METRIC_NAMES
 
 
 @dataclass(frozen=True)
