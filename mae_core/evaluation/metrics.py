@@ -295,7 +295,7 @@ def measure(
     its official loss (``model.forward_loss``), which knows its target space (norm-pix or not)."""
     per_item = imgs[image_index]  # [N, 3, H, W]
     mask = mask.float()
-    grid = (config.grid_size, config.grid_size)
+    grid = (imgs.shape[-2] // config.patch_size, imgs.shape[-1] // config.patch_size)  # (g_h, g_w) of these images
     removed_loss = loss(per_item, pred, mask)
     mse = masked_mean(patch_mse(pred, patchify(per_item, config.patch_size)), mask)
     optional = {}
