@@ -14,6 +14,7 @@ from ..modeling.masking import check_strategy, mask_from_patches, mask_noise, ma
 from ..modeling.model import MaskedAutoencoderViT
 from ..modeling.patches import mask_to_pixels, paste
 from .metrics import Metrics, measure, patch_mse, plan_metrics, warn_if_skipped
+from .norm_pix import DenormMode, NormPixGap, check_denorm, denormalise, norm_pix_gap
 from .preprocess import ImageLike, ImageSize, image_hw, preprocess, to_uint8
 
 PANEL_TITLES = ("original", "masked", "reconstruction", "reconstruction + visible")
@@ -34,6 +35,8 @@ class Reconstruction:
     mask_ratio: float  # for a drawn mask, the ratio of the drawn patches (mask_ratio_for_count)
     seed: int
     strategy: str = "random"  # a name of MASK_STRATEGIES, or "custom" for a drawn mask
+    denorm: DenormMode | None = None  # norm-pix models: how the panels and metrics were de-normalised; else None
+    norm_pix_gap: NormPixGap | None = None  # norm-pix models: removed-patch MSE, honest vs oracle; else None
 
     def panels(self) -> list[tuple[np.ndarray, str]]:
         """The four panels with their titles, in the official order."""
@@ -53,6 +56,7 @@ def reconstruct(
     device: torch.device | str | None = None,
     metrics: Iterable[str] | None = None,
     size: ImageSize | None = None,
+    denorm: DenormMode | None = None,
 ) -> Reconstruction:
     """Mask ``image`` with the noise of ``seed`` under ``strategy`` and reconstruct it, in float32 on the model's
     device. ``strategy="custom"`` removes exactly the patches ``removed`` (indices or a boolean [g, g] grid, see
@@ -63,22 +67,35 @@ def reconstruct(
     :data:`~mae_core.modeling.model.MAX_IMAGE_SIDE` (``ValueError`` otherwise); the model's own square by default.
     Other sizes use sin-cos position embeddings generated for their patch grid (exact, see
     :meth:`~mae_core.modeling.model.MaskedAutoencoderViT.position_embeddings`); ``crop`` then takes the largest
-    central region of that aspect ratio, else the image is resized to it."""
+    central region of that aspect ratio, else the image is resized to it.
+
+    ``denorm``: for a norm-pix model (``config.norm_pix_loss``), how its per-patch normalised prediction is put back
+    into pixels (:mod:`.norm_pix`): ``"honest"`` (the default: statistics from the visible patches only) or
+    ``"oracle"`` (each patch's true statistics: leaks the answer). The panels and the pixel metrics use it, ``loss``
+    stays the model's own; ``norm_pix_gap`` gives both modes' removed-patch MSE. A pixel model takes no mode."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     plan = plan_metrics(metrics, device=device)
     warn_if_skipped(plan)
     config = model.config
     height, width = image_hw(config.img_size if size is None else size)
     grid = config.grid_for(height, width)  # (g_h, g_w)
+    if config.norm_pix_loss:
+        denorm = check_denorm("honest" if denorm is None else denorm)
+    elif denorm is not None:
+        raise ValueError(f"denorm={denorm!r} is for norm-pix models; this model predicts pixels directly")
     noise, mask_ratio = _mask_noise(strategy, removed, seed, mask_ratio, grid)
     x = preprocess(image, (height, width), crop=crop).unsqueeze(0).to(device)  # [1, 3, H, W]
     with torch.inference_mode():
         out = model(x, mask_ratio=mask_ratio, noise=noise)
         target = model.patchify(x)
-        per_patch = patch_mse(out.pred, target)  # [1, L]
+        pixels, gap = out.pred, None  # pixels: the prediction in the input's normalised pixel space
+        if denorm is not None:
+            pixels = denormalise(out.pred, target, out.mask, grid, denorm)
+            gap = norm_pix_gap(out.pred, target, out.mask, grid)[0]
+        per_patch = patch_mse(pixels, target)  # [1, L]
         index = torch.zeros(1, dtype=torch.long, device=device)
-        measured = measure(x, index, out.pred, out.mask, plan, config=config, loss=model.forward_loss)
-        pred_img = model.unpatchify(out.pred.float(), grid)  # [1, 3, H, W]
+        measured = measure(x, index, out.pred, out.mask, plan, config=config, loss=model.forward_loss, pixels=pixels)
+        pred_img = model.unpatchify(pixels.float(), grid)  # [1, 3, H, W]
         mask_img = mask_to_pixels(out.mask, config.patch_size, grid)  # [1, 1, H, W]
         masked = x * (1 - mask_img)
         pasted = paste(x, pred_img, mask_img)
@@ -93,6 +110,8 @@ def reconstruct(
         mask_ratio=float(mask_ratio),
         seed=int(seed),
         strategy=strategy,
+        denorm=denorm,
+        norm_pix_gap=gap,
     )
 
 
