@@ -9,6 +9,7 @@ from pathlib import Path
 import gradio as gr
 
 from mae_core.modeling.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
+from mae_core.modeling.model import MAX_IMAGE_SIDE
 
 from ..components import checked_image, link_row, mask_painter, result_panel, strategy_choice, wire_link
 from ..inputs import RATIO_RANGE
@@ -35,11 +36,13 @@ class CompareTab:
     note: gr.Markdown
     copy_link: gr.Button
     link: gr.Textbox
+    keep_aspect: gr.Checkbox  # beside the crop: reconstruct at the image's own aspect and size (up to 1024 px)
 
     @property
     def inputs(self) -> list:
         """What :meth:`MAEApp.compare` takes, in its order."""
-        return [self.image, self.first, self.second, self.ratio, self.seed, self.crop, self.strategy, self.removed]
+        controls = [self.image, self.first, self.second, self.ratio, self.seed, self.crop, self.strategy]
+        return [*controls, self.removed, self.keep_aspect]
 
     @property
     def outputs(self) -> list:
@@ -85,7 +88,13 @@ def build(names: Sequence[str], examples: Sequence[Path], pair: tuple[str, str])
                         0, precision=0, minimum=0, label="Seed (fixes the mask)", scale=2, elem_id="mask-seed"
                     )
                     new_seed = gr.Button("New seed", scale=1)
-                crop = gr.Checkbox(False, label="Centre crop (instead of squashing to a square)", elem_id="crop")
+                with gr.Row():
+                    crop = gr.Checkbox(False, label="Centre crop (instead of squashing to a square)", elem_id="crop")
+                    keep_aspect = gr.Checkbox(
+                        False,
+                        label=f"Keep aspect (native size, up to {MAX_IMAGE_SIDE} px a side)",
+                        elem_id="keep-aspect",
+                    )
                 run = gr.Button("Reconstruct", variant="primary", elem_id="run-compare")
         panels = _panel_rows()
         metrics = gr.Dataframe(label="Metrics on the removed patches", interactive=False, elem_id="metrics")
@@ -108,6 +117,7 @@ def build(names: Sequence[str], examples: Sequence[Path], pair: tuple[str, str])
         note,
         copy_link,
         link,
+        keep_aspect,
     )
 
 

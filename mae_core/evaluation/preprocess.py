@@ -156,6 +156,19 @@ def image_hw(img_size: ImageSize) -> tuple[int, int]:
     return int(pair[0]), int(pair[1])
 
 
+def native_size(width: int, height: int, patch_size: int, max_side: int) -> tuple[int, int]:
+    """(H, W) closest to an image's own ``width`` x ``height`` that a model takes: the aspect ratio kept, scaled
+    down when a side is over ``max_side``, each side rounded to a multiple of ``patch_size`` (at least one patch,
+    at most ``max_side``)."""
+    scale = min(1.0, max_side / max(width, height))
+    limit = max_side // patch_size * patch_size
+
+    def side(pixels: int) -> int:
+        return min(limit, max(patch_size, round(pixels * scale / patch_size) * patch_size))
+
+    return side(height), side(width)
+
+
 def fit_image(image: Image.Image, img_size: ImageSize, crop: bool = False) -> Image.Image:
     """RGB image -> ``img_size`` (a side, or (height, width)) with PIL bicubic; ``crop`` takes the largest central
     region of the target's aspect ratio instead of squashing (a square: the central square)."""

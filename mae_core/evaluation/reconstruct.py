@@ -11,13 +11,14 @@ import torch
 
 from ..modeling.mask_strategies import CUSTOM_MASK
 from ..modeling.masking import check_strategy, mask_from_patches, mask_noise, mask_ratio_for_count, removed_bitmap
-from ..modeling.model import MaskedAutoencoderViT
+from ..modeling.model import MAX_IMAGE_SIDE, MaskedAutoencoderViT
 from ..modeling.patches import mask_to_pixels, paste
 from .metrics import Metrics, measure, patch_mse, plan_metrics, warn_if_skipped
 from .norm_pix import DenormMode, NormPixGap, check_denorm, denormalise, norm_pix_gap
-from .preprocess import ImageLike, ImageSize, image_hw, preprocess, to_uint8
+from .preprocess import ImageLike, ImageSize, image_hw, load_image, native_size, preprocess, to_uint8
 
 PANEL_TITLES = ("original", "masked", "reconstruction", "reconstruction + visible")
+NATIVE_SIZE = "native"  # reconstruct(size=...): the image's own aspect and size (see preprocess.native_size)
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def reconstruct(
     crop: bool = False,
     device: torch.device | str | None = None,
     metrics: Iterable[str] | None = None,
-    size: ImageSize | None = None,
+    size: ImageSize | str | None = None,
     denorm: DenormMode | None = None,
 ) -> Reconstruction:
     """Mask ``image`` with the noise of ``seed`` under ``strategy`` and reconstruct it, in float32 on the model's
@@ -64,7 +65,9 @@ def reconstruct(
     ignored. ``metrics`` chooses the optional metrics as :func:`.engine.iter_evaluate` does (same default).
 
     ``size``: the size to reconstruct at, a side or (H, W), each a multiple of the patch size up to
-    :data:`~mae_core.modeling.model.MAX_IMAGE_SIDE` (``ValueError`` otherwise); the model's own square by default.
+    :data:`~mae_core.modeling.model.MAX_IMAGE_SIDE` (``ValueError`` otherwise); the model's own square by default;
+    ``"native"`` (:data:`NATIVE_SIZE`): the image's own size and aspect, rounded to patches and scaled down to fit
+    the limit (:func:`.preprocess.native_size`).
     Other sizes use sin-cos position embeddings generated for their patch grid (exact, see
     :meth:`~mae_core.modeling.model.MaskedAutoencoderViT.position_embeddings`); ``crop`` then takes the largest
     central region of that aspect ratio, else the image is resized to it.
@@ -77,6 +80,11 @@ def reconstruct(
     plan = plan_metrics(metrics, device=device)
     warn_if_skipped(plan)
     config = model.config
+    if isinstance(size, str):
+        if size != NATIVE_SIZE:
+            raise ValueError(f"size must be a side, (height, width) or {NATIVE_SIZE!r}, got {size!r}")
+        image = load_image(image)
+        size = native_size(*image.size, config.patch_size, MAX_IMAGE_SIDE)
     height, width = image_hw(config.img_size if size is None else size)
     grid = config.grid_for(height, width)  # (g_h, g_w)
     if config.norm_pix_loss:

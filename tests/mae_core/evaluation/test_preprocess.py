@@ -209,3 +209,19 @@ def test_a_height_width_size_resizes_or_crops_to_that_aspect():
     assert cropped.shape == (3, 32, 48)
     assert squashed[:, :, 0].mean() > 1.5 and cropped[:, :, 0].mean() < -1.5
     assert torch.equal(preprocess(image, 32, crop=True), preprocess(image, (32, 32), crop=True))
+
+
+@pytest.mark.parametrize(
+    "width, height, expected",
+    [
+        (480, 320, (320, 480)),
+        (451, 300, (304, 448)),
+        (4000, 3000, (768, 1024)),
+        (5, 900, (896, 16)),
+        (1030, 1030, (1024, 1024)),
+    ],
+)
+def test_native_size_keeps_the_aspect_on_whole_patches_within_the_limit(width, height, expected):
+    from mae_core.evaluation.preprocess import native_size
+
+    assert native_size(width, height, 16, 1024) == expected

@@ -185,3 +185,13 @@ def test_every_strategy_reconstructs_a_rectangle(tiny_model, rgb_image, strategy
 def test_unsupported_sizes_are_refused_with_the_rule(tiny_model, rgb_image, size):
     with pytest.raises(ValueError, match="multiple of the patch size|positive integer"):
         reconstruct(tiny_model, rgb_image, size=size)
+
+
+def test_native_size_reconstructs_at_the_image_aspect(tiny_model):
+    from PIL import Image
+
+    image = Image.new("RGB", (50, 22), (200, 30, 30))  # 8 px patches: 24 x 48 (22 -> 24, 50 -> 48)
+    rec = reconstruct(tiny_model, image, 0.5, 0, size="native", metrics=())
+    assert rec.original.shape == (24, 48, 3) and rec.mask.shape == (3, 6)
+    with pytest.raises(ValueError, match="size must be a side, \\(height, width\\) or 'native', got 'big'"):
+        reconstruct(tiny_model, image, size="big")
