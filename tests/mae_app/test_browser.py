@@ -66,6 +66,35 @@ def test_upload_and_compare_in_chromium(tmp_path, isolated_caches):
         Path(os.environ["MAE_SCREENSHOT_DIR"], screenshot.name).write_bytes(screenshot.read_bytes())
 
 
+def test_keep_aspect_reconstructs_at_the_uploads_own_size_in_chromium(tmp_path, isolated_caches):
+    from playwright.sync_api import expect, sync_playwright
+
+    picture = tmp_path / "wide.png"
+    make_image(480, 320, seed=4).save(picture)  # 3:2, within the limit: reconstructed at 320 x 480 (20 x 30 patches)
+    with serve(default_app(run_root=tmp_path / "runs")) as (_, url), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1300})
+            page.goto(url)
+            expect(page.locator("#pair-note")).to_contain_text("tiny-pixel (top) vs tiny-gan (bottom)", timeout=30_000)
+            page.locator("#input-image input[type=file]").set_input_files(str(picture))
+            expect(page.locator("#input-image img")).to_be_visible(timeout=30_000)
+            page.locator("#keep-aspect input[type=checkbox]").check()
+            page.locator("#run-compare").click()
+            page.wait_for_selector(f"{PANELS[-1]} img, .toast-body.error", timeout=90_000)
+            errors = page.locator(".toast-body.error")
+            assert errors.count() == 0, errors.first.inner_text()
+            for panel in PANELS:
+                expect(page.locator(f"{panel} img")).to_be_visible(timeout=60_000)
+                size = page.locator(f"{panel} img").evaluate(
+                    "img => img.complete ? [img.naturalWidth, img.naturalHeight] : null"
+                )
+                assert size == [480, 320], panel
+            expect(page.locator("#metrics")).to_contain_text("450")  # 600 patches, 150 kept at 0.75
+        finally:
+            browser.close()
+
+
 def test_a_shared_link_sets_the_compare_tab_and_copy_link_gives_it_back(tmp_path, isolated_caches):
     from playwright.sync_api import expect, sync_playwright
 
