@@ -101,8 +101,8 @@ def load_model(
         warnings.warn(
             f"{resolved.name} was trained with norm_pix_loss: it predicts per-patch normalised pixels; reconstruct "
             "puts each patch's mean and spread back with denorm='honest' (estimated from the visible patches, the "
-            "default) or denorm='oracle' (the removed patches' true ones: leaks the answer); evaluate and sweeps "
-            "measure its predictions without de-normalising them",
+            "default, also what evaluate and sweeps measure) or denorm='oracle' (the removed patches' true ones: leaks "
+            "the answer)",
             NormPixWarning,
             stacklevel=2,
         )
