@@ -30,6 +30,26 @@ PANELS = [f"#{row}-{i}" for row in ("top", "bottom") for i in range(len(PANEL_LA
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
 
 
+def _upload_and_compare(page, url: str, picture: Path, *, keep_aspect: bool = False) -> None:
+    """Open the app, upload ``picture``, tick "Keep aspect" when asked, press Reconstruct and wait for every panel
+    (failing at once with the app's message if an error toast appears instead)."""
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    # the page load fills in the default pair: the bundled tiny models, as no ViT-L is cached here
+    expect(page.locator("#pair-note")).to_contain_text("tiny-pixel (top) vs tiny-gan (bottom)", timeout=30_000)
+    page.locator("#input-image input[type=file]").set_input_files(str(picture))
+    expect(page.locator("#input-image img")).to_be_visible(timeout=30_000)
+    if keep_aspect:
+        page.locator("#keep-aspect input[type=checkbox]").check()
+    page.locator("#run-compare").click()
+    page.wait_for_selector(f"{PANELS[-1]} img, .toast-body.error", timeout=90_000)
+    errors = page.locator(".toast-body.error")
+    assert errors.count() == 0, errors.first.inner_text()
+    for panel in PANELS:
+        expect(page.locator(f"{panel} img")).to_be_visible(timeout=60_000)
+
+
 def test_upload_and_compare_in_chromium(tmp_path, isolated_caches):
     from playwright.sync_api import expect, sync_playwright
 
@@ -40,18 +60,7 @@ def test_upload_and_compare_in_chromium(tmp_path, isolated_caches):
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1300})
-            page.goto(url)
-            # the page load fills in the default pair: the bundled tiny models, as no ViT-L is cached here
-            expect(page.locator("#pair-note")).to_contain_text("tiny-pixel (top) vs tiny-gan (bottom)", timeout=30_000)
-            page.locator("#input-image input[type=file]").set_input_files(str(picture))
-            expect(page.locator("#input-image img")).to_be_visible(timeout=30_000)
-            page.locator("#run-compare").click()
-            # the last panel, or an error toast: fail at once with the app's message instead of timing out
-            page.wait_for_selector(f"{PANELS[-1]} img, .toast-body.error", timeout=90_000)
-            errors = page.locator(".toast-body.error")
-            assert errors.count() == 0, errors.first.inner_text()
-            for panel in PANELS:
-                expect(page.locator(f"{panel} img")).to_be_visible(timeout=60_000)
+            _upload_and_compare(page, url, picture)
             expect(page.locator("#metrics")).to_contain_text("tiny-gan", timeout=30_000)
             expect(page.locator("#compare-note")).to_contain_text("same mask")
             # every panel image decoded in the browser, at the model's size
@@ -75,17 +84,8 @@ def test_keep_aspect_reconstructs_at_the_uploads_own_size_in_chromium(tmp_path, 
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1300})
-            page.goto(url)
-            expect(page.locator("#pair-note")).to_contain_text("tiny-pixel (top) vs tiny-gan (bottom)", timeout=30_000)
-            page.locator("#input-image input[type=file]").set_input_files(str(picture))
-            expect(page.locator("#input-image img")).to_be_visible(timeout=30_000)
-            page.locator("#keep-aspect input[type=checkbox]").check()
-            page.locator("#run-compare").click()
-            page.wait_for_selector(f"{PANELS[-1]} img, .toast-body.error", timeout=90_000)
-            errors = page.locator(".toast-body.error")
-            assert errors.count() == 0, errors.first.inner_text()
+            _upload_and_compare(page, url, picture, keep_aspect=True)
             for panel in PANELS:
-                expect(page.locator(f"{panel} img")).to_be_visible(timeout=60_000)
                 size = page.locator(f"{panel} img").evaluate(
                     "img => img.complete ? [img.naturalWidth, img.naturalHeight] : null"
                 )
