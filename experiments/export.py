@@ -38,7 +38,7 @@ CARD_MARKER = "<!-- written by python -m experiments export -->"
 DATA_DIR = "data"
 RUNS_DIR = "runs"
 _FLOAT_COLUMNS = ("mask_ratio", "loss", "mse", "psnr", *OPTIONAL_METRICS)  # optional metrics: NaN when not computed
-_INT_COLUMNS = ("seed", "masked_patches")
+_INT_COLUMNS = ("seed", "masked_patches", "size")
 
 
 @dataclass(frozen=True)

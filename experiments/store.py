@@ -15,7 +15,8 @@ Guarantees, and how they are kept:
   formula, and reversible, so two different image names never share a cell and loaded names are the given ones.
 - Schemas only append columns. A run records the ``schema_version`` it is written with (manifest) and its files keep
   that schema's header; runs of earlier schemas load with the values their missing columns had then
-  (``crop`` from the run's config, ``mask`` ``random``, ``mask_hash`` empty) and resume in their own schema.
+  (``crop`` from the run's config, ``mask`` ``random``, ``mask_hash`` empty, ``size`` 224) and resume in their own
+  schema.
 """
 
 from __future__ import annotations
@@ -82,11 +83,21 @@ LEGACY_COLUMNS = (  # schema 1, the store's first
 _FIRST_COLUMNS = LEGACY_COLUMNS[: LEGACY_COLUMNS.index("timestamp") + 1]
 # schema 2: crop (bool), the mask strategy and the hash of the removed-patch bitmap
 # (mae_core.modeling.masking.mask_hash)
-COLUMNS = (*LEGACY_COLUMNS, "crop", "mask", "mask_hash")
-SCHEMA_VERSION = 2  # what new runs are written with
-SCHEMA_COLUMNS = {1: LEGACY_COLUMNS, 2: COLUMNS}
-# what a run of schema 1 measured, for the columns it lacks (its crop comes from its config; metrics: not computed)
-LEGACY_CELLS = {"crop": "False", "mask": DEFAULT_MASKS[0], "mask_hash": "", **dict.fromkeys(OPTIONAL_METRICS, "")}
+SCHEMA_2_COLUMNS = (*LEGACY_COLUMNS, "crop", "mask", "mask_hash")
+# schema 3: size, the side in pixels of the (square) input the model saw: its img_size
+COLUMNS = (*SCHEMA_2_COLUMNS, "size")
+SCHEMA_VERSION = 3  # what new runs are written with
+SCHEMA_COLUMNS = {1: LEGACY_COLUMNS, 2: SCHEMA_2_COLUMNS, 3: COLUMNS}
+LEGACY_SIZE = 224  # the input side of every run before ``size`` was recorded (all their models were 224 px)
+# what a run of an earlier schema measured, for the columns it lacks (schema 1's crop comes from its config;
+# metrics: not computed)
+LEGACY_CELLS = {
+    "crop": "False",
+    "mask": DEFAULT_MASKS[0],
+    "mask_hash": "",
+    "size": str(LEGACY_SIZE),
+    **dict.fromkeys(OPTIONAL_METRICS, ""),
+}
 # The identity of a cell: a run holds at most one row per key.
 CELL_COLUMNS = ("image", "checkpoint", "mask", "mask_ratio", "seed")
 # cells a complete row always has (a string cell such as checkpoint_sha256 may be empty)
@@ -161,6 +172,7 @@ class LossRow:
     crop: bool = False  # centre-cropped instead of squashed
     mask: str = "random"  # the mask strategy (mae_core.evaluation.engine.EvalRecord.mask)
     mask_hash: str = ""  # mae_core.modeling.masking.mask_hash of the removed patches: equal hashes, identical masks
+    size: int = LEGACY_SIZE  # side in pixels of the square input the model saw (its img_size)
 
     def cells(self, text: Callable[[str], str] = to_cell) -> list[str]:
         """The CSV cells of this row in ``COLUMNS`` order, strings written by ``text`` (hot path: ~10 us per row);
@@ -188,6 +200,7 @@ class LossRow:
             str(bool(self.crop)),
             text(self.mask),
             text(self.mask_hash),
+            str(int(self.size)),
         ]
 
     def key(self, text: Callable[[str], str] = to_cell) -> CellKey:
@@ -488,7 +501,9 @@ def _header_columns(path: Path, first_line: bytes) -> tuple[str, ...]:
     for anything else."""
     text = first_line.rstrip(b"\r\n").decode("utf-8", "replace")
     names = tuple(text.split(","))
-    if names == COLUMNS or (len(names) >= len(_FIRST_COLUMNS) and names == LEGACY_COLUMNS[: len(names)]):
+    if names in (COLUMNS, SCHEMA_2_COLUMNS):
+        return names
+    if len(names) >= len(_FIRST_COLUMNS) and names == LEGACY_COLUMNS[: len(names)]:
         return names
     raise ValueError(f"{path}: not a losses file of this store (header {text!r}, expected {','.join(COLUMNS)})")
 
@@ -541,6 +556,7 @@ def _typed(frame: pd.DataFrame, decode: bool = True) -> pd.DataFrame:
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")  # empty cells: NaN
     for name in ("seed", "masked_patches"):
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("int64")
+    frame["size"] = pd.to_numeric(frame["size"], errors="coerce").fillna(LEGACY_SIZE).astype("int64")
     return frame
 
 
@@ -565,7 +581,8 @@ def file_schema(path: Path) -> int:
         header = f.readline()
     if not header.endswith(b"\n"):
         return SCHEMA_VERSION
-    return SCHEMA_VERSION if _header_columns(path, header) == COLUMNS else 1
+    columns = _header_columns(path, header)
+    return next((v for v, c in SCHEMA_COLUMNS.items() if c == columns and v > 1), 1)
 
 
 class _Bounded(io.RawIOBase):

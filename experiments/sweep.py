@@ -338,6 +338,7 @@ class SweepSession:
             crop=self.config.crop,
             mask=record.mask,
             mask_hash=record.mask_hash,
+            size=checkpoint.model.config.img_size,
         )
 
 

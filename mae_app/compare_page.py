@@ -44,9 +44,10 @@ class Settings:
     seed: str
     crop: str
     removed: str
+    keep_aspect: str
 
     @classmethod
-    def of(cls, image, first, second, ratio, seed, crop=False, strategy="random", removed="") -> Settings:
+    def of(cls, image, first, second, ratio, seed, crop=False, strategy="random", removed="", native=False) -> Settings:
         strategy = CUSTOM_MASK if strategy == inputs.DRAW else str(strategy or "random")
         drawn = strategy == CUSTOM_MASK
         return cls(
@@ -58,6 +59,7 @@ class Settings:
             seed="" if drawn else _text(lambda: str(inputs.whole_seed(seed)), seed),
             crop="on" if crop else "off",
             removed=_text(lambda: formatting.patch_list(inputs.removed_patches(removed)), removed) if drawn else "",
+            keep_aspect="on" if native else "off",
         )
 
     def changes(self, now: Settings) -> list[str]:
@@ -83,6 +85,7 @@ _LABELS = {
     "ratio": "ratio",
     "seed": "seed",
     "crop": "centre crop",
+    "keep_aspect": "keep aspect",
 }
 
 
@@ -128,12 +131,13 @@ class ComparePage:
         crop: bool = False,
         strategy: str = "random",
         removed: str | None = "",
+        native: bool = False,
         request: gr.Request | None = None,
     ) -> tuple:
         """Reconstruct as :meth:`MAEApp.compare` (panels, table, note), then the new :class:`Shown`. A user error
         leaves the panels, the table and the record as they were; the note says what went wrong."""
         self._mark_run(request, True)  # from now on, previews leave the panels alone
-        controls = (image, first, second, mask_ratio, seed, crop, strategy, removed)
+        controls = (image, first, second, mask_ratio, seed, crop, strategy, removed, native)
         try:
             outputs = self.compare(*controls)
         except gr.Error as err:

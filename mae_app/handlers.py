@@ -29,7 +29,7 @@ from mae_core.checkpoints.model_cache import ModelCache
 from mae_core.checkpoints.registry import checkpoint_status, is_offline, registry
 from mae_core.evaluation.metrics import METRIC_NAMES, plan_metrics
 from mae_core.evaluation.preprocess import preprocess, to_uint8
-from mae_core.evaluation.reconstruct import masked_preview, reconstruct
+from mae_core.evaluation.reconstruct import NATIVE_SIZE, masked_preview, reconstruct
 from mae_core.files import file_sha256
 from mae_core.modeling.drawn_mask import patches_from_painting
 from mae_core.modeling.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
@@ -183,12 +183,16 @@ class MAEApp:
         crop: bool,
         strategy: str = "random",
         removed: str | None = "",
+        native: bool = False,
     ) -> str:
         """The query string of the Compare tab's current view (the page prefixes its own address). Links carry
-        seeded masks; a drawn one is refused with a message (links name examples and settings, not drawings)."""
+        seeded masks on the model's square input; a drawn mask or a kept aspect is refused with a message (links
+        name examples and the settings listed in docs/app.md)."""
         strategy = inputs.compare_strategy(strategy)
         if strategy == CUSTOM_MASK:
             raise gr.Error("Links carry random, block or grid masks, not drawn ones: choose one of those to share.")
+        if native:
+            raise gr.Error("Links carry the square input, not a kept aspect: untick 'Keep aspect' to share.")
         view = links.CompareView(
             example=self.example_name(image),
             a=first or None,
@@ -216,22 +220,28 @@ class MAEApp:
         crop: bool = False,
         strategy: str = "random",
         removed: str | None = "",
+        native: bool = False,
     ) -> tuple:
         """Reconstruct ``image`` with both checkpoints under the same mask: a seeded ``strategy`` at ``mask_ratio``,
         or ``custom`` (``draw``) removing exactly the patch indices in ``removed`` (the ratio is then the drawn one).
+        ``native``: keep the image's aspect and size (``reconstruct(size="native")``) instead of the model's square
+        (``crop`` then has nothing to cut); drawn masks are drawn on the square, so they refuse it.
 
         Returns, in order: the four panels and the error heatmap of ``first`` (5 PNG file paths), the same for
         ``second``, the metrics table and a note in Markdown.
         """
         picture = inputs.read_image(image)
         seed_value, mask = inputs.compare_mask(seed, strategy, removed)
+        if native and mask["strategy"] == CUSTOM_MASK:
+            raise gr.Error("Drawn masks are drawn on the square input: untick 'Keep aspect' to draw one.")
+        size = {"size": NATIVE_SIZE} if native else {}
         plan = plan_metrics()  # the default set: lpips only when its weights are here, else a note saying how
         results = []
         for name in (first, second):
             model = self.model(name)
             try:
                 rec = reconstruct(
-                    model, picture, float(mask_ratio), seed_value, crop=bool(crop), metrics=plan.names, **mask
+                    model, picture, float(mask_ratio), seed_value, crop=bool(crop), metrics=plan.names, **mask, **size
                 )
                 results.append(rec)
             except ValueError as err:  # mask ratio or drawn patches out of range for this model's grid...

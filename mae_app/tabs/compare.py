@@ -10,6 +10,7 @@ from pathlib import Path
 import gradio as gr
 
 from mae_core.modeling.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
+from mae_core.modeling.model import MAX_IMAGE_SIDE
 
 from .. import attention_view
 from ..compare_page import ComparePage
@@ -41,6 +42,7 @@ class CompareTab:
     note: gr.Markdown
     copy_link: gr.Button
     link: gr.Textbox
+    keep_aspect: gr.Checkbox  # beside the crop: reconstruct at the image's own aspect and size (up to 1024 px)
     stale: gr.Markdown  # says so when the controls changed since the result on screen was made
     shown: gr.State  # the result on screen (compare_page.Shown), None before the first
     attention: attention_view.AttentionTab  # where each checkpoint looked (wired by attention_view.wire)
@@ -48,7 +50,8 @@ class CompareTab:
     @property
     def inputs(self) -> list:
         """What :meth:`MAEApp.compare` takes, in its order."""
-        return [self.image, self.first, self.second, self.ratio, self.seed, self.crop, self.strategy, self.removed]
+        controls = [self.image, self.first, self.second, self.ratio, self.seed, self.crop, self.strategy]
+        return [*controls, self.removed, self.keep_aspect]
 
     @property
     def outputs(self) -> list:
@@ -106,7 +109,13 @@ def build(
                     # no `minimum`: gradio would refuse -1 before the handler, marking every output "Error"
                     seed = gr.Number(0, precision=0, label="Seed (fixes the mask)", scale=2, elem_id="mask-seed")
                     new_seed = gr.Button("New seed", scale=1)
-                crop = gr.Checkbox(False, label="Centre crop (instead of squashing to a square)", elem_id="crop")
+                with gr.Row():
+                    crop = gr.Checkbox(False, label="Centre crop (instead of squashing to a square)", elem_id="crop")
+                    keep_aspect = gr.Checkbox(
+                        False,
+                        label=f"Keep aspect (native size, up to {MAX_IMAGE_SIDE} px a side)",
+                        elem_id="keep-aspect",
+                    )
                 run = gr.Button("Reconstruct", variant="primary", elem_id="run-compare")
                 api_run = gr.Button("Reconstruct", visible=False)
         stale = gr.Markdown(elem_id="compare-stale")
@@ -138,6 +147,7 @@ def build(
         note,
         copy_link,
         link,
+        keep_aspect,
         stale,
         shown,
         attention,

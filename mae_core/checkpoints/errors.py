@@ -46,4 +46,5 @@ class UnsafeCheckpointError(CheckpointError):
 
 
 class NormPixWarning(UserWarning):
-    """The checkpoint was trained on per-patch normalised targets: reconstructions show no true colours."""
+    """The checkpoint was trained on per-patch normalised targets: its predictions need each patch's mean and spread
+    put back (``reconstruct(..., denorm="honest" | "oracle")``, :mod:`mae_core.evaluation.norm_pix`)."""

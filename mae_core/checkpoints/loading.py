@@ -99,8 +99,10 @@ def load_model(
     model = _build(config, raw, plan, shapes, device=torch.device(device), dtype=dtype)
     if config.norm_pix_loss:
         warnings.warn(
-            f"{resolved.name} was trained with norm_pix_loss: its reconstructions are per-patch normalised (each "
-            "patch's mean and variance are lost) and look patchy; use a visualisation checkpoint for true colours",
+            f"{resolved.name} was trained with norm_pix_loss: it predicts per-patch normalised pixels; reconstruct "
+            "puts each patch's mean and spread back with denorm='honest' (estimated from the visible patches, the "
+            "default, also what evaluate and sweeps measure) or denorm='oracle' (the removed patches' true ones: leaks "
+            "the answer)",
             NormPixWarning,
             stacklevel=2,
         )

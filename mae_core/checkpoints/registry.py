@@ -37,6 +37,9 @@ BUNDLED_DIR = Path(__file__).resolve().parents[1] / "bundled"
 SUMS_FILE = "SHA256SUMS"
 ENV_REGISTRY_FILE = "MAE_CHECKPOINTS_FILE"
 OFFICIAL_URL = "https://dl.fbaipublicfiles.com/mae/visualize/"
+PRETRAIN_URL = "https://dl.fbaipublicfiles.com/mae/pretrain/"  # the norm-pix pre-training files with decoders
+# what a norm-pix entry says about its unpublished size and hash (its Source has size and sha256 None: unverified)
+UNPUBLISHED_HASH = "size and sha256 not published by the authors: the download is not verified"
 WEIGHTS_LICENCE = "CC-BY-NC-4.0"
 # transformers' weight files, in the order a Hub repo is searched when no file is named
 HUB_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -105,6 +108,21 @@ def _official(
     return CheckpointEntry(name, architecture, loss_type, (hub, url) if hub else (url,), **extra)
 
 
+def _norm_pix(name: str, architecture: str, file: str, model: str) -> CheckpointEntry:
+    """An official pre-training checkpoint WITH its decoder (``*_full.pth``), trained with ``norm_pix_loss``."""
+    return CheckpointEntry(
+        name,
+        architecture,
+        "pixel",
+        (Source("url", PRETRAIN_URL + file),),
+        norm_pix=True,
+        description=(
+            f"official {model} pre-training weights with decoder, norm-pix targets (predictions are per-patch "
+            f"normalised: reconstruct de-normalises them, denorm='honest' or 'oracle'); {UNPUBLISHED_HASH}"
+        ),
+    )
+
+
 BUILTIN: tuple[CheckpointEntry, ...] = (
     _official(
         "vit-large-pixel",
@@ -139,6 +157,9 @@ BUILTIN: tuple[CheckpointEntry, ...] = (
         Source("hub", "facebook/vit-mae-huge", "pytorch_model.bin"),
         description="official ViT-H/14 visualisation weights, pixel targets",
     ),
+    _norm_pix("vit-base-normpix", "mae_vit_base_patch16", "mae_pretrain_vit_base_full.pth", "ViT-B/16"),
+    _norm_pix("vit-large-normpix", "mae_vit_large_patch16", "mae_pretrain_vit_large_full.pth", "ViT-L/16"),
+    _norm_pix("vit-huge-normpix", "mae_vit_huge_patch14", "mae_pretrain_vit_huge_full.pth", "ViT-H/14"),
     CheckpointEntry(
         "tiny-pixel",
         "tiny",

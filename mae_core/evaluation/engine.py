@@ -19,6 +19,7 @@ from ..modeling.masking import check_mask_ratio, check_seed, check_strategy, mas
 from ..modeling.model import MaskedAutoencoderViT
 from ..options import check_batch_size  # noqa: F401  (kept here too)
 from .metrics import MetricPlan, measure, plan_metrics, warn_if_skipped
+from .norm_pix import denormalise
 from .packed import PackedWeights, cached_pack_weights, compute_dtype, packed_forward
 from .prefetch import prefetch
 from .preprocess import ImageError, ImageLike, preprocess
@@ -230,7 +231,13 @@ def _evaluate_chunk(
         torch.stack([noise[item.mask, item.seed] for item in chunk]),
     )
     index = torch.as_tensor(image_index, device=device)
-    measured = measure(imgs, index, out.pred, out.mask, plan, config=model.config, loss=model.forward_loss)
+    pixels = None
+    if model.config.norm_pix_loss:  # per-patch normalised predictions, measured as reconstruct shows them by default
+        grid = (model.config.grid_size, model.config.grid_size)
+        pixels = denormalise(out.pred, model.patchify(imgs[index]), out.mask, grid, "honest")
+    measured = measure(
+        imgs, index, out.pred, out.mask, plan, config=model.config, loss=model.forward_loss, pixels=pixels
+    )
     return [
         EvalRecord(
             model=name,

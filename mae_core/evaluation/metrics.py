@@ -257,16 +257,20 @@ def measure(
     *,
     config: MAEConfig,
     loss: PatchLoss,
+    pixels: torch.Tensor | None = None,
 ) -> BatchMetrics:
     """Every metric of ``plan`` for N reconstructions. ``imgs`` [M, 3, H, W] normalised (each distinct image once),
     item ``i`` is image ``image_index[i]`` ([N] long, on ``imgs``' device) with prediction ``pred[i]`` ([N, L,
     p*p*3], normalised) under ``mask[i]`` ([N, L], 1 = removed). ``config``: the model's patch layout; ``loss``:
-    its official loss (``model.forward_loss``), which knows its target space (norm-pix or not)."""
+    its official loss (``model.forward_loss``), which knows its target space (norm-pix or not). ``pixels``: the
+    prediction in the images' normalised pixel space when ``pred`` is not (a norm-pix model's, de-normalised by
+    :mod:`.norm_pix`): the image metrics use it, the losses ``pred``."""
     per_item = imgs[image_index]  # [N, 3, H, W]
     mask = mask.float()
-    grid = (config.grid_size, config.grid_size)
+    grid = (imgs.shape[-2] // config.patch_size, imgs.shape[-1] // config.patch_size)  # (g_h, g_w) of these images
     removed_loss = loss(per_item, pred, mask)
-    mse = masked_mean(patch_mse(pred, patchify(per_item, config.patch_size)), mask)
+    pixels = pred if pixels is None else pixels
+    mse = masked_mean(patch_mse(pixels, patchify(per_item, config.patch_size)), mask)
     optional = {}
     if "visible_loss" in plan.names:
         optional["visible_loss"] = loss(per_item, pred, 1.0 - mask)
@@ -275,7 +279,7 @@ def measure(
         originals = display_levels(imgs) / 255.0  # [M, 3, H, W]
         original = originals[image_index]
         removed = mask_to_pixels(mask, config.patch_size, grid)  # [N, 1, H, W]
-        predicted = unpatchify(pred.float(), config.patch_size, grid, config.in_chans)  # [N, 3, H, W] normalised
+        predicted = unpatchify(pixels.float(), config.patch_size, grid, config.in_chans)  # [N, 3, H, W] normalised
         pasted = display_levels(paste(per_item, predicted, removed)) / 255.0
         if "ssim" in plan.names:
             optional["ssim"] = ssim_removed(original, pasted, removed)

@@ -148,18 +148,47 @@ def _float_unit(arr: np.ndarray) -> np.ndarray:
     return np.clip(arr.astype(np.float64), 0.0, 1.0)
 
 
-def fit_image(image: Image.Image, img_size: int, crop: bool = False) -> Image.Image:
-    """RGB image -> img_size x img_size with PIL bicubic; ``crop`` takes the central square instead of squashing."""
+ImageSize = int | tuple[int, int]  # a square side, or (height, width) in pixels
+
+
+def image_hw(img_size: ImageSize) -> tuple[int, int]:
+    """(height, width) of a square side or a (height, width) pair; ``ValueError`` unless positive integers."""
+    pair = (img_size, img_size) if isinstance(img_size, (int, np.integer)) else tuple(img_size)
+    if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in pair):
+        raise ValueError(f"an image size must be a positive integer or (height, width), got {img_size!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def native_size(width: int, height: int, patch_size: int, max_side: int) -> tuple[int, int]:
+    """(H, W) closest to an image's own ``width`` x ``height`` that a model takes: the aspect ratio kept, scaled
+    down when a side is over ``max_side``, each side rounded to a multiple of ``patch_size`` (at least one patch,
+    at most ``max_side``)."""
+    scale = min(1.0, max_side / max(width, height))
+    limit = max_side // patch_size * patch_size
+
+    def side(pixels: int) -> int:
+        return min(limit, max(patch_size, round(pixels * scale / patch_size) * patch_size))
+
+    return side(height), side(width)
+
+
+def fit_image(image: Image.Image, img_size: ImageSize, crop: bool = False) -> Image.Image:
+    """RGB image -> ``img_size`` (a side, or (height, width)) with PIL bicubic; ``crop`` takes the largest central
+    region of the target's aspect ratio instead of squashing (a square: the central square)."""
+    height, width = image_hw(img_size)
     if crop:
-        width, height = image.size
-        side = min(width, height)
-        left, top = (width - side) // 2, (height - side) // 2
-        image = image.crop((left, top, left + side, top + side))
-    return image.resize((img_size, img_size), Image.Resampling.BICUBIC)
+        source_w, source_h = image.size
+        scale = min(source_w / width, source_h / height)  # the largest target-shaped box that fits
+        crop_w = max(1, min(source_w, round(width * scale)))
+        crop_h = max(1, min(source_h, round(height * scale)))
+        left, top = (source_w - crop_w) // 2, (source_h - crop_h) // 2
+        image = image.crop((left, top, left + crop_w, top + crop_h))
+    return image.resize((width, height), Image.Resampling.BICUBIC)
 
 
-def preprocess(image: ImageLike, img_size: int = 224, crop: bool = False) -> torch.Tensor:
-    """Image-like -> [3, img_size, img_size] float32, ImageNet-normalised (float64 maths, as the official demo)."""
+def preprocess(image: ImageLike, img_size: ImageSize = 224, crop: bool = False) -> torch.Tensor:
+    """Image-like -> [3, H, W] float32, ImageNet-normalised (float64 maths, as the official demo); ``img_size`` is
+    a side (square, the default 224) or (H, W)."""
     import torch  # here, not at import: reading images needs no torch
 
     rgb = fit_image(load_image(image), img_size, crop)

@@ -19,9 +19,10 @@ import torch
 from ..files import bytes_sha256
 from ..options import check_seed, check_strategy, mask_ratio_value  # noqa: F401  (kept here too)
 from .mask_strategies import (
+    Grid,
     block_removal_order,
     grid_removal_order,
-    grid_side,
+    grid_rows_cols,
     lattice_keep_rank,
     order_to_noise,
 )
@@ -51,58 +52,63 @@ def num_removed(num_patches: int, mask_ratio: float) -> int:
     return num_patches - num_kept(num_patches, mask_ratio)
 
 
-def mask_noise(seed: int, num_patches: int, batch: int = 1, strategy: str = "random") -> torch.Tensor:
+def mask_noise(
+    seed: int, num_patches: int, batch: int = 1, strategy: str = "random", *, grid: Grid | None = None
+) -> torch.Tensor:
     """[batch, num_patches] float32 noise on the CPU from a generator seeded with ``seed``; rows are successive draws.
 
     ``random``: uniform noise. Row 0 equals the official demo's ``torch.manual_seed(seed); torch.rand(1, L)``, so
     seed ``s`` reproduces the demo's mask exactly, on any device (move the noise, not the generator).
-    ``block`` / ``grid``: the removal orders of :mod:`.mask_strategies`. For every strategy the patch grid
-    is ``sqrt(num_patches)`` square (a model's always is): another ``num_patches`` or ``batch`` is a ``ValueError``.
+    ``block`` / ``grid``: the removal orders of :mod:`.mask_strategies`. ``grid`` (g_h, g_w) is the patch grid,
+    by default the ``sqrt(num_patches)`` square (a model's own grid; for it the noise is the same whether ``grid`` is
+    given or not): a ``num_patches`` that does not fit, or a bad ``batch``, is a ``ValueError``.
     """
     strategy = check_strategy(strategy)
-    side = grid_side(num_patches)
+    rows, cols = grid_rows_cols(num_patches, grid)
     if isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1:
         raise ValueError(f"batch must be a positive integer, got {batch!r}")
     generator = torch.Generator(device="cpu").manual_seed(check_seed(seed))
     if strategy == "random":
         return torch.rand(int(batch), num_patches, generator=generator)
     removal_order = block_removal_order if strategy == "block" else grid_removal_order
-    return torch.stack([order_to_noise(removal_order(side, generator)) for _ in range(int(batch))])
+    return torch.stack([order_to_noise(removal_order((rows, cols), generator)) for _ in range(int(batch))])
 
 
-def mask_from_patches(removed: object, num_patches: int) -> torch.Tensor:
+def mask_from_patches(removed: object, num_patches: int, *, grid: Grid | None = None) -> torch.Tensor:
     """[1, num_patches] noise that removes exactly the patches ``removed`` at ``mask_ratio_for_count(m, L)``.
 
-    ``removed``: patch indices (row-major, any iterable of ints) or a boolean grid ([g, g] or [L], True = removed).
+    ``removed``: patch indices (row-major, any iterable of ints) or a boolean grid ([g_h, g_w] or [L], True =
+    removed); ``grid`` (g_h, g_w) defaults to the square of ``num_patches``.
     At least one patch must be removed and one kept. The noise is a full removal order: the drawn patches first,
     then the others, each group in the lattice order of :func:`mask_strategies.lattice_keep_rank`. So the engine's
     ratio argument decides how much of that order is removed: the ratio of ``m`` drawn patches gives exactly the
     drawn mask; a larger ratio also removes kept patches, spread evenly; a smaller one keeps some drawn patches.
     """
-    side = grid_side(num_patches)
-    drawn = removed_bitmap(removed, num_patches)
+    rows, cols = grid_rows_cols(num_patches, grid)
+    drawn = removed_bitmap(removed, num_patches, grid=(rows, cols))
     count = int(drawn.sum())
     if count == 0:
         raise ValueError("the drawn mask removes no patch; paint over at least one patch")
     if count == num_patches:
         raise ValueError(f"the drawn mask removes all {num_patches} patches; leave at least one patch visible")
-    keep_rank = lattice_keep_rank(side).reshape(-1)
+    keep_rank = lattice_keep_rank((rows, cols)).reshape(-1)
     removal_order = np.lexsort((-keep_rank, ~drawn))  # drawn first, then by rank, highest (removed first) first
     return order_to_noise(removal_order).unsqueeze(0)
 
 
-def removed_bitmap(removed: object, num_patches: int) -> np.ndarray:
-    """[num_patches] bool, True = removed, from patch indices or a boolean grid; ``ValueError`` naming the problem."""
+def removed_bitmap(removed: object, num_patches: int, *, grid: Grid | None = None) -> np.ndarray:
+    """[num_patches] bool, True = removed, from patch indices or a boolean grid ([g_h, g_w] or [L]; ``grid``
+    defaults to the square of ``num_patches``); ``ValueError`` naming the problem."""
     if isinstance(removed, (set, frozenset)):
         removed = sorted(removed)
     if isinstance(removed, torch.Tensor):
         removed = removed.detach().cpu().numpy()
     values = np.asarray(removed)
     if values.dtype == bool:
-        side = grid_side(num_patches)
-        if values.shape not in ((num_patches,), (side, side)):
+        rows, cols = grid_rows_cols(num_patches, grid)
+        if values.shape not in ((num_patches,), (rows, cols)):
             raise ValueError(
-                f"a boolean patch grid must have shape [{side}, {side}] or [{num_patches}], got {list(values.shape)}"
+                f"a boolean patch grid must have shape [{rows}, {cols}] or [{num_patches}], got {list(values.shape)}"
             )
         return values.reshape(-1).copy()
     if values.size == 0:
@@ -137,10 +143,12 @@ def mask_hash(mask: torch.Tensor) -> str:
     return bytes_sha256(len(bits).to_bytes(4, "little") + np.packbits(bits).tobytes())[:16]
 
 
-def noise_for_seeds(seeds: Sequence[int], num_patches: int, strategy: str = "random") -> torch.Tensor:
-    """[len(seeds), num_patches]: row ``i`` is ``mask_noise(seeds[i], L, strategy=strategy)[0]``, whatever the
-    batch around it."""
-    return torch.cat([mask_noise(int(s), num_patches, strategy=strategy) for s in seeds], dim=0)
+def noise_for_seeds(
+    seeds: Sequence[int], num_patches: int, strategy: str = "random", *, grid: Grid | None = None
+) -> torch.Tensor:
+    """[len(seeds), num_patches]: row ``i`` is ``mask_noise(seeds[i], L, strategy=strategy, grid=grid)[0]``,
+    whatever the batch around it."""
+    return torch.cat([mask_noise(int(s), num_patches, strategy=strategy, grid=grid) for s in seeds], dim=0)
 
 
 @dataclass(frozen=True)

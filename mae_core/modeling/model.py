@@ -8,7 +8,7 @@ its noise as an argument.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from functools import partial
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING
 
 import torch
@@ -18,12 +18,15 @@ from torch import nn
 
 from .masking import random_masking
 from .patches import patchify, unpatchify
-from .pos_embed import sincos_2d
+from .pos_embed import grid_shape, sincos_2d
 
 if TYPE_CHECKING:  # loading imports this module: the annotation only
     from ..checkpoints.loading import CheckpointInfo
 
 LAYER_NORM_EPS = 1e-6
+# the largest image side (pixels) a model accepts: sin-cos embeddings exist for any grid, but attention's cost grows
+# with the square of the patch count (1024 x 1024 at patch 16 is 4096 patches, 21x the 196 of 224 px)
+MAX_IMAGE_SIDE = 1024
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,18 @@ class MAEConfig:
     def patch_dim(self) -> int:
         return self.patch_size**2 * self.in_chans
 
+    def grid_for(self, height: int, width: int) -> tuple[int, int]:
+        """The patch grid (g_h, g_w) of an input of ``height`` x ``width`` pixels; ``ValueError`` unless both are
+        positive multiples of the patch size up to :data:`MAX_IMAGE_SIDE`."""
+        p = self.patch_size
+        for side in (height, width):
+            if side % p or not p <= side <= MAX_IMAGE_SIDE:
+                raise ValueError(
+                    f"image size {height}x{width} is not supported: each side must be a multiple of the patch size "
+                    f"{p} between {p} and {MAX_IMAGE_SIDE} pixels"
+                )
+        return height // p, width // p
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -98,7 +113,10 @@ class MaskedAutoencoderViT(nn.Module):
         self.config = config
         norm_layer = partial(nn.LayerNorm, eps=LAYER_NORM_EPS)
 
-        self.patch_embed = PatchEmbed(config.img_size, config.patch_size, config.in_chans, config.embed_dim)
+        # not strict: any multiple of the patch size passes (``grid_for`` checks it first, with a clear message)
+        self.patch_embed = PatchEmbed(
+            config.img_size, config.patch_size, config.in_chans, config.embed_dim, strict_img_size=False
+        )
         self.cls_token = nn.Parameter(torch.zeros(1, 1, config.embed_dim))
         # fixed sin-cos; a buffer-like parameter because the official state dicts carry it
         self.pos_embed = nn.Parameter(torch.zeros(1, config.num_patches + 1, config.embed_dim), requires_grad=False)
@@ -151,30 +169,54 @@ class MaskedAutoencoderViT(nn.Module):
     def patchify(self, imgs: torch.Tensor) -> torch.Tensor:
         return patchify(imgs, self.config.patch_size)
 
-    def unpatchify(self, x: torch.Tensor) -> torch.Tensor:
-        grid = self.config.grid_size
-        return unpatchify(x, self.config.patch_size, (grid, grid), self.config.in_chans)
+    def unpatchify(self, x: torch.Tensor, grid: tuple[int, int] | None = None) -> torch.Tensor:
+        """[N, L, p*p*C] -> [N, C, H, W]; ``grid`` (g_h, g_w) defaults to the model's square grid."""
+        if grid is None:
+            grid = (self.config.grid_size, self.config.grid_size)
+        return unpatchify(x, self.config.patch_size, grid, self.config.in_chans)
+
+    def grid_of(self, imgs: torch.Tensor) -> tuple[int, int]:
+        """The patch grid (g_h, g_w) of a batch ``imgs`` [N, C, H, W] (``MAEConfig.grid_for`` checks it)."""
+        return self.config.grid_for(imgs.shape[-2], imgs.shape[-1])
+
+    def position_embeddings(self, grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(encoder [1, 1 + g_h*g_w, D], decoder [1, 1 + g_h*g_w, Dd]) position embeddings for a patch grid.
+
+        The model's own grid uses the stored tensors (so 224 px gives exactly the numbers it always gave); any
+        other grid gets the same fixed 2-D sin-cos function evaluated on its (row, col) positions: exact, not an
+        interpolation of the stored vectors."""
+        grid = grid_shape(grid)
+        if grid == (self.config.grid_size, self.config.grid_size):
+            return self.pos_embed, self.decoder_pos_embed
+        encoder = _sincos(self.config.embed_dim, grid).to(self.pos_embed.device, self.pos_embed.dtype)
+        decoder = _sincos(self.config.decoder_embed_dim, grid).to(self.pos_embed.device, self.pos_embed.dtype)
+        return encoder, decoder
 
     # ---- the three steps ----
     def forward_encoder(
         self, imgs: torch.Tensor, mask_ratio: float, noise: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        pos_embed, _ = self.position_embeddings(self.grid_of(imgs))
         x = self.patch_embed(imgs)  # [N, L, D]
-        x = x + self.pos_embed[:, 1:, :]
+        x = x + pos_embed[:, 1:, :]
         masking = random_masking(x, mask_ratio, noise)
-        cls = (self.cls_token + self.pos_embed[:, :1, :]).expand(x.shape[0], -1, -1)
+        cls = (self.cls_token + pos_embed[:, :1, :]).expand(x.shape[0], -1, -1)
         x = torch.cat([cls, masking.kept], dim=1)  # [N, 1 + len_keep, D]
         for block in self.blocks:
             x = block(x)
         return self.norm(x), masking.mask, masking.ids_restore
 
-    def forward_decoder(self, latent: torch.Tensor, ids_restore: torch.Tensor) -> torch.Tensor:
+    def forward_decoder(
+        self, latent: torch.Tensor, ids_restore: torch.Tensor, grid: tuple[int, int] | None = None
+    ) -> torch.Tensor:
+        """``grid`` (g_h, g_w): the input's patch grid, the model's own by default."""
+        _, decoder_pos_embed = self.position_embeddings(grid or (self.config.grid_size, self.config.grid_size))
         x = self.decoder_embed(latent)  # [N, 1 + len_keep, Dd]
         n, length = ids_restore.shape
         mask_tokens = self.mask_token.to(x.dtype).expand(n, length + 1 - x.shape[1], -1)
         x_ = torch.cat([x[:, 1:, :], mask_tokens], dim=1)  # [N, L, Dd] in shuffled order
         x_ = torch.gather(x_, dim=1, index=ids_restore.unsqueeze(-1).expand(-1, -1, x.shape[2]))  # unshuffle
-        x = torch.cat([x[:, :1, :], x_], dim=1) + self.decoder_pos_embed
+        x = torch.cat([x[:, :1, :], x_], dim=1) + decoder_pos_embed
         for block in self.decoder_blocks:
             x = block(x)
         x = self.decoder_pred(self.decoder_norm(x))
@@ -196,14 +238,22 @@ class MaskedAutoencoderViT(nn.Module):
         return target
 
     def forward(self, imgs: torch.Tensor, mask_ratio: float = 0.75, noise: torch.Tensor | None = None) -> MAEOutput:
-        """``imgs`` [N, C, H, W] ImageNet-normalised. ``noise`` [N, L] fixes the masks (see ``mask_noise``);
-        without it, noise is drawn like the official code, from the global generator of the images' device."""
+        """``imgs`` [N, C, H, W] ImageNet-normalised; H and W any multiples of the patch size up to
+        :data:`MAX_IMAGE_SIDE` (L = H/p * W/p). ``noise`` [N, L] fixes the masks (see ``mask_noise``); without it,
+        noise is drawn like the official code, from the global generator of the images' device."""
+        grid = self.grid_of(imgs)
         if noise is None:
-            noise = torch.rand(imgs.shape[0], self.num_patches, device=imgs.device)
+            noise = torch.rand(imgs.shape[0], grid[0] * grid[1], device=imgs.device)
         latent, mask, ids_restore = self.forward_encoder(imgs, mask_ratio, noise)
-        pred = self.forward_decoder(latent, ids_restore)
+        pred = self.forward_decoder(latent, ids_restore, grid)
         mask = mask.float()
         return MAEOutput(loss=self.forward_loss(imgs, pred, mask), pred=pred, mask=mask, ids_restore=ids_restore)
+
+
+@lru_cache(maxsize=16)
+def _sincos(embed_dim: int, grid: tuple[int, int]) -> torch.Tensor:
+    """[1, 1 + g_h*g_w, embed_dim] float32 sin-cos embeddings with the class token's zero row (a CPU tensor)."""
+    return torch.from_numpy(sincos_2d(embed_dim, grid, cls_token=True))[None]
 
 
 def _init_module(module: nn.Module) -> None:

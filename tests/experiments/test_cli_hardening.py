@@ -78,7 +78,7 @@ def test_names_round_trip_floats_bombs_umask_and_resume(tmp_path, checkpoint_pai
     (run_dir,) = [p for p in root.iterdir() if p.is_dir()]
     assert stat.S_IMODE((run_dir / "manifest.json").stat().st_mode) == 0o664  # umask's mode, not mkstemp's 0600
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert manifest["schema_version"] == 2 and manifest["status"] == "finished"
+    assert manifest["schema_version"] == 3 and manifest["status"] == "finished"
     reasons = {Path(e["path"]).name: e["reason"] for e in manifest["errors"]}
     assert set(reasons) == {"bytes.tif", "bomb.png"}
     assert "a float image must hold values in [0, 1]" in reasons["bytes.tif"] and "divide" in reasons["bytes.tif"]
@@ -88,6 +88,9 @@ def test_names_round_trip_floats_bombs_umask_and_resume(tmp_path, checkpoint_pai
     assert names == {*tricky, "unit.tif"} and len(df) == 5 * 2 * 2  # every image its own cells
     assert df.groupby("image").size().eq(4).all()
     assert set(df["mask"]) == {"random"} and df["mask_hash"].str.len().eq(16).all() and not df["crop"].any()
+    # the size the models saw, last column: the tiny test models are 32 px
+    assert (run_dir / "losses.csv").read_text().splitlines()[0].endswith(",mask_hash,size")
+    assert set(df["size"]) == {32}
 
     again = run_cli("sweep", *command, "--resume", run_dir.name, "--out", str(root), "--no-progress")
     assert again.returncode == 3, again.stderr  # the same arguments are accepted; the same two images fail again

@@ -253,18 +253,20 @@ def test_a_run_written_before_the_metric_columns_loads_and_is_upgraded_when_appe
     }
 
 
-def test_new_runs_write_schema_2_with_crop_mask_and_mask_hash(tmp_path):
+def test_new_runs_write_schema_3_with_crop_mask_mask_hash_and_size(tmp_path):
     run = RunStore(tmp_path).create()
-    assert run.read_manifest().schema_version == 2 and json.loads(run.manifest_path.read_text())["schema_version"] == 2
+    assert run.read_manifest().schema_version == 3 and json.loads(run.manifest_path.read_text())["schema_version"] == 3
     rows = [
-        dataclasses.replace(r, crop=True, mask="block", mask_hash="0123456789abcdef")
+        dataclasses.replace(r, crop=True, mask="block", mask_hash="0123456789abcdef", size=320)
         for r in make_rows(run.run_id, ["a.png"])
     ]
     run.append_rows(rows)
-    assert run.losses_path.read_text().splitlines()[0].endswith(",crop,mask,mask_hash")
+    lines = run.losses_path.read_text().splitlines()
+    assert lines[0].endswith(",crop,mask,mask_hash,size") and lines[1].endswith(",320")
     df = load_runs(run.run_id, root=tmp_path)
     assert df["crop"].tolist() == [True, True] and df["crop"].dtype == bool
     assert set(df["mask"]) == {"block"} and set(df["mask_hash"]) == {"0123456789abcdef"}
+    assert df["size"].tolist() == [320, 320] and df["size"].dtype == "int64"
     assert run.done_cells() == {("a.png", "ck", "block", "0.75", "0"), ("a.png", "ck", "block", "0.75", "1")}
 
 
@@ -297,6 +299,7 @@ def test_runs_of_the_first_schema_load_with_their_known_defaults_and_resume_in_t
     df = load_runs(run.run_id, root=tmp_path)
     assert list(df.columns) == list(COLUMNS)
     assert df["crop"].tolist() == [True] and df["mask"].tolist() == ["random"] and df["mask_hash"].tolist() == [""]
+    assert df["size"].tolist() == [224]
     assert df["image"].tolist() == ["'=old.png"]  # that schema's encoding is not reversible: shown as written
     # a resume appends in the run's own schema (its header given the metric columns, padded: 19 cells) and the old
     # encoding (so "=old.png" is one cell)
@@ -311,3 +314,16 @@ def test_runs_of_the_first_schema_load_with_their_known_defaults_and_resume_in_t
     run.update_manifest(status="finished")
     assert run.read_manifest().schema_version == 1
     assert len(load_runs(run.run_id, root=tmp_path)) == 2
+
+
+def test_runs_of_schema_2_load_as_224_and_resume_in_their_schema(tmp_path):
+    run = RunStore(tmp_path).create()
+    run.update_manifest(schema_version=2)  # a run written before the size column
+    run.append_rows([dataclasses.replace(r, mask="grid", size=32) for r in make_rows(run.run_id, ["a.png"])])
+    lines = run.losses_path.read_text().splitlines()
+    assert lines[0] == ",".join(COLUMNS[:-1]) and lines[0].endswith(",mask_hash")  # its own header, no size
+    assert all(line.count(",") == len(COLUMNS) - 2 for line in lines)
+    df = load_runs(run.run_id, root=tmp_path)
+    assert list(df.columns) == list(COLUMNS) and df["size"].tolist() == [224, 224]
+    assert set(df["mask"]) == {"grid"}
+    assert run.read_manifest().schema_version == 2

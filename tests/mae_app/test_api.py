@@ -50,8 +50,8 @@ def test_named_endpoints_are_compare_sweep_replay_and_attention(server):
     endpoints = Client(url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert set(endpoints) == {"/compare", "/sweep", "/replay", "/attention"}
     compare = endpoints["/compare"]["parameters"]
-    assert len(compare) == 8  # image, two checkpoints, ratio, seed, crop, strategy, removed patches
-    assert [p["parameter_default"] for p in compare[-2:]] == ["random", ""]  # older callers need not send them
+    assert len(compare) == 9  # image, two checkpoints, ratio, seed, crop, strategy, removed patches, native
+    assert [p["parameter_default"] for p in compare[-3:]] == ["random", "", False]  # older callers need not send them
     assert [p["parameter_name"] for p in endpoints["/replay"]["parameters"]] == [
         "run_id",
         "image",
@@ -60,7 +60,7 @@ def test_named_endpoints_are_compare_sweep_replay_and_attention(server):
         "mask",
     ]
     assert len(endpoints["/replay"]["returns"]) == 12
-    names = ["image", "first", "second", "mask_ratio", "seed", "crop", "strategy", "removed"]  # as the README lists
+    names = ["image", "first", "second", "mask_ratio", "seed", "crop", "strategy", "removed", "native"]  # docs/app.md
     assert [p["parameter_name"] for p in compare] == names
     assert endpoints["/sweep"]["parameters"][-1]["parameter_name"] == "masks"
     assert len(endpoints["/compare"]["returns"]) == 12
@@ -107,6 +107,24 @@ def test_compare_takes_a_strategy_and_drawn_patches(server, picture):
     assert list(table_frame(by_name[10])["masked_patches"]) == [2, 2]
     with pytest.raises(AppError, match="no patch is removed"):
         client.predict(handle_file(picture), *NAMES, 0.5, 0, False, "custom", "", api_name="/compare")
+
+
+def test_compare_keeps_the_aspect_when_asked(server, picture):
+    app, url = server
+    client = Client(url, verbose=False)
+    # the 48 x 40 picture at its own size: 8 px patches, 40 x 48 (a 5 x 6 grid) instead of the square 32 x 32
+    result = client.predict(handle_file(picture), *NAMES, 0.5, 4, False, "block", "", True, api_name="/compare")
+    for path in result[:10]:
+        with Image.open(path) as img:
+            assert img.size == (48, 40)
+    assert list(table_frame(result[10])["masked_patches"]) == [15, 15]
+    local = app.compare(picture, *NAMES, 0.5, 4, False, "block", "", True)
+    assert list(table_frame(result[10])["loss"]) == pytest.approx(list(local[10]["loss"]), abs=1e-6)
+    squashed = client.predict(handle_file(picture), *NAMES, 0.5, 4, api_name="/compare")
+    with Image.open(squashed[0]) as img:
+        assert img.size == (32, 32)
+    with pytest.raises(AppError, match="untick 'Keep aspect'"):
+        client.predict(handle_file(picture), *NAMES, 0.5, 0, False, "custom", "0, 5", True, api_name="/compare")
 
 
 def test_eight_parallel_clients_each_get_their_own_answer(server, picture):

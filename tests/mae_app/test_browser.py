@@ -46,13 +46,7 @@ def test_upload_and_compare_in_chromium(tmp_path, isolated_caches):
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1300})
-            _upload_and_reconstruct(page, url, picture)
-            # the last panel, or an error toast: fail at once with the app's message instead of timing out
-            page.wait_for_selector(f"{PANELS[-1]} img, .toast-body.error", timeout=90_000)
-            errors = page.locator(".toast-body.error")
-            assert errors.count() == 0, errors.first.inner_text()
-            for panel in PANELS:
-                expect(page.locator(f"{panel} img")).to_be_visible(timeout=60_000)
+            _upload_and_compare(page, url, picture)
             expect(page.locator("#metrics")).to_contain_text("tiny-gan", timeout=30_000)
             expect(page.locator("#compare-note")).to_contain_text("same mask")
             # every panel image decoded in the browser, at the model's size
@@ -601,18 +595,6 @@ def _choose_draw(page):
     return painter
 
 
-def _upload_and_reconstruct(page, url: str, picture: Path) -> None:
-    """Open the page, upload ``picture`` into Compare and press Reconstruct (the default pair: the bundled tiny one)."""
-    from playwright.sync_api import expect
-
-    page.goto(url)
-    # the page load fills in the default pair: the bundled tiny models, as no ViT-L is cached here
-    expect(page.locator("#pair-note")).to_contain_text("tiny-pixel (top) vs tiny-gan (bottom)", timeout=30_000)
-    page.locator("#input-image input[type=file]").set_input_files(str(picture))
-    expect(page.locator("#input-image img")).to_be_visible(timeout=30_000)
-    page.locator("#run-compare").click()
-
-
 def test_attention_overlays_follow_clicks_layers_and_new_masks_in_chromium(tmp_path, isolated_caches):
     """Reconstruct, open the attention section (the class token's rollout for both rows), click a visible patch,
     click a removed patch (its mask token in the decoder), pick a layer, then a new seed redraws the overlays."""
@@ -629,7 +611,7 @@ def test_attention_overlays_follow_clicks_layers_and_new_masks_in_chromium(tmp_p
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1300})
-            _upload_and_reconstruct(page, url, picture)
+            _upload_and_compare(page, url, picture)
             expect(page.locator("#metrics")).to_contain_text("tiny-gan", timeout=90_000)
             page.get_by_text("Where each checkpoint looked (attention)").click()
             note = page.locator("#attention-note")
@@ -666,3 +648,43 @@ def test_attention_overlays_follow_clicks_layers_and_new_masks_in_chromium(tmp_p
             browser.close()
     if os.environ.get("MAE_SCREENSHOT_DIR"):  # for a human to look at
         Path(os.environ["MAE_SCREENSHOT_DIR"], screenshot.name).write_bytes(screenshot.read_bytes())
+
+
+def _upload_and_compare(page, url: str, picture: Path, *, keep_aspect: bool = False) -> None:
+    """Open the app, upload ``picture``, tick "Keep aspect" when asked, press Reconstruct and wait for every panel
+    (failing at once with the app's message if an error toast appears instead)."""
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    # the page load fills in the default pair: the bundled tiny models, as no ViT-L is cached here
+    expect(page.locator("#pair-note")).to_contain_text("tiny-pixel (top) vs tiny-gan (bottom)", timeout=30_000)
+    page.locator("#input-image input[type=file]").set_input_files(str(picture))
+    expect(page.locator("#input-image img")).to_be_visible(timeout=30_000)
+    if keep_aspect:
+        page.locator("#keep-aspect input[type=checkbox]").check()
+    page.locator("#run-compare").click()
+    page.wait_for_selector(f"{PANELS[-1]} img, .toast-body.error", timeout=90_000)
+    errors = page.locator(".toast-body.error")
+    assert errors.count() == 0, errors.first.inner_text()
+    for panel in PANELS:
+        expect(page.locator(f"{panel} img")).to_be_visible(timeout=60_000)
+
+
+def test_keep_aspect_reconstructs_at_the_uploads_own_size_in_chromium(tmp_path, isolated_caches):
+    from playwright.sync_api import expect, sync_playwright
+
+    picture = tmp_path / "wide.png"
+    make_image(480, 320, seed=4).save(picture)  # 3:2, within the limit: reconstructed at 320 x 480 (20 x 30 patches)
+    with serve(default_app(run_root=tmp_path / "runs")) as (_, url), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1300})
+            _upload_and_compare(page, url, picture, keep_aspect=True)
+            for panel in PANELS:
+                size = page.locator(f"{panel} img").evaluate(
+                    "img => img.complete ? [img.naturalWidth, img.naturalHeight] : null"
+                )
+                assert size == [480, 320], panel
+            expect(page.locator("#metrics")).to_contain_text("450")  # 600 patches, 150 kept at 0.75
+        finally:
+            browser.close()

@@ -515,3 +515,9 @@ def test_checkpoints_on_a_space_show_cache_places_not_server_paths(empty_caches,
     assert where["vit-base-pixel"] == "not downloaded"
     assert where["tiny-pixel"] == "bundled: tiny-pixel.safetensors"
     assert not any(str(tmp_path) in text or text.startswith("/") for text in where.values())
+
+
+def test_a_kept_aspect_is_not_put_in_a_link(tiny_app, image_file):
+    with pytest.raises(gr.Error, match="untick 'Keep aspect' to share"):
+        tiny_app.compare_link(image_file, "tiny-pixel", "tiny-gan", 0.5, 0, False, "random", "", True)
+    assert "seed=0" in tiny_app.compare_link(image_file, "tiny-pixel", "tiny-gan", 0.5, 0, False, "random", "", False)

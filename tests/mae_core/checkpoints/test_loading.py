@@ -20,6 +20,7 @@ from mae_core.checkpoints.errors import (
 )
 from mae_core.checkpoints.loading import load_model
 from mae_core.checkpoints.registry import registry
+from mae_core.evaluation.reconstruct import reconstruct
 from mae_core.modeling.masking import mask_noise
 from tests.conftest import TINY_CONFIG, make_model
 from tests.fake_caches import PRESET_WIDTH_CONFIG, add_to_hf_cache, official_state, tiny_transformers_model
@@ -113,9 +114,14 @@ def test_norm_pix_file_loads_with_a_warning(tmp_path):
     reference = make_model(PRESET_WIDTH_CONFIG)
     path = tmp_path / "mae_pretrain_vit_small_full.pth"
     torch.save({"model": official_state(reference)}, path)
-    with pytest.warns(NormPixWarning, match="per-patch normalised"):
+    with pytest.warns(NormPixWarning, match="per-patch normalised.*denorm='honest'.*denorm='oracle'"):
         model = load_model(path)
     assert model.checkpoint_info.norm_pix and model.config.norm_pix_loss
+    # loaded, not refused: it reconstructs, de-normalised honestly by default, with the oracle's gap measured
+    image = torch.rand(32, 32, 3).numpy()
+    rec = reconstruct(model, image, 0.5, 0, metrics=())
+    assert rec.denorm == "honest" and rec.norm_pix_gap is not None
+    assert reconstruct(model, image, 0.5, 0, denorm="oracle", metrics=()).denorm == "oracle"
 
 
 def test_norm_pix_from_transformers_config(tmp_path, hf_model):

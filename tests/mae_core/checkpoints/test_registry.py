@@ -43,7 +43,7 @@ def test_builtin_entries():
     gan = entries["vit-large-gan"]
     assert gan.loss_type == "gan" and [s.kind for s in gan.sources] == ["url"]  # no Hub copy exists
     assert gan.sources[0].location == OFFICIAL_URL + "mae_visualize_vit_large_ganloss.pth"
-    assert all(e.mask_ratio == 0.75 and not e.norm_pix for e in entries.values())
+    assert all(e.mask_ratio == 0.75 and e.norm_pix == e.name.endswith("-normpix") for e in entries.values())
     assert entries["vit-huge-pixel"].architecture == "mae_vit_huge_patch14"
     assert [s.kind for s in entries["tiny-gan"].sources] == ["bundled"]
 
@@ -176,3 +176,13 @@ def test_default_pair_prefers_cached_vit_large(tmp_path):
     (hub / "mae_visualize_vit_large_ganloss.pth").write_bytes(b"g")
     pair = default_pair(offline=True)
     assert (pair.pixel, pair.gan) == ("vit-large-pixel", "vit-large-gan") and "ViT-L" in pair.note
+
+
+@pytest.mark.parametrize("size", ["base", "large", "huge"])
+def test_norm_pix_entries_name_the_full_pretraining_files_and_say_their_hash_is_unpublished(size):
+    entry = registry()[f"vit-{size}-normpix"]
+    assert entry.norm_pix and entry.loss_type == "pixel"
+    assert entry.architecture == f"mae_vit_{size}_patch{14 if size == 'huge' else 16}"
+    (source,) = entry.sources
+    assert source.location == f"https://dl.fbaipublicfiles.com/mae/pretrain/mae_pretrain_vit_{size}_full.pth"
+    assert source.sha256 is None and source.size is None and "sha256 not published" in entry.description

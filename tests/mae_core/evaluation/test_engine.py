@@ -139,6 +139,19 @@ def test_pixel_metrics_agree_with_reconstruct(models):
     assert record.masked_patches == single.metrics.masked_patches == 12
 
 
+def test_norm_pix_models_are_measured_honestly_as_reconstruct_shows_them():
+    model = make_model(MAEConfig(**{**TINY_CONFIG.to_dict(), "norm_pix_loss": True}), seed=3)
+    image = make_image(width=50, height=37, seed=5)
+    records = evaluate({"n": model}, [image], [0.5, 0.75], [1], masks=("random", "block"), metrics=("ssim",))
+    for record in records:
+        single = reconstruct(model, image, record.mask_ratio, record.seed, strategy=record.mask, metrics=("ssim",))
+        assert single.denorm == "honest"
+        assert record.mse == pytest.approx(single.metrics.mse, rel=1e-4)
+        assert record.mse == pytest.approx(single.norm_pix_gap.honest_mse, rel=1e-4)
+        assert record.ssim == pytest.approx(single.metrics.ssim, abs=1e-4)
+        assert record.loss == pytest.approx(single.metrics.loss, rel=1e-4)
+
+
 def test_independent_of_batch_size_and_order(models, images):
     reference = evaluate(models, images, RATIOS, SEEDS, batch_size=64)
     for batch_size in (1, 5):

@@ -196,3 +196,32 @@ def test_channels_last_axis_and_wrong_channel_counts():
         normalize(torch.zeros(1, 4, 8, 8))
     with pytest.raises(ValueError, match="axis -1"):
         denormalize(torch.zeros(2, 5), dim=-1)
+
+
+def test_a_height_width_size_resizes_or_crops_to_that_aspect():
+    from PIL import Image
+
+    image = Image.new("RGB", (300, 100), (0, 0, 0))
+    image.paste((255, 255, 255), (0, 0, 50, 100))  # a white band on the left sixth
+    squashed = preprocess(image, (32, 48))
+    assert squashed.shape == (3, 32, 48)
+    cropped = preprocess(image, (32, 48), crop=True)  # the central 150 x 100: the band is cut away
+    assert cropped.shape == (3, 32, 48)
+    assert squashed[:, :, 0].mean() > 1.5 and cropped[:, :, 0].mean() < -1.5
+    assert torch.equal(preprocess(image, 32, crop=True), preprocess(image, (32, 32), crop=True))
+
+
+@pytest.mark.parametrize(
+    "width, height, expected",
+    [
+        (480, 320, (320, 480)),
+        (451, 300, (304, 448)),
+        (4000, 3000, (768, 1024)),
+        (5, 900, (896, 16)),
+        (1030, 1030, (1024, 1024)),
+    ],
+)
+def test_native_size_keeps_the_aspect_on_whole_patches_within_the_limit(width, height, expected):
+    from mae_core.evaluation.preprocess import native_size
+
+    assert native_size(width, height, 16, 1024) == expected

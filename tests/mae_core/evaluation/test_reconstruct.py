@@ -128,3 +128,70 @@ def test_image_metrics_agree_with_skimage_on_the_panels(name, ratio, seed):
 def test_metrics_chosen_per_call(tiny_model, rgb_image):
     rec = reconstruct(tiny_model, rgb_image, 0.75, seed=1, metrics=["detail"])
     assert rec.metrics.detail is not None and rec.metrics.ssim is None and rec.metrics.visible_loss is None
+
+
+# tiny-pixel on chelsea.jpg at ratio 0.75, seed 3, recorded before other sizes existed: (loss, mse, sha256 prefix of
+# the reconstruction panel's and the mask's bytes). The 224 path must give exactly these numbers.
+GOLDEN_224 = {
+    "random": (0.2967255115509033, 0.015149703249335289, "7d324dfc1bed8ee9"),
+    "block": (0.6587005853652954, 0.03354976698756218, "c2a1d4867d426f7b"),
+    "grid": (0.23926056921482086, 0.01221801433712244, "82061ab3747d2a12"),
+}
+
+
+@pytest.mark.parametrize("size", [None, 224, (224, 224)])
+def test_224_gives_the_numbers_it_always_gave(size):
+    import hashlib
+
+    model = load_model("tiny-pixel", offline=True)
+    for strategy, (loss, mse, digest) in GOLDEN_224.items():
+        rec = reconstruct(model, EXAMPLES / "chelsea.jpg", 0.75, 3, strategy=strategy, metrics=(), size=size)
+        assert (rec.metrics.loss, rec.metrics.mse) == (loss, mse)
+        assert hashlib.sha256(rec.reconstruction.tobytes() + rec.mask.tobytes()).hexdigest()[:16] == digest
+
+
+@pytest.mark.parametrize("photo", ["coffee.jpg", "chelsea.jpg"])
+def test_a_320x480_photo_reconstructs_about_as_well_as_its_224_crop(photo):
+    # tiny-pixel is 224 px with 16 px patches, like the official models, so the sizes need no scaling.
+    # A 480 x 320 photo (landscape: H 320, W 480; a 20 x 30 grid, 600 patches) at its own size against its central
+    # 224 crop (14 x 14); removed-patch MSE averaged over 6 seeds, to compare the sizes rather than two masks.
+    from PIL import Image
+
+    from mae_core.evaluation.preprocess import load_image
+
+    model = load_model("tiny-pixel", offline=True)
+    image = load_image(EXAMPLES / photo).resize((480, 320), Image.Resampling.BICUBIC)
+    native = [reconstruct(model, image, 0.75, s, size=(320, 480), metrics=()) for s in range(6)]
+    crop = [reconstruct(model, image, 0.75, s, crop=True, metrics=()) for s in range(6)]
+    assert native[0].original.shape == (320, 480, 3) and native[0].mask.shape == (20, 30)
+    assert native[0].mask.sum() == native[0].metrics.masked_patches == 600 - int(600 * 0.25)
+    native_mse = np.mean([r.metrics.mse for r in native])
+    crop_mse = np.mean([r.metrics.mse for r in crop])
+    assert native_mse < 1.5 * crop_mse
+
+
+@pytest.mark.parametrize("strategy", ["random", "block", "grid", "custom"])
+def test_every_strategy_reconstructs_a_rectangle(tiny_model, rgb_image, strategy):
+    removed = [0, 5, 6, 11] if strategy == "custom" else None
+    rec = reconstruct(tiny_model, rgb_image, 0.5, 1, strategy=strategy, removed=removed, size=(24, 48), metrics=())
+    assert rec.original.shape == rec.reconstruction.shape == (24, 48, 3)
+    assert rec.mask.shape == rec.patch_error.shape == (3, 6)
+    assert rec.mask.sum() == (4 if strategy == "custom" else 9)
+    if strategy == "custom":
+        assert np.flatnonzero(rec.mask).tolist() == removed
+
+
+@pytest.mark.parametrize("size", [(30, 48), (24, 2048), 0])
+def test_unsupported_sizes_are_refused_with_the_rule(tiny_model, rgb_image, size):
+    with pytest.raises(ValueError, match="multiple of the patch size|positive integer"):
+        reconstruct(tiny_model, rgb_image, size=size)
+
+
+def test_native_size_reconstructs_at_the_image_aspect(tiny_model):
+    from PIL import Image
+
+    image = Image.new("RGB", (50, 22), (200, 30, 30))  # 8 px patches: 24 x 48 (22 -> 24, 50 -> 48)
+    rec = reconstruct(tiny_model, image, 0.5, 0, size="native", metrics=())
+    assert rec.original.shape == (24, 48, 3) and rec.mask.shape == (3, 6)
+    with pytest.raises(ValueError, match="size must be a side, \\(height, width\\) or 'native', got 'big'"):
+        reconstruct(tiny_model, image, size="big")

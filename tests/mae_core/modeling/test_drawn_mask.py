@@ -65,3 +65,14 @@ def test_bad_canvases_are_refused(shape):
 def test_bad_grid_sizes_are_refused(grid):
     with pytest.raises(ValueError, match="grid_size"):
         patches_from_painting(np.zeros((8, 8)), grid)
+
+
+def test_rectangular_grids_split_rows_and_columns_separately():
+    painted = np.zeros((40, 60), dtype=bool)  # a 2 x 3 grid of 20 x 20 patches
+    painted[20:40, 40:60] = True  # the whole bottom-right patch
+    painted[0:10, 0:20] = True  # exactly half of the top-left patch
+    painted[0:9, 20:40] = True  # just under half of the top-middle one
+    removed = patches_from_painting(painted, (2, 3))
+    assert removed.tolist() == [[True, False, False], [False, False, True]]
+    area, patch_area = painted_area(painted, (2, 3))
+    assert area.shape == (2, 3) and area[1, 2] == patch_area

@@ -115,3 +115,37 @@ def test_order_to_noise_removes_the_order_first():
 def test_grid_side_refuses_non_squares(bad):
     with pytest.raises(ValueError, match="num_patches"):
         grid_side(bad)
+
+
+@pytest.mark.parametrize("strategy", ["block", "grid"])
+def test_the_square_grid_given_explicitly_gives_the_same_noise(strategy):
+    assert torch.equal(mask_noise(5, 196, 3, strategy), mask_noise(5, 196, 3, strategy, grid=(14, 14)))
+
+
+@pytest.mark.parametrize("rows, cols", [(20, 30), (30, 20), (3, 11)])
+def test_block_and_grid_work_on_rectangular_grids(rows, cols):
+    generator = torch.Generator().manual_seed(0)
+    order = block_removal_order((rows, cols), generator)
+    assert sorted(order.tolist()) == list(range(rows * cols))
+    first = np.zeros(rows * cols, dtype=bool)
+    first[order[: rows * cols // 4]] = True
+    # blocks are compact: far fewer 4-connected regions than a random quarter of the patches
+    assert _regions(first.reshape(rows, cols)) < rows * cols // 16 + 2
+    keep = lattice_keep_rank((rows, cols))
+    assert keep.shape == (rows, cols) and len(np.unique(keep)) == rows * cols
+    noise = mask_noise(0, rows * cols, strategy="grid", grid=(rows, cols))[0]
+    kept = np.zeros(rows * cols, dtype=bool)
+    kept[np.argsort(noise.numpy())[: rows * cols // 4]] = True
+    kept = kept.reshape(rows, cols)
+    # the quarter kept first is one corner of every complete 2 x 2 cell, the same corner everywhere
+    ys, xs = np.nonzero(kept)
+    assert len(set(ys % 2)) == 1 and len(set(xs % 2)) == 1
+
+
+def test_a_grid_that_does_not_hold_the_patches_is_refused():
+    with pytest.raises(ValueError, match="a 20x30 patch grid has 600 patches, not 196"):
+        mask_noise(0, 196, strategy="block", grid=(20, 30))
+
+
+def _regions(bitmap: np.ndarray) -> int:
+    return int(ndimage.label(bitmap)[1])

@@ -309,3 +309,13 @@ def test_removed_bitmap_ignores_duplicate_indices():
 def test_mask_ratio_for_count_refuses_empty_or_full_masks(count):
     with pytest.raises(ValueError, match="masked_patches"):
         mask_ratio_for_count(count, 16)
+
+
+def test_drawn_masks_on_a_rectangular_grid():
+    grid = np.zeros((2, 5), dtype=bool)
+    grid[1, 3] = grid[0, 0] = True
+    noise = mask_from_patches(grid, 10, grid=(2, 5))
+    mask = random_masking(torch.zeros(1, 10, 1), mask_ratio_for_count(2, 10), noise).mask[0]
+    assert mask.reshape(2, 5).bool().numpy().tolist() == grid.tolist()
+    with pytest.raises(ValueError, match=r"shape \[2, 5\] or \[10\]"):
+        mask_from_patches(np.zeros((5, 2), dtype=bool), 10, grid=(2, 5))

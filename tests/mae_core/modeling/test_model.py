@@ -122,3 +122,39 @@ def test_config_validation():
 def test_overrides_build_a_different_architecture():
     model = build_model(TINY_CONFIG, decoder_depth=2, patch_size=16)
     assert model.config.num_patches == 4 and len(model.decoder_blocks) == 2
+
+
+def test_own_grid_uses_the_stored_embeddings_and_other_grids_extend_them_exactly():
+    model = make_model()
+    side = TINY_CONFIG.grid_size
+    encoder, decoder = model.position_embeddings((side, side))
+    assert encoder is model.pos_embed and decoder is model.decoder_pos_embed
+    wide_enc, wide_dec = model.position_embeddings((side, side + 3))  # [1, 1 + g_h (g_w + 3), D]
+    # every patch of the model's grid keeps its stored vector on the wider grid (exact sin-cos, not interpolation)
+    for stored, wide in ((model.pos_embed, wide_enc), (model.decoder_pos_embed, wide_dec)):
+        assert wide.shape == (1, 1 + side * (side + 3), stored.shape[-1])
+        assert torch.equal(stored[0, 0], wide[0, 0])  # the class token's zero row
+        stored_grid = stored[0, 1:].reshape(side, side, -1)
+        assert torch.equal(stored_grid, wide[0, 1:].reshape(side, side + 3, -1)[:, :side])
+
+
+@pytest.mark.parametrize("height, width", [(24, 48), (48, 16), (32, 32)])
+def test_forward_at_other_sizes(height, width):
+    model = make_model()
+    p = TINY_CONFIG.patch_size
+    grid = (height // p, width // p)
+    x = torch.randn(2, 3, height, width)
+    noise = noise_for_seeds([0, 1], grid[0] * grid[1], "block", grid=grid)
+    with torch.no_grad():
+        out = model(x, 0.5, noise)
+        drawn = model(x, 0.5)  # noise drawn for the input's own patch count
+    assert out.pred.shape == (2, grid[0] * grid[1], p * p * 3) and out.mask.shape == (2, grid[0] * grid[1])
+    assert drawn.mask.shape == out.mask.shape and out.mask.sum(dim=1).tolist() == [grid[0] * grid[1] // 2] * 2
+    assert model.unpatchify(out.pred, grid).shape == (2, 3, height, width)
+    assert torch.isfinite(out.loss).all()
+
+
+@pytest.mark.parametrize("height, width", [(30, 32), (32, 12), (1032, 32)])
+def test_sizes_off_the_patch_grid_or_over_the_limit_are_refused(height, width):
+    with pytest.raises(ValueError, match=f"image size {height}x{width} is not supported.*multiple of the patch size"):
+        make_model()(torch.zeros(1, 3, height, width))

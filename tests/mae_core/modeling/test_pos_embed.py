@@ -51,3 +51,41 @@ def test_bad_dims():
         sincos_2d(30, 4)
     with pytest.raises(ValueError, match="even"):
         sincos_1d(7, np.arange(3))
+
+
+def official_2d_sincos(embed_dim: int, grid_h: int, grid_w: int) -> np.ndarray:
+    """The official ``get_2d_sincos_pos_embed`` construction (facebookresearch/mae, util/pos_embed.py) written out
+    independently, with its square ``grid_size`` split into rows and columns: meshgrid over (w, h), "w goes
+    first", the first half of the channels from grid[0], sin then cos, float64 omega = 1 / 10000**(d / (D/4))."""
+
+    def one_axis(dim: int, pos: np.ndarray) -> np.ndarray:
+        omega = np.arange(dim // 2, dtype=np.float64)
+        omega /= dim / 2.0
+        omega = 1.0 / 10000**omega
+        out = np.einsum("m,d->md", pos.reshape(-1), omega)
+        return np.concatenate([np.sin(out), np.cos(out)], axis=1)
+
+    grid = np.meshgrid(np.arange(grid_w, dtype=np.float32), np.arange(grid_h, dtype=np.float32))
+    grid = np.stack(grid, axis=0).reshape([2, 1, grid_h, grid_w])
+    emb = np.concatenate([one_axis(embed_dim // 2, grid[0]), one_axis(embed_dim // 2, grid[1])], axis=1)
+    return np.concatenate([np.zeros([1, embed_dim]), emb], axis=0)
+
+
+@pytest.mark.parametrize("dim, rows, cols", [(1024, 14, 14), (512, 20, 30), (1024, 30, 20), (768, 1, 7), (32, 5, 3)])
+def test_rectangular_grid_equals_the_official_construction(dim, rows, cols):
+    ours = sincos_2d(dim, (rows, cols), cls_token=True)
+    assert ours.shape == (rows * cols + 1, dim) and ours.dtype == np.float32
+    assert np.array_equal(ours, official_2d_sincos(dim, rows, cols).astype(np.float32))
+
+
+def test_a_patch_keeps_its_vector_on_every_grid():
+    # regenerated, not interpolated: patch (row 3, col 5) has one embedding whatever grid holds it
+    small, large = sincos_2d(64, (14, 14)), sincos_2d(64, (20, 30))
+    assert np.array_equal(small[3 * 14 + 5], large[3 * 30 + 5])
+    assert np.array_equal(sincos_2d(64, 14), sincos_2d(64, (14, 14)))
+
+
+@pytest.mark.parametrize("bad", [(0, 4), (3,), (2.5, 4), (True, 3), -1])
+def test_bad_grids(bad):
+    with pytest.raises(ValueError, match="patch grid"):
+        sincos_2d(32, bad)
