@@ -17,7 +17,6 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from experiments.breakdown import Threshold, parse_threshold
 from experiments.config import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MASKS,
@@ -32,6 +31,7 @@ from experiments.store import Run, RunBusyError, RunStore, load_runs, run_state,
 from mae_core.options import COMPUTE_DTYPE_NAMES, MASK_STRATEGIES, METRIC_NAMES, OPTIONAL_METRICS
 
 if TYPE_CHECKING:
+    from experiments.breakdown import Threshold
     from experiments.sweep import SweepResult
 
 # The commands import what they compute with (torch, the engine, the analysis, matplotlib) when they run, so that
@@ -445,6 +445,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _threshold(text: str) -> Threshold:
+    from experiments.breakdown import parse_threshold  # with the report: it brings scipy and matplotlib
+
     try:
         return parse_threshold(text)
     except ValueError as err:

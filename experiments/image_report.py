@@ -18,7 +18,9 @@ from experiments.breakdown import (
     breakdown_ratios,
     plot_breakdown,
 )
+from experiments.csv_text import write_csv
 from experiments.ranking import contact_sheet, rank_images, sheet_images
+from experiments.report import text_table
 from experiments.run_images import RunImage
 from mae_core.options import METRIC_NAMES
 
@@ -45,22 +47,22 @@ def write_image_report(
     for threshold in thresholds:
         table = breakdown_ratios(frame, threshold)
         distribution = breakdown_distribution(table)
-        written.append(_csv(table, folder / f"breakdown_{threshold.slug}.csv"))
-        written.append(_csv(distribution, folder / f"breakdown_distribution_{threshold.slug}.csv"))
+        written.append(write_csv(table, folder / f"breakdown_{threshold.slug}.csv"))
+        written.append(write_csv(distribution, folder / f"breakdown_distribution_{threshold.slug}.csv"))
         lines += [
             "",
             f"breakdown ratio ({threshold.text}): per image, the smallest mask ratio where the seed-mean "
             f"{threshold.metric} crosses {threshold.value:g}, interpolated between measured ratios ('>' never "
             "crossed: the last ratio; '<=' crossed at the first); 95% percentile bootstrap over seeds per image",
-            _table(distribution),
+            text_table(distribution),
         ]
         if pair is not None and table["checkpoint"].nunique() >= 2:
             paired = breakdown_paired(table, *pair)
-            written.append(_csv(paired, folder / f"breakdown_paired_{threshold.slug}.csv"))
+            written.append(write_csv(paired, folder / f"breakdown_paired_{threshold.slug}.csv"))
             lines += [
                 f"paired breakdown {pair[1]} - {pair[0]} per image (censored values at their bound), Wilcoxon "
                 "signed-rank over images:",
-                _table(paired.drop(columns=["threshold"])),
+                text_table(paired.drop(columns=["threshold"])),
             ]
         written.append(folder / f"breakdown_{threshold.slug}.png")
         plot_breakdown(table, threshold, written[-1])
@@ -75,7 +77,7 @@ def write_image_report(
                 skipped.append(f"note: no ranking of {metric}: {err}")
         files = locate(set().union(*(sheet_images(r) for r in rankings.values()))) if rankings else {}
         for metric, ranking in rankings.items():
-            written.append(_csv(ranking, folder / f"ranking_{metric}.csv"))
+            written.append(write_csv(ranking, folder / f"ranking_{metric}.csv"))
             sheet = contact_sheet(ranking, files, metric, folder / f"contact_sheet_{metric}.png")
             written.append(sheet.path)
             unavailable.update(sheet.unavailable)
@@ -90,12 +92,3 @@ def write_image_report(
         ]
         lines += skipped
     return ImageReport(tuple(written), "\n".join(lines) + ("\n" if lines else ""))
-
-
-def _csv(table: pd.DataFrame, path: Path) -> Path:
-    table.to_csv(path, index=False)
-    return path
-
-
-def _table(table: pd.DataFrame) -> str:
-    return table.to_string(index=False, float_format=lambda v: f"{v:.6g}")

@@ -181,7 +181,7 @@ def _text(
     lines += [
         f"{metric} per checkpoint, mask and ratio: each image's value is its mean over seeds; mean, sd and the "
         "95% Student-t interval are over images (ci_over)",
-        _table(summary),
+        text_table(summary),
     ]
     if paired is not None:
         a, b = paired["a"].iloc[0], paired["b"].iloc[0]
@@ -190,7 +190,7 @@ def _text(
             f"paired difference {b} - {a} on identical masks, per image first: 95% t-interval over images, paired "
             "t-test and Wilcoxon signed-rank p (scipy.stats), Holm-adjusted t-test p across the ratios of a mask, "
             "effect size d_z = mean_diff / sd of the per-image differences",
-            _table(paired.drop(columns=["a", "b"])),
+            text_table(paired.drop(columns=["a", "b"])),
         ]
     if len(selection.left_out):
         lines += ["", f"{len(selection.left_out)} image(s) left out:"]
@@ -221,5 +221,6 @@ def _scope_text(selection: Selection) -> str:
     return f"unbalanced (--allow-unbalanced): {selection.n_images} image(s), {len(frame)} cells used ({grid}){left}"
 
 
-def _table(table: pd.DataFrame) -> str:
+def text_table(table: pd.DataFrame) -> str:
+    """A report table as printed: no index, numbers to 6 significant digits."""
     return table.to_string(index=False, float_format=lambda v: f"{v:.6g}")
