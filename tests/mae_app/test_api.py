@@ -114,9 +114,13 @@ def test_compare_keeps_the_aspect_when_asked(server, picture):
     client = Client(url, verbose=False)
     # the 48 x 40 picture at its own size: 8 px patches, 40 x 48 (a 5 x 6 grid) instead of the square 32 x 32
     result = client.predict(handle_file(picture), *NAMES, 0.5, 4, False, "block", "", True, api_name="/compare")
-    for path in result[:10]:
+    for index, path in enumerate(result[:10]):
         with Image.open(path) as img:
-            assert img.size == (48, 40)
+            if index % 5 == 4:  # the error heatmap: enlarged by a whole factor, its colour bar beside it
+                width, height = img.size
+                assert height >= 224 and (width - SCALE_WIDTH) * 40 == height * 48
+            else:
+                assert img.size == (48, 40)
     assert list(table_frame(result[10])["masked_patches"]) == [15, 15]
     local = app.compare(picture, *NAMES, 0.5, 4, False, "block", "", True)
     assert list(table_frame(result[10])["loss"]) == pytest.approx(list(local[10]["loss"]), abs=1e-6)
