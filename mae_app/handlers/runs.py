@@ -13,7 +13,7 @@ from experiments.selection import select
 from experiments.store import list_runs, load_runs
 
 from .. import formatting, inputs, links
-from ..exports import export_csv
+from ..served_files import export_csv
 from ..user_errors import log_refusal, message
 from .base import AppState, session_key
 from .study import paired_or_reason, study_plot

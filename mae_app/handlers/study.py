@@ -11,7 +11,7 @@ from experiments.analysis import paired_difference, summarize
 from experiments.store import Run
 
 from .. import formatting, inputs, plots, space
-from ..exports import export_csv
+from ..served_files import export_csv
 
 
 def visitor_csv(frame: pd.DataFrame, run: Run) -> Path:
