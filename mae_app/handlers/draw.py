@@ -25,7 +25,7 @@ class DrawHandlers(AppState):
         """The Draw panel for the current image: the painter (the image as checkpoint ``a`` sees it, nothing
         painted), the cleared "removed patches" box, and whether the seed and ratio controls apply (three updates).
         Seeded strategies hide the painter; no image yet leaves it empty."""
-        drawing = strategy in (CUSTOM_MASK, inputs.DRAW)
+        drawing = inputs.strategy_name(strategy) == CUSTOM_MASK
         seeded = gr.update(visible=not drawing)
         if not drawing:
             return gr.update(visible=False), gr.update(visible=False), seeded, seeded, seeded
