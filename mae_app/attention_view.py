@@ -167,8 +167,8 @@ class AttentionView:
     def pick_patch(
         self,
         image: str | None,
-        first: str,
-        second: str,
+        a: str,
+        b: str,
         mask_ratio: float,
         seed: float,
         crop: bool,
@@ -183,7 +183,7 @@ class AttentionView:
         rollout, so a click on one while the layer is ``rollout`` moves the layer to the decoder's last (-1)."""
         if not image or evt.index is None:
             return CLASS_TOKEN, layer
-        name = (first, second)[row]
+        name = (a, b)[row]
         config = self.model(name).config
         x, y = (int(v) for v in evt.index)
         side, grid = config.patch_size, config.grid_size
@@ -198,16 +198,16 @@ class AttentionView:
     ) -> Reconstruction:
         """``name``'s reconstruction with attention under the Compare's mask, from the cache when it is there."""
         picture = inputs.read_image(image)
-        seed_value, mask = inputs.compare_mask(seed, strategy, removed)
+        seed_value, mask_args = inputs.compare_mask(seed, strategy, removed)
         model = self.model(name)
-        key = (file_sha256(image), name, id(model), float(mask_ratio), seed_value, bool(crop), str(mask))
+        key = (file_sha256(image), name, id(model), float(mask_ratio), seed_value, bool(crop), str(mask_args))
         with self._lock:
             if key in self._results:
                 self._results.move_to_end(key)
                 return self._results[key]
         try:
             result = reconstruct(
-                model, picture, float(mask_ratio), seed_value, crop=bool(crop), metrics=[], attentions=True, **mask
+                model, picture, float(mask_ratio), seed_value, crop=bool(crop), metrics=[], attentions=True, **mask_args
             )
         except ValueError as err:
             raise inputs.user_error(err) from None

@@ -37,8 +37,8 @@ class Settings:
     the ratio and seed only for seeded masks, the drawn patches only for draw)."""
 
     image: str  # the image's sha256, "" for none
-    first: str
-    second: str
+    a: str
+    b: str
     strategy: str
     ratio: str
     seed: str
@@ -47,13 +47,13 @@ class Settings:
     keep_aspect: str
 
     @classmethod
-    def of(cls, image, first, second, ratio, seed, crop=False, strategy="random", removed="", native=False) -> Settings:
-        strategy = CUSTOM_MASK if strategy == inputs.DRAW else str(strategy or "random")
+    def of(cls, image, a, b, ratio, seed, crop=False, strategy="random", removed="", native=False) -> Settings:
+        strategy = inputs.strategy_name(strategy)
         drawn = strategy == CUSTOM_MASK
         return cls(
             image=file_sha256(image) if image and Path(image).is_file() else "",
-            first=str(first or ""),
-            second=str(second or ""),
+            a=str(a or ""),
+            b=str(b or ""),
             strategy=inputs.DRAW if drawn else strategy,
             ratio="" if drawn else _text(lambda: f"{float(ratio):.6g}", ratio),
             seed="" if drawn else _text(lambda: str(inputs.whole_seed(seed)), seed),
@@ -79,8 +79,8 @@ class Settings:
 
 
 _LABELS = {
-    "first": "top checkpoint",
-    "second": "bottom checkpoint",
+    "a": "top checkpoint",
+    "b": "bottom checkpoint",
     "strategy": "mask",
     "ratio": "ratio",
     "seed": "seed",
@@ -124,8 +124,8 @@ class ComparePage:
         self,
         shown: Shown | None,
         image: str | None,
-        first: str,
-        second: str,
+        a: str,
+        b: str,
         mask_ratio: float,
         seed: float,
         crop: bool = False,
@@ -137,7 +137,7 @@ class ComparePage:
         """Reconstruct as :meth:`MAEApp.compare` (panels, table, note), then the new :class:`Shown`. A user error
         leaves the panels, the table and the record as they were; the note says what went wrong."""
         self._mark_run(request, True)  # from now on, previews leave the panels alone
-        controls = (image, first, second, mask_ratio, seed, crop, strategy, removed, native)
+        controls = (image, a, b, mask_ratio, seed, crop, strategy, removed, native)
         try:
             outputs = self.compare(*controls)
         except gr.Error as err:
@@ -161,37 +161,37 @@ class ComparePage:
 
     # ---- the painter and its previews ----
     def canvas(
-        self, strategy: str, image: str | None, first: str, crop: bool = False, request: gr.Request | None = None
+        self, strategy: str, image: str | None, a: str, crop: bool = False, request: gr.Request | None = None
     ) -> tuple:
         """:meth:`MAEApp.drawing_canvas`; the painter starts over, so its previews may fill the panels again."""
         self._mark_run(request, False)
-        return self.app.drawing_canvas(strategy, image, first, crop)
+        return self.app.drawing_canvas(strategy, image, a, crop)
 
     def preview_drawing(
         self,
         painting: dict | None,
         image: str | None,
-        first: str,
-        second: str,
+        a: str,
+        b: str,
         crop: bool = False,
         request: gr.Request | None = None,
     ) -> tuple:
         """:meth:`MAEApp.preview_drawing` (the patch list, the panels, the note), then the table and the record of
         the result, both cleared: the panels show the drawing, not a result. Only the patch list once the page
         asked for a run."""
-        return self._preview(request, 1, lambda: self.app.preview_drawing(painting, image, first, second, crop))
+        return self._preview(request, 1, lambda: self.app.preview_drawing(painting, image, a, b, crop))
 
     def preview_patches(
         self,
         removed: str | None,
         image: str | None,
-        first: str,
-        second: str,
+        a: str,
+        b: str,
         crop: bool = False,
         request: gr.Request | None = None,
     ) -> tuple:
         """:meth:`MAEApp.preview_patches`, as :meth:`preview_drawing` (nothing once the page asked for a run)."""
-        return self._preview(request, 0, lambda: self.app.preview_patches(removed, image, first, second, crop))
+        return self._preview(request, 0, lambda: self.app.preview_patches(removed, image, a, b, crop))
 
     def _preview(self, request: gr.Request | None, leading: int, make) -> tuple:
         """``make()``'s outputs (``leading`` outputs before the panels, then the panels and the note), then the

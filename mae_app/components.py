@@ -10,7 +10,8 @@ from PIL import Image, UnidentifiedImageError
 
 from mae_core.modeling.mask_strategies import CUSTOM_MASK
 
-DRAW_LABEL = "draw"  # the label of the custom (drawn) strategy; the API accepts it as a value too
+from .inputs import DRAW
+
 BRUSH_COLOUR = "#ff00ff"  # magenta: stands out on photographs
 
 PANEL_HEIGHT = 220  # CSS pixels; small models' 32-64 px panels are scaled up, blocky on purpose (see PANEL_CSS)
@@ -100,12 +101,12 @@ def strategy_choice(strategies, **kwargs) -> gr.Radio:
     """A radio of mask strategies where ``custom`` shows as "draw"; a call through the API may send either name.
 
     As in :func:`checked_image`, the instance's ``preprocess`` is wrapped (the stock one accepts values only)."""
-    choices = [(DRAW_LABEL if s == CUSTOM_MASK else s, s) for s in strategies]
+    choices = [(DRAW if s == CUSTOM_MASK else s, s) for s in strategies]
     component = gr.Radio(choices, **kwargs)
     stock_preprocess = component.preprocess
 
     def preprocess(payload):
-        return stock_preprocess(CUSTOM_MASK if payload == DRAW_LABEL else payload)
+        return stock_preprocess(CUSTOM_MASK if payload == DRAW else payload)
 
     component.preprocess = preprocess
     return component

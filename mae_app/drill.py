@@ -143,8 +143,9 @@ class RunDrill:
         except (TypeError, ValueError):
             raise gr.Error(f"the mask ratio must be a number, got {mask_ratio!r}") from None
         self.check_runs([str(run_id).strip()], request)
-        masks = (mask or DEFAULT_MASK,)
-        replayed = self._replay(str(run_id).strip(), str(image).strip(), seed, masks=masks, ratios=[ratio])
+        # ``mask``: the /replay parameter's name for the strategy
+        strategies = (mask or DEFAULT_MASK,)
+        replayed = self._replay(str(run_id).strip(), str(image).strip(), seed, strategies=strategies, ratios=[ratio])
         cells = replayed.cells[:2]
         vmax = heatmap_scale([c.reconstruction for c in cells])
         panels = [path for cell in cells for path in panel_files(cell.reconstruction, vmax)]
@@ -163,17 +164,17 @@ class RunDrill:
         run_id: str,
         image: str,
         seed: float | None,
-        masks: Sequence[str] = (),
+        strategies: Sequence[str] = (),
         ratios: Sequence[float] | None = None,
     ) -> RunReplay:
-        """The image's cells at ``seed`` under each of ``masks`` (none given: every strategy the run measured it with
-        at that seed), as one replay."""
+        """The image's cells at ``seed`` under each of ``strategies`` (none given: every strategy the run measured it
+        with at that seed), as one replay."""
         seed_value = inputs.whole_seed(seed)
         try:
-            chosen = masks or measured_masks(run_id, image, seed_value, root=self.run_root) or (DEFAULT_MASK,)
+            chosen = strategies or measured_masks(run_id, image, seed_value, root=self.run_root) or (DEFAULT_MASK,)
             parts = [
-                replay(run_id, image, seed=seed_value, models=self.model, root=self.run_root, ratios=ratios, mask=mask)
-                for mask in chosen
+                replay(run_id, image, seed=seed_value, models=self.model, root=self.run_root, ratios=ratios, mask=name)
+                for name in chosen
             ]
         except ValueError as err:  # not in the run, image gone or changed, checkpoint changed, bad run id
             raise gr.Error(space.for_visitor(str(err)), title="Cannot replay") from None

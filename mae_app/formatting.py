@@ -14,6 +14,7 @@ from experiments.store import run_state
 from mae_core.checkpoints.registry import CheckpointEntry, CheckpointStatus
 from mae_core.evaluation.metrics import METRIC_INFO, OPTIONAL_METRICS
 from mae_core.evaluation.reconstruct import Reconstruction
+from mae_core.modeling.mask_strategies import CUSTOM_MASK
 
 LOSS_NAMES = {"pixel": "pixel", "gan": "GAN"}  # a checkpoint's loss type as a row heading names it
 SIGNIFICANT_DIGITS = 4  # every number a table of the app shows: enough to compare, short enough to read
@@ -73,15 +74,15 @@ def metric_legend() -> str:
 def compare_note(results: Sequence[Reconstruction], vmax: float, skipped: str | None = None) -> str:
     """Whether both rows share one mask, the heatmaps' common colour scale, and ``skipped`` (a metric left out and
     how to get it) when given."""
-    first, second = results
-    removed = int(first.mask.sum())
-    if first.mask.shape == second.mask.shape and np.array_equal(first.mask, second.mask):
-        how = "drawn" if first.strategy == "custom" else f"{first.strategy}, seed {first.seed}"
-        same = f"Both rows use the same mask: {removed} of {first.mask.size} patches removed ({how})."
+    a, b = results
+    removed = int(a.mask.sum())
+    if a.mask.shape == b.mask.shape and np.array_equal(a.mask, b.mask):
+        how = "drawn" if a.strategy == CUSTOM_MASK else f"{a.strategy}, seed {a.seed}"
+        same = f"Both rows use the same mask: {removed} of {a.mask.size} patches removed ({how})."
     else:
         same = (
-            f"The checkpoints have different patch grids ({first.mask.shape[0]}x{first.mask.shape[1]} and "
-            f"{second.mask.shape[0]}x{second.mask.shape[1]}), so their masks cannot be identical."
+            f"The checkpoints have different patch grids ({a.mask.shape[0]}x{a.mask.shape[1]} and "
+            f"{b.mask.shape[0]}x{b.mask.shape[1]}), so their masks cannot be identical."
         )
     note = f"{same} Heatmap colours run from 0 to {vmax:.4g} MSE in both rows; grey patches were visible."
     return f"{note}\n\n_{skipped}_" if skipped else note

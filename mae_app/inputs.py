@@ -32,7 +32,7 @@ SEED_RANGE = f"the seed must be a whole number from 0 to {TYPED_SEED_LIMIT - 1}"
 MAX_SWEEP_CELLS = 2000  # images x ratios x seeds x checkpoints one UI sweep may ask for
 MAX_SEEDS = 1000  # seeds one UI sweep may ask for
 RATIO_RANGE = (0.05, 0.95)  # the Compare tab's mask-ratio slider, which links must fit
-DRAW = "draw"  # what the Compare tab calls a custom (drawn) mask; the API takes either name
+DRAW = "draw"  # the word the page shows for the drawn strategy (CUSTOM_MASK, "custom"); users may send either
 PAINTED_ALPHA = 128  # a canvas pixel counts as painted when the brush covers it at least half (alpha 0-255)
 
 
@@ -114,9 +114,15 @@ def check_sweep_size(cells: int) -> None:
         )
 
 
+def strategy_name(strategy: str | None) -> str:
+    """A mask strategy's name as the engine knows it: the word ``draw`` is ``custom`` (:data:`CUSTOM_MASK`), nothing
+    is ``random``; other names pass unchecked."""
+    return CUSTOM_MASK if strategy == DRAW else str(strategy or "random")
+
+
 def compare_strategy(strategy: str | None) -> str:
     """The Compare tab's mask strategy: a seeded one, or ``custom`` (also called ``draw``) for a drawn mask."""
-    name = CUSTOM_MASK if strategy == DRAW else (strategy or "random")
+    name = strategy_name(strategy)
     if name == CUSTOM_MASK:
         return name
     try:
@@ -126,14 +132,14 @@ def compare_strategy(strategy: str | None) -> str:
 
 
 def compare_mask(seed: float | None, strategy: str | None, removed: str | Sequence[int] | None) -> tuple[int, dict]:
-    """The Compare tab's mask as ``reconstruct`` arguments: the seed, and ``strategy`` plus, for a drawn mask,
-    the ``removed`` patch indices (the keyword arguments)."""
+    """The Compare tab's mask as ``reconstruct`` arguments: the seed, and the keyword arguments that choose the mask
+    (``strategy``, plus the ``removed`` patch indices for a drawn one)."""
     seed_value = whole_seed(seed)
     strategy = compare_strategy(strategy)
-    mask: dict = {"strategy": strategy}
+    mask_args: dict = {"strategy": strategy}
     if strategy == CUSTOM_MASK:
-        mask["removed"] = removed_patches(removed)
-    return seed_value, mask
+        mask_args["removed"] = removed_patches(removed)
+    return seed_value, mask_args
 
 
 def sweep_strategies(strategies: Sequence[str] | str | None) -> tuple[str, ...]:

@@ -24,17 +24,17 @@ def build_demo(app: MAEApp) -> gr.Blocks:
             "from exactly the same visible patches."
         )
         pair_note = gr.Markdown(elem_id="pair-note")
-        first, second, _ = app.page_pair()  # the start-up pair: the page's first values and the API's defaults
+        a, b, _ = app.page_pair()  # the start-up pair: the page's first values and the API's defaults
         with gr.Tabs() as tabs:
-            labels = (app.row_label(compare.ROWS[0], first), app.row_label(compare.ROWS[1], second))
-            compare_tab = compare.build(app.checkpoint_choices(), list(app.examples.values()), (first, second), labels)
+            labels = (app.row_label(compare.ROWS[0], a), app.row_label(compare.ROWS[1], b))
+            compare_tab = compare.build(app.checkpoint_choices(), list(app.examples.values()), (a, b), labels)
             sweep_tab = sweep.build()
             runs_tab = runs.build()
             checkpoints_tab = checkpoints.build()
-        app.pair_listeners.append(PairDefaults(demo, (compare_tab.first, compare_tab.second)).update)
+        app.pair_listeners.append(PairDefaults(demo, (compare_tab.a, compare_tab.b)).update)
         linked = gr.State(False)  # the page's link set up a Compare: run it once the controls are set
 
-        controls = [compare_tab.image, compare_tab.first, compare_tab.second, compare_tab.ratio, compare_tab.seed]
+        controls = [compare_tab.image, compare_tab.a, compare_tab.b, compare_tab.ratio, compare_tab.seed]
         page = ComparePage(app, gpu(app.compare))  # the Compare tab's own events
         demo.load(
             app.on_load,

@@ -1,7 +1,7 @@
 """Reconstructions as the PNG files the page shows: the four panels and the per-patch error heatmap of a result.
 
 PNG files, not arrays: gradio rewrites an array's cache file in place, racing with concurrent downloads (see
-:mod:`mae_app.png_files`). Every file lands in gradio's served cache, content-addressed.
+:mod:`mae_app.atomic_png`). Every file lands in gradio's served cache, content-addressed.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from PIL import Image, ImageDraw, ImageFont
 from mae_core.evaluation.heatmap import error_heatmap, shared_vmax
 from mae_core.evaluation.reconstruct import Reconstruction
 
-from .exports import served_folder
-from .png_files import save_png
+from .atomic_png import save_png
+from .served_files import served_folder
 
 PANEL_FILES = ("original", "masked", "reconstruction", "reconstruction_visible", "error_heatmap")
 FOLDER = "mae-panels"

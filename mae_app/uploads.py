@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .exports import served_folder
+from .served_files import served_folder
 
 LIST_NAME = "images.txt"
 STAGING_FOLDER = "mae-sweeps"  # under gradio's served cache

@@ -25,8 +25,8 @@ ROWS = ("top", "bottom")
 @dataclass(frozen=True)
 class CompareTab:
     image: gr.Image
-    first: gr.Dropdown  # checkpoint of the top row; the Sweep uses both dropdowns too
-    second: gr.Dropdown
+    a: gr.Dropdown  # checkpoint a, shown in the top row; the Sweep uses both dropdowns too
+    b: gr.Dropdown  # checkpoint b, the bottom row
     ratio: gr.Slider
     seed: gr.Number
     new_seed: gr.Button
@@ -50,7 +50,7 @@ class CompareTab:
     @property
     def inputs(self) -> list:
         """What :meth:`MAEApp.compare` takes, in its order."""
-        controls = [self.image, self.first, self.second, self.ratio, self.seed, self.crop, self.strategy]
+        controls = [self.image, self.a, self.b, self.ratio, self.seed, self.crop, self.strategy]
         return [*controls, self.removed, self.keep_aspect]
 
     @property
@@ -96,10 +96,8 @@ def build(
                 )
             with gr.Column(scale=1):
                 # values are set again per page load (on_load): the pair may change while the server runs
-                first = gr.Dropdown(list(names), value=pair[0], label="Checkpoint, top row", elem_id="checkpoint-top")
-                second = gr.Dropdown(
-                    list(names), value=pair[1], label="Checkpoint, bottom row", elem_id="checkpoint-bottom"
-                )
+                a = gr.Dropdown(list(names), value=pair[0], label="Checkpoint, top row", elem_id="checkpoint-top")
+                b = gr.Dropdown(list(names), value=pair[1], label="Checkpoint, bottom row", elem_id="checkpoint-bottom")
                 strategy = strategy_choice(
                     [*MASK_STRATEGIES, CUSTOM_MASK], value="random", label="Mask", elem_id="mask-strategy"
                 )
@@ -130,8 +128,8 @@ def build(
         attention = attention_view.build()
     return CompareTab(
         image,
-        first,
-        second,
+        a,
+        b,
         ratio,
         seed,
         new_seed,
@@ -166,7 +164,7 @@ def _panel_rows(row_labels: tuple[str, str]) -> tuple[tuple[gr.Image, ...], tupl
 
 def wire_row_labels(tab: CompareTab, row_label: Callable[[str, str], str]) -> None:
     """Each row's heading follows its checkpoint dropdown (``row_label(row, checkpoint)``: name and loss type)."""
-    for row, dropdown, label in zip(ROWS, (tab.first, tab.second), tab.row_labels):
+    for row, dropdown, label in zip(ROWS, (tab.a, tab.b), tab.row_labels):
         dropdown.change(partial(row_label, row), [dropdown], [label], api_visibility="private")
 
 
@@ -194,11 +192,11 @@ def wire(tab: CompareTab, compare: Callable, page: ComparePage, new_seed: Callab
         control.change(page.stale, stale_inputs, [tab.stale], api_visibility="private")
     wire_link(tab.copy_link, tab.link, page.link, stale_inputs)
     canvas_outputs = [tab.painter, tab.removed, tab.ratio, tab.seed, tab.new_seed]
-    for control in (tab.strategy, tab.image, tab.first, tab.crop):
+    for control in (tab.strategy, tab.image, tab.a, tab.crop):
         control.change(
-            page.canvas, [tab.strategy, tab.image, tab.first, tab.crop], canvas_outputs, api_visibility="private"
+            page.canvas, [tab.strategy, tab.image, tab.a, tab.crop], canvas_outputs, api_visibility="private"
         )
-    preview_inputs = [tab.image, tab.first, tab.second, tab.crop]
+    preview_inputs = [tab.image, tab.a, tab.b, tab.crop]
     preview_outputs = [*tab.panels, tab.note, tab.metrics, tab.shown]
     tab.painter.input(
         page.preview_drawing, [tab.painter, *preview_inputs], [tab.removed, *preview_outputs], api_visibility="private"

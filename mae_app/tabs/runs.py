@@ -31,7 +31,7 @@ class DrillSection:
     gallery: gr.Gallery
     cells: gr.Dataframe  # each gallery cell's metrics
     note: gr.Markdown
-    gallery_cells: gr.State  # per gallery picture: (run_id, image, mask, ratio, seed), for a click to replay
+    gallery_cells: gr.State  # per gallery picture: (run_id, image, strategy, ratio, seed), for a click to replay
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class ReplaySection:
     image: gr.Textbox
     ratio: gr.Number
     seed: gr.Number
-    mask: gr.Dropdown
+    strategy: gr.Dropdown  # the mask strategy (/replay's ``mask``)
     run: gr.Button
     panels: tuple[gr.Image, ...]  # 5 per checkpoint, the run's first checkpoint first
     metrics: gr.Dataframe
@@ -49,7 +49,7 @@ class ReplaySection:
 
     @property
     def inputs(self) -> list:
-        return [self.run_id, self.image, self.ratio, self.seed, self.mask]
+        return [self.run_id, self.image, self.ratio, self.seed, self.strategy]
 
     @property
     def outputs(self) -> list:
@@ -175,7 +175,7 @@ def _replay_section() -> ReplaySection:
             image = gr.Textbox(label="Image (its name in the run, or its file name)", elem_id="replay-image")
             ratio = gr.Number(0.75, label="Mask ratio", minimum=0.01, maximum=0.99, elem_id="replay-ratio")
             seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="replay-seed")
-            mask = gr.Dropdown(list(MASK_STRATEGIES), value="random", label="Mask strategy", elem_id="replay-mask")
+            strategy = gr.Dropdown(list(MASK_STRATEGIES), value="random", label="Mask strategy", elem_id="replay-mask")
             run = gr.Button("Replay", variant="primary", elem_id="replay-run-button")
         panels: list[gr.Image] = []
         for row in ROWS:
@@ -189,7 +189,7 @@ def _replay_section() -> ReplaySection:
             elem_id="replay-metrics",
         )
         note = gr.Markdown(label="note", elem_id="replay-note")
-    return ReplaySection(run_id, image, ratio, seed, mask, run, tuple(panels), metrics, note, section)
+    return ReplaySection(run_id, image, ratio, seed, strategy, run, tuple(panels), metrics, note, section)
 
 
 def wire(

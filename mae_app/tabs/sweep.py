@@ -90,7 +90,7 @@ def wire(
     """The Run button is the named ``/sweep`` endpoint (images and checkpoints from the Compare tab), streaming a
     progress note per batch; Cancel stops it after the batch in flight, and it shows what it measured. Either way the
     Runs tab is refreshed."""
-    inputs = [compare.image, tab.batch, compare.first, compare.second, tab.ratio_min, tab.ratio_max, tab.ratio_step]
+    inputs = [compare.image, tab.batch, compare.a, compare.b, tab.ratio_min, tab.ratio_max, tab.ratio_step]
     inputs += [tab.num_seeds, tab.first_seed, tab.metric, compare.crop, tab.masks]
     running = tab.run.click(
         sweep,

@@ -33,7 +33,9 @@ DEFAULT_BATCH_SIZE = 64  # (image, ratio, seed) items per computed batch when th
 
 @dataclass(frozen=True)
 class EvalRecord:
-    """One model on one image at one mask ratio and seed."""
+    """One result of ``evaluate``: a :class:`~mae_core.evaluation.metrics.Metrics`'s numbers plus what was measured
+    (which model, image, ratio, seed, strategy and mask). ``experiments`` stores each as a ``LossRow``, which adds
+    the run's provenance (run id, image and checkpoint hashes, loss type)."""
 
     model: str  # the name given in ``models``
     image: int  # index into ``images``

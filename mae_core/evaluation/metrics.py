@@ -57,7 +57,8 @@ PSNR_CAP_DB = 100.0  # an exact reconstruction reports 100 dB instead of infinit
 
 @dataclass(frozen=True)
 class Metrics:
-    """Metrics of one image at one mask; an optional metric that was not computed is None."""
+    """One reconstruction's measurement (one image, one mask) as Python numbers: what ``reconstruct`` reports and
+    :meth:`BatchMetrics.item` gives. An optional metric that was not computed is None."""
 
     loss: float  # official loss: mean squared error per removed patch, normalised space
     mse: float  # mean squared error over removed patches, [0, 1] RGB
@@ -228,7 +229,8 @@ def warn_if_skipped(plan: MetricPlan, stacklevel: int = 3) -> None:
 
 @dataclass(frozen=True)
 class BatchMetrics:
-    """Metrics of N reconstructions, one value per item: [N] tensors."""
+    """The same measurement as :class:`Metrics` for a batch of N reconstructions, as the engine computes it: one
+    [N] tensor per metric (optional metrics by name); :meth:`item` is one reconstruction's :class:`Metrics`."""
 
     loss: torch.Tensor  # official loss over the removed patches (normalised, norm-pix aware)
     mse: torch.Tensor  # [0, 1] RGB, removed patches

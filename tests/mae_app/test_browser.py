@@ -507,7 +507,7 @@ def test_cancelling_a_sweep_shows_the_rows_measured_so_far(tmp_path, monkeypatch
 
         return sweep_module.run_sweep(config, progress=report, **options)
 
-    monkeypatch.setattr("mae_app.handlers.run_sweep", slow_sweep)
+    monkeypatch.setattr("mae_app.handlers.sweep.run_sweep", slow_sweep)
     picture = tmp_path / "photo.png"
     make_image(48, 40, seed=12).save(picture)
     app = make_app(tmp_path / "runs", save_tiny_checkpoints(tmp_path))

@@ -345,7 +345,7 @@ def test_cancel_stops_a_running_sweep_after_its_batch_and_keeps_its_rows(tiny_ap
 
         return sweep_module.run_sweep(config, progress=report, **options)
 
-    monkeypatch.setattr("mae_app.handlers.run_sweep", held_sweep)
+    monkeypatch.setattr("mae_app.handlers.sweep.run_sweep", held_sweep)
     request = gr.Request(session_hash="page-1")
     # 2 checkpoints x 3 ratios x 10 seeds: 30 cells per checkpoint, in batches of 16 -> 4 batches
     steps = tiny_app.sweep(image_file, None, *NAMES, 0.25, 0.75, 0.25, 10, 0, "loss", request=request)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mae_app.png_files import png_bytes, save_png
+from mae_app.atomic_png import png_bytes, save_png
 
 
 def test_save_png_is_lossless_content_addressed_and_never_rewritten(tmp_path):

@@ -1,4 +1,4 @@
-"""Files the app hands to the browser for download (CSV exports), in gradio's served cache folder."""
+"""Files the app hands to the browser, in gradio's served cache folder: the folder itself, and CSV downloads of runs."""
 
 from __future__ import annotations
 
