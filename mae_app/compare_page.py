@@ -45,9 +45,12 @@ class Settings:
     crop: str
     removed: str
     keep_aspect: str
+    denorm: str
 
     @classmethod
-    def of(cls, image, a, b, ratio, seed, crop=False, strategy="random", removed="", native=False) -> Settings:
+    def of(
+        cls, image, a, b, ratio, seed, crop=False, strategy="random", removed="", native=False, denorm="honest"
+    ) -> Settings:
         strategy = inputs.strategy_name(strategy)
         drawn = strategy == CUSTOM_MASK
         return cls(
@@ -60,6 +63,7 @@ class Settings:
             crop="on" if crop else "off",
             removed=_text(lambda: formatting.patch_list(inputs.removed_patches(removed)), removed) if drawn else "",
             keep_aspect="on" if native else "off",
+            denorm=str(denorm or "honest"),
         )
 
     def changes(self, now: Settings) -> list[str]:
@@ -86,6 +90,7 @@ _LABELS = {
     "seed": "seed",
     "crop": "centre crop",
     "keep_aspect": "keep aspect",
+    "denorm": "norm-pix de-normalisation",
 }
 
 
@@ -132,12 +137,13 @@ class ComparePage:
         strategy: str = "random",
         removed: str | None = "",
         native: bool = False,
+        denorm: str = "honest",
         request: gr.Request | None = None,
     ) -> tuple:
         """Reconstruct as :meth:`MAEApp.compare` (panels, table, note), then the new :class:`Shown`. A user error
         leaves the panels, the table and the record as they were; the note says what went wrong."""
         self._mark_run(request, True)  # from now on, previews leave the panels alone
-        controls = (image, a, b, mask_ratio, seed, crop, strategy, removed, native)
+        controls = (image, a, b, mask_ratio, seed, crop, strategy, removed, native, denorm)
         try:
             outputs = self.compare(*controls)
         except gr.Error as err:

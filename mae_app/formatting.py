@@ -88,6 +88,26 @@ def compare_note(results: Sequence[Reconstruction], vmax: float, skipped: str | 
     return f"{note}\n\n_{skipped}_" if skipped else note
 
 
+def norm_pix_note(names: Sequence[str], results: Sequence[Reconstruction]) -> str:
+    """For each norm-pix row, how its prediction was de-normalised and what the oracle's leak is worth on this
+    image (removed-patch MSE of both modes, [0, 1] RGB); empty for pixel checkpoints."""
+    lines = []
+    for name, result in zip(names, results):
+        gap = result.norm_pix_gap
+        if gap is None:
+            continue
+        how = (
+            "honestly (statistics from the visible patches only)"
+            if result.denorm == "honest"
+            else ("with the oracle (each removed patch's true statistics: it leaks the answer)")
+        )
+        lines.append(
+            f"{name} predicts norm-pix targets, de-normalised {how}. Removed-patch MSE: honest "
+            f"{gap.honest_mse:.4g}, oracle {gap.oracle_mse:.4g}, gap {gap.gap:.4g}."
+        )
+    return "".join(f"\n\n{line}" for line in lines)
+
+
 def row_label(row: str, checkpoint: str | None, loss_type: str | None) -> str:
     """A Compare row's heading: ``top: tiny-pixel, pixel loss`` (the loss type left out where unknown)."""
     if not checkpoint:

@@ -18,6 +18,7 @@ from PIL import Image
 from experiments.analysis import check_metric
 from experiments.config import ratio_range
 from experiments.images import LIST_SUFFIXES
+from mae_core.evaluation.norm_pix import DenormMode, check_denorm
 from mae_core.evaluation.preprocess import ImageError, load_image
 from mae_core.modeling.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
 from mae_core.modeling.masking import check_seed, check_strategy, mask_ratio_value
@@ -129,6 +130,15 @@ def compare_strategy(strategy: str | None) -> str:
         return check_strategy(name)
     except ValueError as err:
         raise gr.Error(f"{err}, or {DRAW!r} / {CUSTOM_MASK!r} for a drawn mask") from None
+
+
+def denorm_mode(mode: str | None) -> DenormMode:
+    """How a norm-pix checkpoint is de-normalised (:data:`~mae_core.evaluation.norm_pix.DENORM_MODES`); a
+    ``gr.Error`` naming the value and the accepted ones otherwise."""
+    try:
+        return check_denorm("honest" if mode is None else mode)
+    except ValueError as err:
+        raise user_error(err) from None
 
 
 def compare_mask(seed: float | None, strategy: str | None, removed: str | Sequence[int] | None) -> tuple[int, dict]:

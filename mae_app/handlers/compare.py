@@ -35,11 +35,15 @@ class CompareHandlers(AppState):
         strategy: str = "random",
         removed: str | None = "",
         native: bool = False,
+        denorm: str = "honest",
     ) -> tuple:
         """Reconstruct ``image`` with both checkpoints under the same mask: a seeded ``strategy`` at ``mask_ratio``,
         or ``custom`` (``draw``) removing exactly the patch indices in ``removed`` (the ratio is then the drawn one).
         ``native``: keep the image's aspect and size (``reconstruct(size="native")``) instead of the model's square
-        (``crop`` then has nothing to cut); drawn masks are drawn on the square, so they refuse it.
+        (``crop`` then has nothing to cut); drawn masks are drawn on the square, so they refuse it. ``denorm``: how
+        a norm-pix checkpoint's per-patch normalised prediction is put back into pixels, ``honest`` (statistics from
+        the visible patches only) or ``oracle`` (each removed patch's true statistics: leaks the answer); the note
+        gives both modes' removed-patch MSE. Pixel checkpoints ignore it.
 
         Returns, in order: the four panels and the error heatmap of ``first`` (5 PNG file paths), the same for
         ``second``, the metrics table and a note in Markdown.
@@ -49,6 +53,7 @@ class CompareHandlers(AppState):
         if native and mask_args["strategy"] == CUSTOM_MASK:
             raise gr.Error("Drawn masks are drawn on the square input: untick 'Keep aspect' to draw one.")
         size = {"size": NATIVE_SIZE} if native else {}
+        mode = inputs.denorm_mode(denorm)
         plan = plan_metrics()  # the default set: lpips only when its weights are here, else a note saying how
         pair = (first, second)
         results = []
@@ -64,6 +69,7 @@ class CompareHandlers(AppState):
                     metrics=plan.names,
                     **mask_args,
                     **size,
+                    **({"denorm": mode} if model.config.norm_pix_loss else {}),
                 )
                 results.append(rec)
             except ValueError as err:  # mask ratio or drawn patches out of range for this model's grid...
@@ -72,7 +78,8 @@ class CompareHandlers(AppState):
         outputs = [path for result in results for path in panel_files(result, vmax)]
         loss_types = [self.loss_type(name) for name in pair]
         table = formatting.metrics_table(pair, results, loss_types)
-        return (*outputs, table, formatting.compare_note(results, vmax, space.for_visitor(plan.note)))
+        note = formatting.compare_note(results, vmax, space.for_visitor(plan.note))
+        return (*outputs, table, note + formatting.norm_pix_note(pair, results))
 
     def row_label(self, row: str, name: str | None) -> str:
         """The heading of a Compare row (``top`` / ``bottom``) for the checkpoint chosen there, with its loss type:

@@ -79,15 +79,19 @@ class PageHandlers(AppState):
         strategy: str = "random",
         removed: str | None = "",
         native: bool = False,
+        denorm: str = "honest",
     ) -> str:
         """The query string of the Compare tab's current view (the page prefixes its own address). Links carry
-        seeded masks on the model's square input; a drawn mask or a kept aspect is refused with a message (links
-        name examples and the settings listed in docs/app.md)."""
+        seeded masks on the model's square input, norm-pix checkpoints de-normalised honestly; a drawn mask, a kept
+        aspect or the oracle is refused with a message (links name examples and the settings listed in
+        docs/app.md)."""
         strategy = inputs.compare_strategy(strategy)
         if strategy == CUSTOM_MASK:
             raise gr.Error("Links carry random, block or grid masks, not drawn ones: choose one of those to share.")
         if native:
             raise gr.Error("Links carry the square input, not a kept aspect: untick 'Keep aspect' to share.")
+        if denorm != "honest" and any(self.model(name).config.norm_pix_loss for name in (a, b) if name):
+            raise gr.Error("Links carry the honest de-normalisation of norm-pix checkpoints: choose honest to share.")
         view = links.CompareView(
             example=self.example_name(image),
             a=a or None,

@@ -43,6 +43,7 @@ class CompareTab:
     copy_link: gr.Button
     link: gr.Textbox
     keep_aspect: gr.Checkbox  # beside the crop: reconstruct at the image's own aspect and size (up to 1024 px)
+    denorm: gr.Radio  # how a norm-pix checkpoint's prediction is put back into pixels: honest or oracle
     stale: gr.Markdown  # says so when the controls changed since the result on screen was made
     shown: gr.State  # the result on screen (compare_page.Shown), None before the first
     attention: attention_view.AttentionTab  # where each checkpoint looked (wired by attention_view.wire)
@@ -51,7 +52,13 @@ class CompareTab:
     def inputs(self) -> list:
         """What :meth:`MAEApp.compare` takes, in its order."""
         controls = [self.image, self.a, self.b, self.ratio, self.seed, self.crop, self.strategy]
-        return [*controls, self.removed, self.keep_aspect]
+        return [*controls, self.removed, self.keep_aspect, self.denorm]
+
+    @property
+    def square_inputs(self) -> list:
+        """The inputs that set a mask on the model's square input (what the attention view reads): :attr:`inputs`
+        up to the drawn patches."""
+        return self.inputs[: self.inputs.index(self.removed) + 1]
 
     @property
     def outputs(self) -> list:
@@ -114,6 +121,12 @@ def build(
                         label=f"Keep aspect (native size, up to {MAX_IMAGE_SIDE} px a side)",
                         elem_id="keep-aspect",
                     )
+                denorm = gr.Radio(
+                    [("honest (visible patches only)", "honest"), ("oracle (leaks the answer)", "oracle")],
+                    value="honest",
+                    label="Norm-pix checkpoints: de-normalise with statistics from",
+                    elem_id="denorm",
+                )
                 run = gr.Button("Reconstruct", variant="primary", elem_id="run-compare")
                 api_run = gr.Button("Reconstruct", visible=False)
         stale = gr.Markdown(elem_id="compare-stale")
@@ -146,6 +159,7 @@ def build(
         copy_link,
         link,
         keep_aspect,
+        denorm,
         stale,
         shown,
         attention,

@@ -50,8 +50,9 @@ def test_named_endpoints_are_compare_sweep_replay_and_attention(server):
     endpoints = Client(url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert set(endpoints) == {"/compare", "/sweep", "/replay", "/attention"}
     compare = endpoints["/compare"]["parameters"]
-    assert len(compare) == 9  # image, two checkpoints, ratio, seed, crop, strategy, removed patches, native
-    assert [p["parameter_default"] for p in compare[-3:]] == ["random", "", False]  # older callers need not send them
+    assert len(compare) == 10  # image, two checkpoints, ratio, seed, crop, strategy, removed, native, denorm
+    # older callers need not send the last four
+    assert [p["parameter_default"] for p in compare[-4:]] == ["random", "", False, "honest"]
     assert [p["parameter_name"] for p in endpoints["/replay"]["parameters"]] == [
         "run_id",
         "image",
@@ -60,7 +61,7 @@ def test_named_endpoints_are_compare_sweep_replay_and_attention(server):
         "mask",
     ]
     assert len(endpoints["/replay"]["returns"]) == 12
-    names = ["image", "first", "second", "mask_ratio", "seed", "crop", "strategy", "removed", "native"]  # docs/app.md
+    names = ["image", "first", "second", "mask_ratio", "seed", "crop", "strategy", "removed", "native", "denorm"]
     assert [p["parameter_name"] for p in compare] == names
     assert endpoints["/sweep"]["parameters"][-1]["parameter_name"] == "masks"
     assert len(endpoints["/compare"]["returns"]) == 12
@@ -380,3 +381,42 @@ def test_a_huge_seed_is_refused_naming_the_accepted_range(server, picture):
     _, url = server
     with pytest.raises(AppError, match="the seed must be a whole number from 0 to 9223372036854775807, got"):
         Client(url, verbose=False).predict(handle_file(picture), *NAMES, 0.5, 1e20, False, api_name="/compare")
+
+
+def test_a_norm_pix_checkpoint_is_de_normalised_honestly_or_by_the_oracle(tmp_path, picture):
+    """A norm-pix checkpoint beside a pixel one: ``denorm`` chooses how its prediction is put back into pixels
+    (the library's numbers for each mode), the note gives both modes' removed-patch MSE, the pixel row ignores it,
+    an unknown mode is named, and a link refuses the oracle (links reproduce the honest view)."""
+    from mae_core.checkpoints.checkpoint_files import save_checkpoint
+    from mae_core.checkpoints.loading import load_model
+    from mae_core.modeling.model import MAEConfig
+    from tests.conftest import TINY_CONFIG, make_model
+
+    norm_pix = MAEConfig(**{**TINY_CONFIG.to_dict(), "norm_pix_loss": True})
+    files = {
+        "tiny-a": save_tiny_checkpoints(tmp_path)["tiny-a"],
+        "tiny-normpix": save_checkpoint(
+            make_model(norm_pix, seed=5), tmp_path / "normpix.safetensors", loss_type="pixel"
+        ),
+    }
+    app = make_app(tmp_path / "runs", files)
+    with serve(app) as (_, url):
+        client = Client(url, verbose=False)
+        controls = (handle_file(picture), "tiny-a", "tiny-normpix", 0.5, 3, False, "random", "", False)
+        honest = client.predict(*controls, "honest", api_name="/compare")
+        oracle = client.predict(*controls, "oracle", api_name="/compare")
+        with pytest.raises(AppError, match=r"'median'.*not in the list of choices: \['honest', 'oracle'\]"):
+            client.predict(*controls, "median", api_name="/compare")
+    model = load_model(files["tiny-normpix"])
+    for result, mode in ((honest, "honest"), (oracle, "oracle")):
+        library = reconstruct(model, load_image(picture), 0.5, 3, denorm=mode)
+        assert table_frame(result[10])["mse"].iloc[1] == pytest.approx(float(f"{library.metrics.mse:.4g}"))
+        gap = library.norm_pix_gap
+        assert f"honest {gap.honest_mse:.4g}, oracle {gap.oracle_mse:.4g}" in result[11]
+    assert "de-normalised honestly" in honest[11] and "leaks the answer" in oracle[11]
+    assert table_frame(honest[10]).iloc[0].equals(table_frame(oracle[10]).iloc[0])  # the pixel row: unchanged
+    with Image.open(honest[7]) as a, Image.open(oracle[7]) as b:  # the norm-pix row's reconstruction differs
+        assert not np.array_equal(np.asarray(a), np.asarray(b))
+    with pytest.raises(gr.Error, match="choose honest to share"):
+        app.compare_link(picture, "tiny-a", "tiny-normpix", 0.5, 3, False, "random", "", False, "oracle")
+    assert app.compare_link(picture, "tiny-a", "tiny-normpix", 0.5, 3, False, "random", "", False, "honest")
