@@ -135,7 +135,7 @@ def replay(
     replayed = []
     for ratio in grid:
         for checkpoint, model in loaded.items():
-            stored = _stored_row(cells, run.row_text(checkpoint), ratio)
+            stored = _stored_row(run.named(cells, checkpoint=checkpoint), ratio)
             panels = reconstruct(model, picture, float(ratio), seed, strategy=mask, crop=crop, metrics=())
             cell = ReplayCell(checkpoint, mask, float(ratio), seed, by_key[(checkpoint, format_ratio(ratio))], panels)
             replayed.append(_checked_cell(cell, stored, manifest.run_id))
@@ -153,10 +153,10 @@ def measured_masks(run: Run | str, image: str, seed: int, root: str | os.PathLik
 def image_rows(run: Run, manifest: Manifest, image: str) -> pd.DataFrame:
     """The rows of one image of ``run``, named exactly as in the run (or as its rows read) or, when that is
     unambiguous, by its file name; the image's name in the run is added as ``image_name``."""
-    rows, text = run.read_rows(), run.row_text
+    rows = run.read_rows()
     names = [record.name for record in manifest.images]
-    names += [n for n in dict.fromkeys(rows["image"]) if n not in {text(m) for m in names}]
-    cells = {text(n): n for n in names}
+    names += [n for n in dict.fromkeys(rows["image"]) if n not in run.loaded_names(names)]
+    cells = run.loaded_names(names)
     if image in names or image in cells:
         chosen = image if image in names else cells[image]
     else:
@@ -166,7 +166,7 @@ def image_rows(run: Run, manifest: Manifest, image: str) -> pd.DataFrame:
             why = "several images have that file name" if matches else "no such image"
             raise ReplayError(f"{why} in run {manifest.run_id}: {image!r}; its images: {shown or 'none'}")
         chosen = matches[0]
-    picked = rows[rows["image"] == text(chosen)].copy()
+    picked = run.named(rows, image=chosen).copy()
     if picked.empty:
         raise ReplayError(f"run {manifest.run_id} holds no rows for image {chosen!r} (it may have failed)")
     picked["image_name"] = chosen
@@ -228,9 +228,9 @@ def _row_crop(rows: pd.DataFrame) -> bool:
     return bool(rows["crop"].iloc[0])
 
 
-def _stored_row(rows: pd.DataFrame, checkpoint: str, ratio: float) -> pd.Series | None:
-    """The row of ``checkpoint`` (as the rows hold its name) at ``ratio``, if the run has one."""
-    match = rows[(rows["checkpoint"] == checkpoint) & (rows["mask_ratio"].map(format_ratio) == format_ratio(ratio))]
+def _stored_row(rows: pd.DataFrame, ratio: float) -> pd.Series | None:
+    """The row of ``rows`` (one checkpoint's) at ``ratio``, if the run has one."""
+    match = rows[rows["mask_ratio"].map(format_ratio) == format_ratio(ratio)]
     return None if match.empty else match.iloc[0]
 
 

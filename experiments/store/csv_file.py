@@ -1,126 +1,45 @@
-"""The run store: one folder per run, a manifest and an append-only CSV of losses, safe without a server.
+"""The losses CSV file: crash-safe appends, readers that never fail on a damaged line, the typed read.
 
-Layout under a root (``--out``, else ``$MAE_RUNS_DIR``, else ``./runs``)::
-
-    <root>/<run_id>/manifest.json       the run's record (experiments.manifest), rewritten atomically
-    <root>/<run_id>/losses.csv          one row per (image, checkpoint, mask, mask_ratio, seed)
-    <root>/<run_id>/losses.rank<R>.csv  per-rank shards of a torchrun sweep until rank 0 merges them
+    <run>/losses.csv          one row per (image, checkpoint, mask, mask_ratio, seed)
+    <run>/losses.rank<R>.csv  per-rank shards of a torchrun sweep until rank 0 merges them
 
 Guarantees, and how they are kept:
-- Rows are appended one batch per ``write`` under a file lock (``filelock``, an ``flock`` released by the kernel
+- Rows are appended one batch per write under a file lock (``filelock``, an ``flock`` released by the kernel
   when its holder dies), then flushed and fsynced, so two writers never interleave.
 - A writer killed mid-write leaves at worst a torn last line (no newline at the end). Readers ignore it and the next
   writer cuts it off before appending, so a store always loads. String cells are written by
   :mod:`experiments.csv_text`: never a raw newline (one row is exactly one line), never read as a spreadsheet
   formula, and reversible, so two different image names never share a cell and loaded names are the given ones.
-- Schemas only append columns. A run records the ``schema_version`` it is written with (manifest) and its files keep
-  that schema's header; runs of earlier schemas load with the values their missing columns had then
-  (``crop`` from the run's config, ``mask`` ``random``, ``mask_hash`` empty, ``size`` 224) and resume in their own
-  schema.
+- A file keeps its run's schema's header (:mod:`experiments.store.schema`); a file of an earlier version of that
+  schema is given the schema's header, its rows padded, before rows are appended.
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
-import functools
 import io
 import os
-import platform
 import re
-import socket
-import subprocess
-import sys
-import uuid
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
-from filelock import FileLock, Timeout
+from filelock import FileLock
 
-from experiments.config import DEFAULT_MASKS, SweepConfig, format_ratio
-from experiments.csv_text import from_cell, legacy_cell, to_cell
-from experiments.images import ImageFailure
-from experiments.manifest import Manifest
-from mae_core.files import atomic_output, atomic_write_text
-from mae_core.options import OPTIONAL_METRICS
-
-if TYPE_CHECKING:
-    from mae_core.checkpoints.registry import LossType
-
-RUNS_DIR_ENV = "MAE_RUNS_DIR"
-DEFAULT_ROOT = "runs"
-MANIFEST_NAME = "manifest.json"
-LOSSES_NAME = "losses.csv"
-SHARD_PATTERN = "losses.rank*.csv"
-LATEST = "latest"  # stands for the newest run wherever a run id is asked for
-
-LEGACY_COLUMNS = (  # schema 1, the store's first
-    "run_id",
-    "image",
-    "image_sha256",
-    "checkpoint",
-    "checkpoint_sha256",
-    "loss_type",
-    "mask_ratio",
-    "seed",
-    "masked_patches",
-    "loss",
-    "mse",
-    "psnr",
-    "dtype",
-    "device",
-    "timestamp",
-    # later columns are appended; a file written before them has a prefix of this header (see _header_columns)
-    *OPTIONAL_METRICS,  # empty where a run did not compute them
+from experiments.csv_text import from_cell
+from experiments.store.schema import (
+    COLUMNS,
+    FIRST_COLUMNS,
+    LEGACY_CELLS,
+    LEGACY_COLUMNS,
+    REQUIRED,
+    SCHEMA_COLUMNS,
+    SCHEMA_VERSION,
+    TABLE,
 )
-# the columns of the first version of the store: every losses file has at least these
-_FIRST_COLUMNS = LEGACY_COLUMNS[: LEGACY_COLUMNS.index("timestamp") + 1]
-# schema 2: crop (bool), the mask strategy and the hash of the removed-patch bitmap
-# (mae_core.modeling.masking.mask_hash)
-SCHEMA_2_COLUMNS = (*LEGACY_COLUMNS, "crop", "mask", "mask_hash")
-# schema 3: size, the side in pixels of the (square) input the model saw: its img_size
-COLUMNS = (*SCHEMA_2_COLUMNS, "size")
-SCHEMA_VERSION = 3  # what new runs are written with
-SCHEMA_COLUMNS = {1: LEGACY_COLUMNS, 2: SCHEMA_2_COLUMNS, 3: COLUMNS}
-LEGACY_SIZE = 224  # the input side of every run before ``size`` was recorded (all their models were 224 px)
-# what a run of an earlier schema measured, for the columns it lacks (schema 1's crop comes from its config;
-# metrics: not computed)
-LEGACY_CELLS = {
-    "crop": "False",
-    "mask": DEFAULT_MASKS[0],
-    "mask_hash": "",
-    "size": str(LEGACY_SIZE),
-    **dict.fromkeys(OPTIONAL_METRICS, ""),
-}
-# The identity of a cell: a run holds at most one row per key.
-CELL_COLUMNS = ("image", "checkpoint", "mask", "mask_ratio", "seed")
-# cells a complete row always has (a string cell such as checkpoint_sha256 may be empty)
-_REQUIRED = ("image", "checkpoint", "mask_ratio", "seed", "masked_patches", "loss", "mse", "psnr")
-_STRING_COLUMNS = (
-    "run_id",
-    "image",
-    "image_sha256",
-    "checkpoint",
-    "checkpoint_sha256",
-    "loss_type",
-    "dtype",
-    "device",
-    "mask",
-    "mask_hash",
-)
-_PACKAGES = ("torch", "timm", "numpy", "pandas", "pillow", "safetensors", "huggingface-hub", "filelock")
-
-CellKey = tuple[str, str, str, str, str]  # CELL_COLUMNS as the CSV holds them
-
-
-class RunBusyError(RuntimeError):
-    """Another process is sweeping into this run right now."""
+from mae_core.files import atomic_output
 
 
 @dataclass(frozen=True)
@@ -146,348 +65,30 @@ def skipped_notes(skipped: Sequence[SkippedLine], shown: int = 5) -> list[str]:
     return notes
 
 
-@dataclass(frozen=True)
-class LossRow:
-    """One measured cell: a checkpoint's losses on one image at one mask ratio and seed."""
-
-    run_id: str
-    image: str  # the image's name as the user gave it (path, folder/relative path or list entry)
-    image_sha256: str
-    checkpoint: str
-    checkpoint_sha256: str
-    loss_type: LossType | Literal["unknown"]
-    mask_ratio: float
-    seed: int
-    masked_patches: int
-    loss: float  # official loss, normalised space, removed patches
-    mse: float  # [0, 1] RGB, removed patches
-    psnr: float  # dB, from mse
-    dtype: str
-    device: str
-    timestamp: str  # UTC, ISO 8601
-    ssim: float | None = None  # the optional metrics (mae_core.evaluation.metrics); None: not computed, an empty cell
-    lpips: float | None = None
-    detail: float | None = None
-    visible_loss: float | None = None
-    crop: bool = False  # centre-cropped instead of squashed
-    mask: str = "random"  # the mask strategy (mae_core.evaluation.engine.EvalRecord.mask)
-    mask_hash: str = ""  # mae_core.modeling.masking.mask_hash of the removed patches: equal hashes, identical masks
-    size: int = LEGACY_SIZE  # side in pixels of the square input the model saw (its img_size)
-
-    def cells(self, text: Callable[[str], str] = to_cell) -> list[str]:
-        """The CSV cells of this row in ``COLUMNS`` order, strings written by ``text`` (hot path: ~10 us per row);
-        a file of an earlier schema takes the first ``len(SCHEMA_COLUMNS[schema])`` of them."""
-        return [
-            text(self.run_id),
-            text(self.image),
-            text(self.image_sha256),
-            text(self.checkpoint),
-            text(self.checkpoint_sha256),
-            text(self.loss_type),
-            format_ratio(self.mask_ratio),  # as in cell_key(), so a stored row and a planned cell compare equal
-            str(int(self.seed)),
-            str(int(self.masked_patches)),
-            repr(float(self.loss)),  # round-trips exactly; inf/nan read back as floats
-            repr(float(self.mse)),
-            repr(float(self.psnr)),
-            text(self.dtype),
-            text(self.device),
-            text(self.timestamp),
-            *(
-                "" if value is None else repr(float(value))
-                for value in (self.ssim, self.lpips, self.detail, self.visible_loss)
-            ),
-            str(bool(self.crop)),
-            text(self.mask),
-            text(self.mask_hash),
-            str(int(self.size)),
-        ]
-
-    def key(self, text: Callable[[str], str] = to_cell) -> CellKey:
-        return cell_key(self.image, self.checkpoint, self.mask, self.mask_ratio, self.seed, text=text)
+def append_cells(
+    target: Path, cells: Sequence[Sequence[str]], columns: tuple[str, ...], *, durable: bool = True
+) -> int:
+    """Append ``cells`` (rows in ``columns``) to the losses file ``target`` as one locked write, the header first if
+    the file is new; ``durable`` fsyncs before the lock is released. Returns the rows written."""
+    if not cells:
+        return 0
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(cells)
+    payload = buffer.getvalue().encode("utf-8")
+    with FileLock(lock_path(target)):
+        _upgrade_header(target, columns)
+        with open(target, "a+b") as f:
+            _repair_tail(f)
+            if f.tell() == 0:
+                f.write(_header_bytes(columns))
+            f.write(payload)  # one write: a kill leaves a prefix of it, repaired by the next writer
+            f.flush()
+            if durable:
+                os.fsync(f.fileno())
+    return len(cells)
 
 
-def cell_key(
-    image: str,
-    checkpoint: str,
-    mask: str,
-    mask_ratio: float | str,
-    seed: int | str,
-    *,
-    text: Callable[[str], str] = to_cell,
-) -> CellKey:
-    """The cell identity as it reads in the CSV (strings written by ``text``, the run's), so planned cells and
-    stored rows compare equal."""
-    ratio = mask_ratio if isinstance(mask_ratio, str) else format_ratio(mask_ratio)
-    return (text(image), text(checkpoint), text(mask), ratio, str(int(seed)))
-
-
-def text_writer(schema: int) -> Callable[[str], str]:
-    """How string cells are written in a file of ``schema``: reversibly from schema 2 on."""
-    return legacy_cell if schema < 2 else to_cell
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def resolve_root(root: str | os.PathLike | None = None) -> Path:
-    """The store root: the argument, else ``$MAE_RUNS_DIR``, else ``./runs``."""
-    if root is None or str(root) == "":
-        root = os.environ.get(RUNS_DIR_ENV) or DEFAULT_ROOT
-    return Path(root).expanduser()
-
-
-def environment() -> dict[str, object]:
-    """Python, platform, package versions and the project's git commit, for the manifest."""
-    packages = {}
-    for name in _PACKAGES:
-        try:
-            packages[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            packages[name] = None
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "argv": list(sys.argv),
-        "packages": packages,
-        "git_commit": _git_commit(Path(__file__).resolve().parent),
-    }
-
-
-def _git_commit(where: Path) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = out.stdout.strip()
-    return commit if out.returncode == 0 and len(commit) == 40 else None
-
-
-def write_manifest(path: Path, manifest: Manifest) -> None:
-    """Write ``manifest`` so that readers see the old file or the new one, never a mix, even after a crash."""
-    atomic_write_text(path, manifest.to_json())
-
-
-def read_manifest_file(path: Path) -> Manifest:
-    """The manifest at ``path``; ``ValueError`` as one line naming the file and what is wrong."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not UTF-8 text ({err.reason})") from None
-    try:
-        return Manifest.from_json(text)
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
-
-
-def new_run_id() -> str:
-    """``YYYYmmdd-HHMMSS-xxxxxx``: sortable by creation time, unique across processes and machines."""
-    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-
-
-class Run:
-    """A handle on one run folder. Cheap to create; every method re-reads the files it needs."""
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self.run_id = self.path.name
-
-    def __repr__(self) -> str:
-        return f"Run({str(self.path)!r})"
-
-    @property
-    def manifest_path(self) -> Path:
-        return self.path / MANIFEST_NAME
-
-    @property
-    def losses_path(self) -> Path:
-        return self.path / LOSSES_NAME
-
-    def shard_path(self, rank: int) -> Path:
-        return self.path / f"losses.rank{int(rank)}.csv"
-
-    def shard_paths(self) -> list[Path]:
-        return sorted(self.path.glob(SHARD_PATTERN))
-
-    # ---- the run's schema: fixed when it is created ----
-    @functools.cached_property
-    def schema(self) -> int:
-        return self.read_manifest().schema_version
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        if self.schema not in SCHEMA_COLUMNS:
-            raise ValueError(
-                f"run {self.run_id} is written in store schema {self.schema}; this version knows up to "
-                f"{SCHEMA_VERSION}: update the project to read it"
-            )
-        return SCHEMA_COLUMNS[self.schema]
-
-    def cell_text(self, text: str) -> str:
-        """``text`` as this run's CSV holds it (compare planned names with stored ones through this)."""
-        return text_writer(self.schema)(text)
-
-    def row_text(self, text: str) -> str:
-        """``text`` as this run's loaded rows (:meth:`read_rows`) hold it: decoded from schema 2 on, as written
-        before (that schema's encoding cannot be undone)."""
-        return self.cell_text(text) if self.schema < 2 else text
-
-    def legacy_cells(self) -> Mapping[str, str]:
-        """Values of the columns this run's schema lacks: what it measured (its crop is in its config)."""
-        if self.schema >= SCHEMA_VERSION:
-            return LEGACY_CELLS
-        config = self.read_manifest().config
-        return {**LEGACY_CELLS, "crop": str(bool(config and config.crop))}
-
-    # ---- manifest ----
-    def read_manifest(self) -> Manifest:
-        """The run's manifest; ``ValueError`` naming the file and what is wrong with it when it cannot be read."""
-        return read_manifest_file(self.manifest_path)
-
-    def update_manifest(self, **changes: object) -> Manifest:
-        """Read-modify-write the manifest under its lock (``changes`` name :class:`Manifest` fields); returns it."""
-        with FileLock(self.path / ".manifest.lock"):
-            manifest = dataclasses.replace(self.read_manifest(), **changes)
-            write_manifest(self.manifest_path, manifest)
-        return manifest
-
-    def add_errors(self, errors: Sequence[ImageFailure]) -> None:
-        if not errors:
-            return
-        with FileLock(self.path / ".manifest.lock"):
-            manifest = self.read_manifest()
-            # a resume retries failed images: the same failure is recorded once
-            fresh = tuple(dict.fromkeys(e for e in errors if e not in manifest.errors))
-            if fresh:
-                write_manifest(self.manifest_path, dataclasses.replace(manifest, errors=manifest.errors + fresh))
-
-    # ---- rows ----
-    def append_rows(self, rows: Iterable[LossRow], *, path: Path | None = None, durable: bool = True) -> int:
-        """Append ``rows`` as one locked write (header first if the file is new); returns the rows written.
-
-        ``path`` selects a shard file (torchrun ranks); ``durable`` fsyncs before the lock is released.
-        """
-        text, width = text_writer(self.schema), len(self.columns)
-        return self._append_cells([row.cells(text)[:width] for row in rows], path=path, durable=durable)
-
-    def _append_cells(self, cells: Sequence[Sequence[str]], *, path: Path | None, durable: bool = True) -> int:
-        if not cells:
-            return 0
-        target = Path(path) if path is not None else self.losses_path
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerows(cells)
-        payload = buffer.getvalue().encode("utf-8")
-        with FileLock(_lock_path(target)):
-            _upgrade_header(target, self.columns)
-            with open(target, "a+b") as f:
-                _repair_tail(f)
-                if f.tell() == 0:
-                    f.write(_header_bytes(self.columns))
-                f.write(payload)  # one write: a kill leaves a prefix of it, repaired by the next writer
-                f.flush()
-                if durable:
-                    os.fsync(f.fileno())
-        return len(cells)
-
-    def read_rows(self, *, shards: bool = True, skipped: list[SkippedLine] | None = None) -> pd.DataFrame:
-        """All complete, readable rows of this run (its shards too, unless ``shards=False``), typed; the lines left
-        out are added to ``skipped``."""
-        paths = [self.losses_path] + (self.shard_paths() if shards else [])
-        frames = [read_losses(p, legacy=self.legacy_cells(), skipped=skipped) for p in paths if p.exists()]
-        frames = [f for f in frames if len(f)]
-        if not frames:
-            return empty_frame()
-        if len(frames) == 1:
-            return frames[0]
-        # a merge killed midway leaves some cells in both losses.csv and a shard: keep one copy
-        merged = pd.concat(frames, ignore_index=True)
-        return merged.drop_duplicates(subset=list(CELL_COLUMNS), keep="first").reset_index(drop=True)
-
-    def _row_files(self, shards: bool = True) -> list[Path]:
-        paths = [self.losses_path, *(self.shard_paths() if shards else [])]
-        return [p for p in paths if p.exists()]
-
-    def raw_rows(self, usecols: Sequence[str], *, skipped: list[SkippedLine] | None = None):
-        """The readable rows of this run's files (shards included) as string DataFrames with ``usecols``, the cells as
-        the CSV holds them (see :meth:`cell_text`), read in chunks; the lines left out are added to ``skipped``."""
-        for path in self._row_files():
-            yield from _raw_chunks(path, usecols=usecols, legacy=self.legacy_cells(), skipped=skipped)
-
-    def cell_counts(self, *, shards: bool = True) -> dict[str, int]:
-        """Stored rows per image (the CSV's neutralised name), read in chunks: memory grows with the images, not
-        with the rows. Exact once shards are merged (a merge killed midway can leave a cell in two files)."""
-        counts: dict[str, int] = {}
-        for path in self._row_files(shards):
-            for chunk in _raw_chunks(path, usecols=("image",)):
-                for image, n in chunk["image"].value_counts(sort=False).items():
-                    counts[image] = counts.get(image, 0) + int(n)
-        return counts
-
-    def done_cells(self, images: set[str] | None = None, *, shards: bool = True) -> set[CellKey]:
-        """Keys of the stored cells (shards included), optionally only for ``images`` (names as the CSV holds them,
-        see :meth:`cell_text`)."""
-        done: set[CellKey] = set()
-        for path in self._row_files(shards):
-            for chunk in _raw_chunks(path, usecols=CELL_COLUMNS):
-                if images is not None:
-                    chunk = chunk[chunk["image"].isin(images)]
-                # the CSV reader removes the quoting but keeps the cell text: these equal cell_key() values
-                done.update(chunk[list(CELL_COLUMNS)].itertuples(index=False, name=None))
-        return done
-
-    def image_hashes(self, images: set[str] | None = None) -> dict[str, str]:
-        """The ``image_sha256`` stored for each image (neutralised name), optionally only for ``images``."""
-        hashes: dict[str, str] = {}
-        for path in self._row_files():
-            for chunk in _raw_chunks(path, usecols=("image", "image_sha256")):
-                if images is not None:
-                    chunk = chunk[chunk["image"].isin(images)]
-                pairs = chunk[["image", "image_sha256"]].drop_duplicates("image")
-                hashes.update(zip(pairs["image"], pairs["image_sha256"], strict=True))
-        return hashes
-
-    def merge_shards(self) -> int:
-        """Move shard rows that ``losses.csv`` lacks into it (by cell), then delete the shards.
-
-        Safe to repeat after a crash at any point: rows are merged before their shard is removed, and a cell
-        already in ``losses.csv`` is never written twice. Returns the rows added.
-        """
-        added = 0
-        for shard in self.shard_paths():
-            frame = pd.concat(list(_raw_chunks(shard)) or [_raw_empty()], ignore_index=True)
-            # only this shard's images can collide: the look-up stays as small as the shard
-            existing = self.done_cells(set(frame["image"]), shards=False) if len(frame) else set()
-            fresh = []
-            keys = frame[list(CELL_COLUMNS)].itertuples(index=False, name=None)
-            # shard cells are already the run's cell text: copy them as they are, in the run's columns
-            for key, cells in zip(keys, frame[list(self.columns)].itertuples(index=False, name=None), strict=True):
-                if key not in existing:
-                    existing.add(key)
-                    fresh.append(cells)
-            added += self._append_cells(fresh, path=None)
-            shard.unlink()
-            _lock_path(shard).unlink(missing_ok=True)
-        return added
-
-    def acquire_writer(self) -> FileLock:
-        """Hold this lock while sweeping into the run: a second sweep of the same run fails instead of duplicating.
-
-        The kernel drops it when the holder dies, so a killed sweep can be resumed at once.
-        """
-        lock = FileLock(self.path / ".writer.lock", timeout=0)
-        try:
-            lock.acquire()
-        except Timeout:
-            raise RunBusyError(f"run {self.run_id} is being written by another process right now") from None
-        return lock
-
-
-def _lock_path(path: Path) -> Path:
+def lock_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.lock")
 
 
@@ -501,9 +102,9 @@ def _header_columns(path: Path, first_line: bytes) -> tuple[str, ...]:
     for anything else."""
     text = first_line.rstrip(b"\r\n").decode("utf-8", "replace")
     names = tuple(text.split(","))
-    if names in (COLUMNS, SCHEMA_2_COLUMNS):
+    if names in SCHEMA_COLUMNS.values():
         return names
-    if len(names) >= len(_FIRST_COLUMNS) and names == LEGACY_COLUMNS[: len(names)]:
+    if len(names) >= len(FIRST_COLUMNS) and names == LEGACY_COLUMNS[: len(names)]:
         return names
     raise ValueError(f"{path}: not a losses file of this store (header {text!r}, expected {','.join(COLUMNS)})")
 
@@ -546,17 +147,23 @@ def empty_frame() -> pd.DataFrame:
 
 
 def _typed(frame: pd.DataFrame, decode: bool = True) -> pd.DataFrame:
-    """String cells decoded (``decode``: a file of schema 2 or later), numbers and booleans parsed."""
-    for name in _STRING_COLUMNS:
-        frame[name] = frame[name].astype(str)
-        if decode:
-            frame[name] = frame[name].map(from_cell)
-    frame["crop"] = frame["crop"].astype(str).str.lower().isin(("true", "1"))
-    for name in ("mask_ratio", "loss", "mse", "psnr", *OPTIONAL_METRICS):
-        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")  # empty cells: NaN
-    for name in ("seed", "masked_patches"):
-        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("int64")
-    frame["size"] = pd.to_numeric(frame["size"], errors="coerce").fillna(LEGACY_SIZE).astype("int64")
+    """Each column read as its kind (:data:`TABLE`): string cells decoded (``decode``: a file of schema 2 or later),
+    numbers and flags parsed, an empty cell of a column with a legacy value given that value."""
+    for column in TABLE:
+        name, kind = column.name, column.kind
+        if kind == "text":
+            frame[name] = frame[name].astype(str)
+            if decode:
+                frame[name] = frame[name].map(from_cell)
+        elif kind == "flag":
+            frame[name] = frame[name].astype(str).str.lower().isin(("true", "1"))
+        elif kind == "whole":
+            number = pd.to_numeric(frame[name], errors="coerce")
+            if column.legacy:
+                number = number.fillna(int(column.legacy))
+            frame[name] = number.astype("int64")
+        else:  # ratio, number, optional: an empty cell is NaN
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
     return frame
 
 
@@ -568,7 +175,7 @@ def read_losses(
     schema gets ``legacy`` values in the columns it lacks (and its names as they were written: that schema's
     encoding is not reversible)."""
     path = Path(path)
-    chunks = list(_raw_chunks(path, usecols=COLUMNS, legacy=legacy, skipped=skipped))
+    chunks = list(raw_chunks(path, usecols=COLUMNS, legacy=legacy, skipped=skipped))
     if not chunks:
         return empty_frame()
     frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
@@ -616,7 +223,7 @@ def _complete_size(f) -> int:
     return 0
 
 
-def _raw_empty(usecols: Sequence[str] = COLUMNS) -> pd.DataFrame:
+def raw_empty(usecols: Sequence[str] = COLUMNS) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series([], dtype=str) for name in usecols})
 
 
@@ -626,7 +233,7 @@ def _file_columns(f, path: Path) -> tuple[str, ...] | None:
     return _header_columns(path, header) if header.endswith(b"\n") else None
 
 
-def _raw_chunks(
+def raw_chunks(
     path: Path,
     *,
     usecols: Sequence[str] | None = None,
@@ -717,33 +324,39 @@ def _invalid(chunk: pd.DataFrame, *, decode: bool) -> pd.Series:
         if bad.any():
             reason[bad] = [why(v) for v in chunk.index[bad]]
 
-    required = [c for c in _REQUIRED if c in chunk.columns]
+    required = [c for c in REQUIRED if c in chunk.columns]
     empty = chunk[required] == ""
     flag(empty.any(axis=1), lambda k: f"{empty.columns[empty.loc[k]][0]} is empty")
-    for name in ("seed", "masked_patches"):
+    for name in _of_kind(chunk, "whole", required=True):
         flag(~chunk[name].str.match(_WHOLE), lambda k, n=name: f"{n} {chunk.at[k, n]!r} is not a whole number")
-    ratio = pd.to_numeric(chunk["mask_ratio"], errors="coerce")
-    flag(~((ratio > 0) & (ratio < 1)), lambda k: f"mask_ratio {chunk.at[k, 'mask_ratio']!r} is not a ratio in (0, 1)")
-    for name in ("loss", "mse", "psnr", *(m for m in OPTIONAL_METRICS if m in chunk.columns)):
+    for name in _of_kind(chunk, "ratio"):
+        ratio = pd.to_numeric(chunk[name], errors="coerce")
+        flag(~((ratio > 0) & (ratio < 1)), lambda k, n=name: f"{n} {chunk.at[k, n]!r} is not a ratio in (0, 1)")
+    for name in _of_kind(chunk, "number", "optional"):
         cells = chunk[name]
         number = pd.to_numeric(cells, errors="coerce")
         flag(
             number.isna() & ~cells.str.lower().isin(("", "nan")),
             lambda k, n=name: f"{n} {chunk.at[k, n]!r} is not a number",
         )
-    if "crop" in chunk.columns:
+    for name in _of_kind(chunk, "flag"):
         flag(
-            ~chunk["crop"].str.lower().isin(("true", "false", "1", "0")),
-            lambda k: f"crop {chunk.at[k, 'crop']!r} is not True or False",
+            ~chunk[name].str.lower().isin(("true", "false", "1", "0")),
+            lambda k, n=name: f"{n} {chunk.at[k, n]!r} is not True or False",
         )
-    if "mask" in chunk.columns:
+    if "mask" in chunk.columns:  # a strategy always has a name (schema 1 files are given the default one)
         flag(chunk["mask"] == "", lambda k: "mask is empty")
     if decode:
-        for name in (c for c in _STRING_COLUMNS if c in chunk.columns):
+        for name in _of_kind(chunk, "text"):
             flag(
                 ~chunk[name].map(_decodable), lambda k, n=name: f"{n} {chunk.at[k, n]!r} is not a cell the store writes"
             )
     return reason[reason != ""]
+
+
+def _of_kind(chunk: pd.DataFrame, *kinds: str, required: bool = False) -> list[str]:
+    """The columns of ``chunk`` of one of ``kinds`` (only the required ones with ``required``), in table order."""
+    return [c.name for c in TABLE if c.kind in kinds and c.name in chunk.columns and (c.required or not required)]
 
 
 def _decodable(cell: str) -> bool:
@@ -752,148 +365,3 @@ def _decodable(cell: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-class RunStore:
-    """The runs under one root."""
-
-    def __init__(self, root: str | os.PathLike | None = None) -> None:
-        self.root = resolve_root(root)
-
-    def __repr__(self) -> str:
-        return f"RunStore({str(self.root)!r})"
-
-    def create(self, config: SweepConfig | None = None, *, run_id: str | None = None, **fields: object) -> Run:
-        """A new run folder with a ``running`` manifest holding ``config`` and ``fields`` (:class:`Manifest` fields
-        such as ``checkpoints`` or ``images``)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        run_id = run_id or new_run_id()
-        check_run_id(run_id)
-        path = self.root / run_id
-        path.mkdir()  # exclusive: an existing run is never reused by accident
-        manifest = Manifest(
-            run_id=run_id,
-            schema_version=SCHEMA_VERSION,
-            status="running",
-            created=utc_now(),
-            config=config,
-            environment=environment(),
-            **fields,
-        )
-        write_manifest(path / MANIFEST_NAME, manifest)
-        return Run(path)
-
-    def open(self, run_id: str) -> Run:
-        check_run_id(run_id)
-        run = Run(self.root / run_id)
-        if not run.manifest_path.exists():
-            known = ", ".join(m.run_id for m in self.list_runs()[-5:]) or "none"
-            raise ValueError(f"no run {run_id!r} under {self.root} (latest runs: {known})")
-        return run
-
-    def latest(self) -> str:
-        """The id of the newest run (by creation time); ``ValueError`` when the store holds none, or when a run's
-        manifest cannot be read: that run may be the newest, and an older run is never taken in its place."""
-        unreadable = self.unreadable_runs()
-        if unreadable:
-            more = f" (and {len(unreadable) - 1} more)" if len(unreadable) > 1 else ""
-            raise ValueError(
-                f"cannot tell which run is the latest: {unreadable[0][1]}{more}; repair or remove that run, or name "
-                "a run id"
-            )
-        manifests = self.list_runs()
-        if not manifests:
-            raise ValueError(f"no runs under {self.root}: there is no latest run")
-        return manifests[-1].run_id
-
-    def resolve_ids(self, run_ids: Sequence[str]) -> list[str]:
-        """``run_ids`` with ``latest`` replaced by the newest run's id, each checked to exist."""
-        resolved = [self.latest() if run_id == LATEST else run_id for run_id in run_ids]
-        for run_id in resolved:
-            self.open(run_id)
-        return resolved
-
-    def list_runs(self) -> list[Manifest]:
-        """Manifests of all runs, oldest first; runs whose manifest cannot be read are left out
-        (:meth:`unreadable_runs` names them)."""
-        manifests = []
-        for path in self._run_folders():
-            try:
-                manifests.append(read_manifest_file(path / MANIFEST_NAME))
-            except (OSError, ValueError):
-                continue
-        manifests.sort(key=lambda m: (m.created or "", m.run_id))
-        return manifests
-
-    def unreadable_runs(self) -> list[tuple[str, str]]:
-        """``(run_id, reason)`` for each run folder whose manifest exists but cannot be read, by run id; the reason
-        is one line naming the file and what is wrong."""
-        found = []
-        for path in self._run_folders():
-            try:
-                read_manifest_file(path / MANIFEST_NAME)
-            except OSError as err:
-                found.append((path.name, f"{path / MANIFEST_NAME}: cannot be read ({err.strerror or err})"))
-            except ValueError as err:
-                found.append((path.name, str(err)))
-        return found
-
-    def _run_folders(self) -> list[Path]:
-        """The folders under the root holding a manifest (reports and hidden folders are not runs)."""
-        if not self.root.is_dir():
-            return []
-        return [p for p in sorted(self.root.iterdir()) if not p.name.startswith(".") and (p / MANIFEST_NAME).is_file()]
-
-
-def run_state(manifest: Manifest) -> str:
-    """The manifest's status, except ``dead`` for a ``running`` run whose writer is gone: its process was on this
-    host and is no longer alive (killed without a chance to record it). A dead run is resumable."""
-    if manifest.status != "running":
-        return manifest.status
-    host, pid = manifest.environment.get("host"), manifest.environment.get("pid")
-    if host != socket.gethostname() or not isinstance(pid, int):
-        return manifest.status  # another machine's process, or no pid recorded: cannot tell
-    return manifest.status if pid_alive(pid) else "dead"
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` runs on this host (a zombie, killed but not yet reaped by its parent, does not)."""
-    try:
-        os.kill(pid, 0)  # signal 0: no signal sent, only the existence (and permission) check
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, owned by someone else
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"  # the state follows the command name
-    except (OSError, IndexError):
-        return True  # no /proc (macOS): kill(0) is the answer
-
-
-def check_run_id(run_id: str) -> None:
-    """Run ids are folder names: refuse anything that could point outside the root."""
-    if not isinstance(run_id, str) or not run_id or run_id in (".", "..") or "/" in run_id or "\\" in run_id:
-        raise ValueError(f"invalid run id {run_id!r}: expected a folder name such as 20250101-120000-abc123")
-    if run_id.startswith("."):
-        raise ValueError(f"invalid run id {run_id!r}: run ids do not start with a dot")
-
-
-def list_runs(root: str | os.PathLike | None = None) -> list[Manifest]:
-    """Manifests of all runs under ``root`` (default: ``$MAE_RUNS_DIR`` or ``./runs``), oldest first."""
-    return RunStore(root).list_runs()
-
-
-def load_runs(
-    run_ids: str | Sequence[str], root: str | os.PathLike | None = None, *, skipped: list[SkippedLine] | None = None
-) -> pd.DataFrame:
-    """All rows of the chosen runs as one DataFrame (columns ``COLUMNS``); unmerged torchrun shards included. Lines
-    that cannot be read are left out and added to ``skipped`` (see :func:`skipped_notes`)."""
-    store = RunStore(root)
-    if isinstance(run_ids, str):
-        run_ids = [run_ids]
-    frames = [store.open(run_id).read_rows(skipped=skipped) for run_id in run_ids]
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return empty_frame()
-    return pd.concat(frames, ignore_index=True)
