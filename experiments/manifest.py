@@ -30,8 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Self
 
 from experiments.config import SweepConfig
-from experiments.datasets import DatasetSource
-from experiments.images import ImageFailure
+from experiments.sources import DatasetSource, ImageFailure
 from mae_core.options import BASE_METRICS
 
 if TYPE_CHECKING:

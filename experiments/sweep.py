@@ -21,10 +21,18 @@ from typing import Literal
 
 from experiments.cells import CellTally, tally_cells
 from experiments.config import SweepConfig
-from experiments.datasets import DatasetReaders, DatasetSource, dataset_sources
-from experiments.images import ImageFailure, ImageItem, LoadedImage, expand_images, read_images
 from experiments.manifest import CheckpointRecord, ImageRecord, Manifest
 from experiments.run_images import keep_image, keep_image_bytes
+from experiments.sources import (
+    DatasetReaders,
+    DatasetSource,
+    ImageFailure,
+    ImageItem,
+    LoadedImage,
+    dataset_sources,
+    expand_images,
+    read_images,
+)
 from experiments.store import (
     LOSSES_NAME,
     MANIFEST_NAME,

@@ -44,7 +44,7 @@ from experiments.store.schema import (
 from mae_core.files import atomic_write_text
 
 if TYPE_CHECKING:
-    from experiments.images import ImageFailure
+    from experiments.sources import ImageFailure
 
 MANIFEST_NAME = "manifest.json"
 LOSSES_NAME = "losses.csv"

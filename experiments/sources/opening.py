@@ -37,7 +37,7 @@ from mae_core.files import bytes_sha256
 from mae_core.options import check_seed
 
 if TYPE_CHECKING:
-    from experiments.images import ImageItem, LoadedImage
+    from experiments.sources import ImageItem, LoadedImage
 
 HUB_PREFIX = "hf://datasets/"
 IMAGEFOLDER_PREFIX = "imagefolder:"
@@ -182,7 +182,7 @@ def _has_metadata(folder: Path) -> bool:
 
 
 def _parquet_only(folder: Path) -> bool:
-    from experiments.images import IMAGE_SUFFIXES
+    from experiments.sources import IMAGE_SUFFIXES
 
     suffixes = {
         Path(name).suffix.lower()
@@ -546,7 +546,7 @@ class DatasetReaders:
 # ---- items and images ----
 def source_items(source: DatasetSource) -> list[ImageItem]:
     """The run's images of ``source``, one per chosen row."""
-    from experiments.images import ImageItem
+    from experiments.sources import ImageItem
 
     return [ImageItem(name=source.image_name(i), path=source.location, index=i, dataset=source) for i in source.indices]
 
@@ -572,7 +572,7 @@ def load_images(
 
     ``spec`` is anything ``--images`` takes as a dataset (see the module docstring). Unreadable rows raise
     :class:`ImageError`; a sweep skips them instead."""
-    from experiments.images import LoadedImage
+    from experiments.sources import LoadedImage
 
     named = dataset_spec(spec)
     if named is None:

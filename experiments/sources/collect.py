@@ -21,7 +21,7 @@ from mae_core.evaluation.preprocess import ImageError, load_image
 from mae_core.files import bytes_sha256, file_sha256
 
 if TYPE_CHECKING:
-    from experiments.datasets import DatasetOptions, DatasetReaders, DatasetSource
+    from experiments.sources import DatasetOptions, DatasetReaders, DatasetSource
 
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pnm", ".jfif"}
@@ -109,7 +109,7 @@ def expand_images(specs: Sequence[str | os.PathLike], *, datasets: DatasetOption
 
 
 def _expand_spec(spec: str, datasets: DatasetOptions | None) -> Iterable[ImageItem]:
-    from experiments.datasets import DatasetOptions, dataset_spec, select_rows, source_items
+    from experiments.sources import DatasetOptions, dataset_spec, select_rows, source_items
 
     named = dataset_spec(spec)
     if named is not None:
@@ -176,7 +176,7 @@ def read_image(item: ImageItem, readers: DatasetReaders | None = None) -> Loaded
 
 
 def _read_row(item: ImageItem, readers: DatasetReaders | None) -> LoadedImage:
-    from experiments.datasets import DatasetReaders
+    from experiments.sources import DatasetReaders
 
     assert item.dataset is not None and item.index is not None
     data = (readers or DatasetReaders()).read(item.dataset, item.index)
@@ -192,7 +192,7 @@ def read_images(
 ) -> tuple[list[LoadedImage], list[ImageFailure]]:
     """Read each image; an unreadable one becomes an :class:`ImageFailure` and the others go on. Pass the same
     ``readers`` to successive calls so that a streamed dataset is read forward once."""
-    from experiments.datasets import DatasetReaders
+    from experiments.sources import DatasetReaders
 
     readers = readers if readers is not None else DatasetReaders()
     loaded, failed = [], []
