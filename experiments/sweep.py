@@ -11,7 +11,6 @@ rank 0 opened). Each returns a :class:`SweepSession` that computes cells into th
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -22,6 +21,7 @@ from typing import Literal
 from experiments.cells import CellTally, tally_cells
 from experiments.config import SweepConfig
 from experiments.manifest import CheckpointRecord, ImageRecord, Manifest
+from experiments.resume import with_compute
 from experiments.run_images import keep_image, keep_image_bytes
 from experiments.sources import (
     DatasetReaders,
@@ -394,7 +394,7 @@ def resume_run(
     manifest = run.read_manifest()
     recorded = manifest.recorded_config()
     if config is not None:
-        recorded = dataclasses.replace(recorded, batch_size=config.batch_size, device=config.device)
+        recorded = with_compute(recorded, config)
     session = _reopen(run, manifest, recorded, models, device)
     _check_same_checkpoints(manifest.checkpoints, [c.record for c in session.checkpoints])
     _check_same_images(run, session.items, session.known_hashes, session.readers)
