@@ -112,7 +112,7 @@ class Manifest:
     dtype: str | None = None
     device: str | None = None
     cells: int | None = None  # cells the run plans: images x checkpoints x ratios x seeds
-    metrics: tuple[str, ...] | None = None  # the metric columns its rows fill; None: a run from before the list
+    metrics: tuple[str, ...] | None = None  # the metric columns its rows fill; None: not recorded (loss, mse, psnr)
     images: tuple[ImageRecord, ...] = ()
     datasets: tuple[DatasetSource, ...] = ()  # the datasets some images are rows of, with the rows chosen
     environment: Mapping[str, object] = field(default_factory=dict)
@@ -124,7 +124,7 @@ class Manifest:
 
     @property
     def computed_metrics(self) -> tuple[str, ...]:
-        """The metric columns the run's rows fill (a run from before the optional metrics: loss, mse, psnr)."""
+        """The metric columns the run's rows fill (loss, mse, psnr where the manifest lists none)."""
         return self.metrics if self.metrics is not None else BASE_METRICS
 
     def recorded_config(self) -> SweepConfig:

@@ -38,7 +38,7 @@ from mae_core.modeling.masking import check_strategy, mask_hash
 from mae_core.modeling.model import MaskedAutoencoderViT
 
 ModelSource = Callable[[str], MaskedAutoencoderViT]
-DEFAULT_MASK = DEFAULT_MASKS[0]  # the official random masking, what rows from before recorded strategies used
+DEFAULT_MASK = DEFAULT_MASKS[0]  # the official random masking: the strategy of rows of store schema 1
 
 
 class ReplayError(ValueError):
@@ -100,7 +100,7 @@ def replay(
     root: str | os.PathLike | None = None,
 ) -> RunReplay:
     """Replay image ``image`` of ``run`` (a :class:`Run` or a run id under ``root``) at ``seed`` under the ``mask``
-    strategy (rows of a run written before the store recorded strategies load as ``random``).
+    strategy (rows of a store schema 1 run, which records no strategy, load as ``random``).
 
     ``ratios`` (default: every ratio the run measured the image at with that strategy and seed) choose the cells;
     each must be in the run. The mask is re-created from the seed (``mae_core.modeling.masking.mask_noise``); when
@@ -238,7 +238,7 @@ def _checked_cell(cell: ReplayCell, row: pd.Series | None, run_id: str) -> Repla
     """``cell`` with the run's values beside it, after checking that the numbers and the pictures re-created the
     row's mask: the engine's and the panels' masks hash the same, and equal the row's ``mask_hash`` when it has one."""
     drawn = mask_hash(torch.from_numpy(cell.reconstruction.mask))
-    recorded = "" if row is None else str(row["mask_hash"])  # empty in runs from before the store recorded it
+    recorded = "" if row is None else str(row["mask_hash"])  # empty in store schema 1 runs
     if drawn != cell.record.mask_hash or (recorded and recorded != cell.record.mask_hash):
         raise ReplayError(
             f"the {cell.mask} mask of seed {cell.seed} at ratio {cell.mask_ratio:g} re-created for run {run_id} is "

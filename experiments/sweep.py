@@ -445,7 +445,7 @@ def _reopen(
     hashes = {i.name: i.sha256 for i in manifest.images if i.sha256}
     device, checkpoints = _load_for(config, models, device)
     # the default set is decided when a run starts (lpips: were its weights there?); later sessions compute what
-    # the manifest lists, so every row of a run carries the same metrics (a run from before them: none)
+    # the manifest lists, so every row of a run carries the same metrics (a run whose manifest lists none: none)
     requested = (
         config.metrics
         if config.metrics is not None

@@ -10,7 +10,7 @@ An ``--images`` argument is a dataset when it is
   ``datasets`` infers them), streamed;
 - an ``imagefolder`` directory: a folder with a ``metadata.jsonl`` / ``metadata.csv`` / ``metadata.parquet`` at its
   top or in a split folder, or any folder written as ``imagefolder:DIR``; streamed. Without that marker a folder of
-  images stays a plain folder (:mod:`experiments.sources.files`), named by relative path as before.
+  images stays a plain folder (:mod:`experiments.sources.files`), named by relative path.
 
 Every other argument is left to :mod:`experiments.sources.files`. The ``datasets`` library is imported only when a
 dataset is actually opened, so a sweep over image files never pays for it.
