@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from experiments.config import format_ratio  # the ratio as the store writes it
 from experiments.store.csv_file import SkippedLine, empty_frame, file_schema, read_losses, skipped_notes
 from experiments.store.provenance import environment, pid_alive, run_state, utc_now
 from experiments.store.run import (
@@ -72,6 +73,7 @@ __all__ = [
     "empty_frame",
     "environment",
     "file_schema",
+    "format_ratio",
     "list_runs",
     "load_runs",
     "new_run_id",
