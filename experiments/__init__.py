@@ -1,9 +1,9 @@
 """experiments: the tracking backend for mask-ratio studies.
 
 A crash-safe, concurrent-safe run store (``store``) whose runs are described by typed manifests (``manifest``),
-image collection (``images``), sweeps (``config`` says what to measure, ``sweep`` measures it, ``distributed`` under
-torchrun, ``progress`` draws the bar) and analysis (``analysis``). The recipe that trains the bundled pair is not
-a study: it lives in ``recipes/tiny_pair``.
+where images come from (``sources``: files, folders, lists, datasets), sweeps (``config`` says what to measure,
+``sweep`` measures it, ``distributed`` under torchrun, ``progress`` draws the bar) and analysis (``analysis``,
+``study``). The recipe that trains the bundled pair is not a study: it lives in ``recipes/tiny_pair``.
 
 The names below are imported from their modules when first used (PEP 562): the commands that only read runs
 (``python -m experiments runs``, ``report``) never import torch, timm or datasets.
@@ -18,7 +18,7 @@ _MODULES = {
     "analysis": ("paired_difference", "summarize"),
     "config": ("SweepConfig", "parse_ratios", "parse_seeds"),
     "figure": ("plot_metric",),
-    "images": ("ImageFailure", "expand_images", "read_images"),
+    "sources": ("ImageFailure", "expand_images", "read_images"),
     "manifest": ("CheckpointRecord", "ImageRecord", "Manifest"),
     "report": ("Report", "write_report"),
     "selection": ("Selection", "select", "unique_cells"),

@@ -11,7 +11,7 @@ planned cell (a Python int), so memory grows with the images, not with the rows.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from experiments.config import SweepConfig, format_ratio
@@ -28,14 +28,15 @@ class CellTally:
     grid: tuple[tuple[str, str, str, str], ...]  # (checkpoint, mask, ratio, seed) as the CSV holds them, by bit
     held: Mapping[str, int]  # image name as the CSV holds it -> bits of the grid cells stored
     skipped: tuple[SkippedLine, ...] = field(default=())  # lines of the run's files that could not be read
+    cell_text: Callable[[str], str] = str  # a name as the run's CSV holds it (Run.cell_text)
 
     @property
     def per_image(self) -> int:
         return len(self.grid)
 
     def count(self, image: str) -> int:
-        """Cells held for ``image`` (the CSV's name)."""
-        return self.held.get(image, 0).bit_count()
+        """Cells held for ``image`` (its name as the user gave it)."""
+        return self.held.get(self.cell_text(image), 0).bit_count()
 
     def complete(self, image: str) -> bool:
         return self.count(image) == self.per_image
@@ -46,9 +47,10 @@ class CellTally:
         return sum(bits.bit_count() for bits in self.held.values())
 
     def keys(self, image: str) -> set[CellKey]:
-        """The store keys (``experiments.store.cell_key``) of the cells held for ``image`` (the CSV's name)."""
-        bits = self.held.get(image, 0)
-        return {(image, *cell) for k, cell in enumerate(self.grid) if bits >> k & 1}
+        """The store keys (``Run.key``) of the cells held for ``image`` (its name as the user gave it)."""
+        stored = self.cell_text(image)
+        bits = self.held.get(stored, 0)
+        return {(stored, *cell) for k, cell in enumerate(self.grid) if bits >> k & 1}
 
 
 def tally_cells(
@@ -89,7 +91,7 @@ def tally_cells(
             ):
                 continue
             held[image] = held.get(image, 0) | 1 << k
-    return CellTally(grid=grid, held=held, skipped=tuple(skipped))
+    return CellTally(grid=grid, held=held, skipped=tuple(skipped), cell_text=text)
 
 
 def readable_rows(run: Run) -> tuple[int, tuple[SkippedLine, ...]]:

@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterable, Mapping, Sized
 from dataclasses import dataclass
 
-from experiments.datasets import DatasetOptions
+from experiments.sources import DatasetOptions
 from mae_core.options import (
     METRIC_NAMES,
     OPTIONAL_METRICS,

@@ -25,8 +25,8 @@ import torch.distributed as dist
 from filelock import FileLock
 
 from experiments.config import SweepConfig
-from experiments.images import ImageFailure
 from experiments.progress import ProgressBar
+from experiments.sources import ImageFailure
 from experiments.store import RunStore
 from experiments.sweep import SweepResult, SweepSession, SweepStatus, attach_run, start_or_resume
 

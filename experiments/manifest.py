@@ -30,8 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Self
 
 from experiments.config import SweepConfig
-from experiments.datasets import DatasetSource
-from experiments.images import ImageFailure
+from experiments.sources import DatasetSource, ImageFailure
 from mae_core.options import BASE_METRICS
 
 if TYPE_CHECKING:
@@ -113,7 +112,7 @@ class Manifest:
     dtype: str | None = None
     device: str | None = None
     cells: int | None = None  # cells the run plans: images x checkpoints x ratios x seeds
-    metrics: tuple[str, ...] | None = None  # the metric columns its rows fill; None: a run from before the list
+    metrics: tuple[str, ...] | None = None  # the metric columns its rows fill; None: not recorded (loss, mse, psnr)
     images: tuple[ImageRecord, ...] = ()
     datasets: tuple[DatasetSource, ...] = ()  # the datasets some images are rows of, with the rows chosen
     environment: Mapping[str, object] = field(default_factory=dict)
@@ -125,7 +124,7 @@ class Manifest:
 
     @property
     def computed_metrics(self) -> tuple[str, ...]:
-        """The metric columns the run's rows fill (a run from before the optional metrics: loss, mse, psnr)."""
+        """The metric columns the run's rows fill (loss, mse, psnr where the manifest lists none)."""
         return self.metrics if self.metrics is not None else BASE_METRICS
 
     def recorded_config(self) -> SweepConfig:

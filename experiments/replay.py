@@ -38,7 +38,7 @@ from mae_core.modeling.masking import check_strategy, mask_hash
 from mae_core.modeling.model import MaskedAutoencoderViT
 
 ModelSource = Callable[[str], MaskedAutoencoderViT]
-DEFAULT_MASK = DEFAULT_MASKS[0]  # the official random masking, what rows from before recorded strategies used
+DEFAULT_MASK = DEFAULT_MASKS[0]  # the official random masking: the strategy of rows of store schema 1
 
 
 class ReplayError(ValueError):
@@ -100,7 +100,7 @@ def replay(
     root: str | os.PathLike | None = None,
 ) -> RunReplay:
     """Replay image ``image`` of ``run`` (a :class:`Run` or a run id under ``root``) at ``seed`` under the ``mask``
-    strategy (rows of a run written before the store recorded strategies load as ``random``).
+    strategy (rows of a store schema 1 run, which records no strategy, load as ``random``).
 
     ``ratios`` (default: every ratio the run measured the image at with that strategy and seed) choose the cells;
     each must be in the run. The mask is re-created from the seed (``mae_core.modeling.masking.mask_noise``); when
@@ -135,7 +135,7 @@ def replay(
     replayed = []
     for ratio in grid:
         for checkpoint, model in loaded.items():
-            stored = _stored_row(cells, run.row_text(checkpoint), ratio)
+            stored = _stored_row(run.named(cells, checkpoint=checkpoint), ratio)
             panels = reconstruct(model, picture, float(ratio), seed, strategy=mask, crop=crop, metrics=())
             cell = ReplayCell(checkpoint, mask, float(ratio), seed, by_key[(checkpoint, format_ratio(ratio))], panels)
             replayed.append(_checked_cell(cell, stored, manifest.run_id))
@@ -153,10 +153,10 @@ def measured_masks(run: Run | str, image: str, seed: int, root: str | os.PathLik
 def image_rows(run: Run, manifest: Manifest, image: str) -> pd.DataFrame:
     """The rows of one image of ``run``, named exactly as in the run (or as its rows read) or, when that is
     unambiguous, by its file name; the image's name in the run is added as ``image_name``."""
-    rows, text = run.read_rows(), run.row_text
+    rows = run.read_rows()
     names = [record.name for record in manifest.images]
-    names += [n for n in dict.fromkeys(rows["image"]) if n not in {text(m) for m in names}]
-    cells = {text(n): n for n in names}
+    names += [n for n in dict.fromkeys(rows["image"]) if n not in run.loaded_names(names)]
+    cells = run.loaded_names(names)
     if image in names or image in cells:
         chosen = image if image in names else cells[image]
     else:
@@ -166,7 +166,7 @@ def image_rows(run: Run, manifest: Manifest, image: str) -> pd.DataFrame:
             why = "several images have that file name" if matches else "no such image"
             raise ReplayError(f"{why} in run {manifest.run_id}: {image!r}; its images: {shown or 'none'}")
         chosen = matches[0]
-    picked = rows[rows["image"] == text(chosen)].copy()
+    picked = run.named(rows, image=chosen).copy()
     if picked.empty:
         raise ReplayError(f"run {manifest.run_id} holds no rows for image {chosen!r} (it may have failed)")
     picked["image_name"] = chosen
@@ -228,9 +228,9 @@ def _row_crop(rows: pd.DataFrame) -> bool:
     return bool(rows["crop"].iloc[0])
 
 
-def _stored_row(rows: pd.DataFrame, checkpoint: str, ratio: float) -> pd.Series | None:
-    """The row of ``checkpoint`` (as the rows hold its name) at ``ratio``, if the run has one."""
-    match = rows[(rows["checkpoint"] == checkpoint) & (rows["mask_ratio"].map(format_ratio) == format_ratio(ratio))]
+def _stored_row(rows: pd.DataFrame, ratio: float) -> pd.Series | None:
+    """The row of ``rows`` (one checkpoint's) at ``ratio``, if the run has one."""
+    match = rows[rows["mask_ratio"].map(format_ratio) == format_ratio(ratio)]
     return None if match.empty else match.iloc[0]
 
 
@@ -238,7 +238,7 @@ def _checked_cell(cell: ReplayCell, row: pd.Series | None, run_id: str) -> Repla
     """``cell`` with the run's values beside it, after checking that the numbers and the pictures re-created the
     row's mask: the engine's and the panels' masks hash the same, and equal the row's ``mask_hash`` when it has one."""
     drawn = mask_hash(torch.from_numpy(cell.reconstruction.mask))
-    recorded = "" if row is None else str(row["mask_hash"])  # empty in runs from before the store recorded it
+    recorded = "" if row is None else str(row["mask_hash"])  # empty in store schema 1 runs
     if drawn != cell.record.mask_hash or (recorded and recorded != cell.record.mask_hash):
         raise ReplayError(
             f"the {cell.mask} mask of seed {cell.seed} at ratio {cell.mask_ratio:g} re-created for run {run_id} is "

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.analysis import check_metric, paired_difference, summarize
 from experiments.csv_text import write_csv
 from experiments.figure import plot_study, runs_text, study_title
-from experiments.selection import Selection, select
+from experiments.selection import Selection
+from experiments.study import analyse
 
 REPORTS_DIR = "reports"
 
@@ -72,25 +72,14 @@ def write_report(
     ``planned`` (:func:`experiments.selection.planned_images`): the runs' images, so that those without any row
     are counted and named among the images left out. ``unreadable``: one line per file whose unreadable lines were
     left out while loading ``df`` (:func:`experiments.store.skipped_notes`), repeated in the notes."""
-    check_metric(metric)
+    study = analyse(df, metric, a, b, allow_unbalanced=allow_unbalanced, planned=planned)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     run_ids = list(statuses) if statuses else list(dict.fromkeys(df["run_id"])) if "run_id" in df else []
-    selection = select(df, allow_unbalanced=allow_unbalanced, planned=planned)
-    summary = summarize(selection.frame, metric)
+    selection, summary, paired, no_pair = study.selection, study.summary, study.paired, study.no_pair
     files = [_csv(summary, folder / f"summary_{metric}.csv")]
-    paired, no_pair = None, ""
-    if selection.frame["checkpoint"].nunique() >= 2:
-        try:
-            paired = paired_difference(selection.frame, metric, a, b)
-        except ValueError as err:
-            if a is not None or b is not None:
-                raise
-            no_pair = str(err)
-        else:
-            files.append(_csv(paired, folder / f"paired_{metric}.csv"))
-    else:
-        no_pair = "the runs hold a single checkpoint"
+    if paired is not None:
+        files.append(_csv(paired, folder / f"paired_{metric}.csv"))
     for table, name in (
         (selection.left_out, "left_out"),
         (selection.conflicts.drop(columns=["image_key"]), "conflicts"),

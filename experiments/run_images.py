@@ -23,8 +23,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from experiments.datasets import DatasetReaders, DatasetSource
 from experiments.manifest import Manifest
+from experiments.sources import DatasetReaders, DatasetSource
 from experiments.store import Run
 from mae_core.evaluation.preprocess import ImageError, load_image
 from mae_core.files import atomic_output, atomic_write_bytes, bytes_sha256, file_sha256

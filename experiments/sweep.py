@@ -11,7 +11,6 @@ rank 0 opened). Each returns a :class:`SweepSession` that computes cells into th
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -21,10 +20,19 @@ from typing import Literal
 
 from experiments.cells import CellTally, tally_cells
 from experiments.config import SweepConfig
-from experiments.datasets import DatasetReaders, DatasetSource, dataset_sources
-from experiments.images import ImageFailure, ImageItem, LoadedImage, expand_images, read_images
 from experiments.manifest import CheckpointRecord, ImageRecord, Manifest
+from experiments.resume import with_compute
 from experiments.run_images import keep_image, keep_image_bytes
+from experiments.sources import (
+    DatasetReaders,
+    DatasetSource,
+    ImageFailure,
+    ImageItem,
+    LoadedImage,
+    dataset_sources,
+    expand_images,
+    read_images,
+)
 from experiments.store import (
     LOSSES_NAME,
     MANIFEST_NAME,
@@ -120,8 +128,8 @@ class Plan:
 def plan_work(items: Sequence[ImageItem], run: Run, tally: CellTally) -> Plan:
     """The images of ``items`` that miss a cell of the run's plan, and the cells they already hold (``tally``:
     :func:`experiments.cells.tally_cells`, cell by cell, never by row count)."""
-    work = [item for item in items if not tally.complete(run.cell_text(item.name))]
-    stored = set().union(*(tally.keys(run.cell_text(item.name)) for item in work))
+    work = [item for item in items if not tally.complete(item.name)]
+    stored = set().union(*(tally.keys(item.name) for item in work))
     return Plan(work=work, stored=stored, skipped=tally.skipped)
 
 
@@ -257,10 +265,9 @@ class SweepSession:
         """Final manifest: end time, image hashes, the planned cells held, and status: ``finished``, or ``failed``
         when no image could be read (nothing was measured). Returns the cells held and the status."""
         self.run.add_errors(errors)
-        missing = {self.run.cell_text(i.name): i.name for i in self.items if not self.known_hashes.get(i.name)}
+        missing = [i.name for i in self.items if not self.known_hashes.get(i.name)]
         if missing:  # images finished by an earlier, killed session: their hashes are in the rows
-            for stored, sha256 in self.run.image_hashes(set(missing)).items():
-                self.known_hashes[missing[stored]] = sha256
+            self.known_hashes.update(self.run.image_hashes(missing))
         rows = self.tally().total
         images = _image_records(self.items, self.known_hashes)
         if rows == 0 and self.run.read_manifest().errors:
@@ -310,7 +317,7 @@ class SweepSession:
         for record in records:
             image = loaded[record.image]  # the engine reports the image's index in its input
             row = self._row(record, by_name[record.model], image, stamp)
-            if not stored or row.key(self.run.cell_text) not in stored:  # the engine yields each cell once per call
+            if not stored or self.run.key(row) not in stored:  # the engine yields each cell once per call
                 rows.append(row)
         return rows
 
@@ -387,7 +394,7 @@ def resume_run(
     manifest = run.read_manifest()
     recorded = manifest.recorded_config()
     if config is not None:
-        recorded = dataclasses.replace(recorded, batch_size=config.batch_size, device=config.device)
+        recorded = with_compute(recorded, config)
     session = _reopen(run, manifest, recorded, models, device)
     _check_same_checkpoints(manifest.checkpoints, [c.record for c in session.checkpoints])
     _check_same_images(run, session.items, session.known_hashes, session.readers)
@@ -438,7 +445,7 @@ def _reopen(
     hashes = {i.name: i.sha256 for i in manifest.images if i.sha256}
     device, checkpoints = _load_for(config, models, device)
     # the default set is decided when a run starts (lpips: were its weights there?); later sessions compute what
-    # the manifest lists, so every row of a run carries the same metrics (a run from before them: none)
+    # the manifest lists, so every row of a run carries the same metrics (a run whose manifest lists none: none)
     requested = (
         config.metrics
         if config.metrics is not None
@@ -497,9 +504,9 @@ def _check_same_images(run: Run, items: Sequence[ImageItem], known: Mapping[str,
     datasets (a Hub dataset is read at its pinned commit, which cannot change). An image whose bytes changed since
     the run started would mix two images under one name, so the resume is refused with its name."""
     hashes = dict(known)
-    unhashed = {run.cell_text(i.name): i.name for i in items if i.name not in hashes}
+    unhashed = [i.name for i in items if i.name not in hashes]
     if unhashed:  # measured by a session that was killed before it wrote the manifest's hashes
-        hashes.update({unhashed[name]: sha256 for name, sha256 in run.image_hashes(set(unhashed)).items()})
+        hashes.update(run.image_hashes(unhashed))
     changed = []
     for item in items:
         before = hashes.get(item.name)

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from experiments.images import ImageFailure
 from experiments.manifest import Manifest
 from experiments.selection import Selection
+from experiments.sources import ImageFailure
 from experiments.store import run_state
 from mae_core.checkpoints.registry import CheckpointEntry, CheckpointStatus
 from mae_core.evaluation.metrics import METRIC_INFO, OPTIONAL_METRICS

@@ -17,7 +17,7 @@ from PIL import Image
 
 from experiments.analysis import check_metric
 from experiments.config import ratio_range
-from experiments.images import LIST_SUFFIXES
+from experiments.sources import LIST_SUFFIXES
 from mae_core.evaluation.norm_pix import DenormMode, check_denorm
 from mae_core.evaluation.preprocess import ImageError, load_image
 from mae_core.modeling.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES

@@ -12,17 +12,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from experiments.datasets import (
+from experiments.sources import (
     DatasetOptions,
     DatasetSource,
     DatasetSpec,
     StreamedRows,
     choose_indices,
     dataset_spec,
+    expand_images,
     load_images,
+    read_images,
     select_rows,
 )
-from experiments.images import expand_images, read_images
 from mae_core.evaluation.preprocess import load_image
 from tests.experiments.helpers import image_dataset, png_bytes, write_imagefolder, write_images
 

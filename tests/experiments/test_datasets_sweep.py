@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.datasets import choose_indices
+from experiments.sources import choose_indices
 from experiments.store import list_runs, load_runs
 from tests.experiments.helpers import (
     cli_env,

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from experiments.images import expand_images, read_images
+from experiments.sources import expand_images, read_images
 from tests.experiments.helpers import huge_png, write_images
 
 

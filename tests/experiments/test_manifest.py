@@ -8,8 +8,8 @@ import json
 import pytest
 
 from experiments.config import SweepConfig
-from experiments.images import ImageFailure
 from experiments.manifest import CheckpointRecord, ImageRecord, Manifest
+from experiments.sources import ImageFailure
 from experiments.store import RunStore
 from mae_core.checkpoints.checkpoint_files import save_checkpoint
 from mae_core.checkpoints.loading import load_model

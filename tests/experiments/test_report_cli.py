@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from experiments.analysis import PAIRED_COLUMNS, SUMMARY_COLUMNS
-from experiments.images import ImageFailure
 from experiments.manifest import ImageRecord
+from experiments.sources import ImageFailure
 from experiments.store import RunStore
 from tests.experiments.helpers import (
     expected_holm,

@@ -13,7 +13,7 @@ import torch
 
 from experiments.__main__ import main
 from experiments.config import SweepConfig
-from experiments.images import ImageFailure
+from experiments.sources import ImageFailure
 from experiments.store import COLUMNS, RunStore, list_runs, load_runs
 from experiments.sweep import attach_run, images_per_read, resume_run, run_sweep, start_run
 from mae_core.evaluation.preprocess import preprocess
@@ -314,7 +314,7 @@ def test_sigterm_marks_the_run_interrupted_and_names_the_resume(tmp_path, checkp
 
 def test_plan_counts_cells_with_the_recorded_hashes(tmp_path):
     from experiments.cells import tally_cells
-    from experiments.images import ImageItem
+    from experiments.sources import ImageItem
     from experiments.store import RunStore, cell_key
     from experiments.sweep import plan_work
 

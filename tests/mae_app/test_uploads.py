@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from experiments.images import expand_images
+from experiments.sources import expand_images
 from mae_app.uploads import stage_uploads
 from tests.conftest import make_image
 
