@@ -1,5 +1,5 @@
 """One study pipeline: select the cells to compare, summarise them per checkpoint x mask x ratio, and pair two
-checkpoints. The CLI report uses it; the app's Sweep and Runs tabs are meant to call it too, so that all three show
+checkpoints. The CLI report and the app's Sweep and Runs tabs call it, so that all three show
 the same numbers for the same rows."""
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from .compare import CompareHandlers
 from .draw import DrawHandlers
 from .page import PageHandlers, PageStart
 from .runs import RunsHandlers
-from .study import paired_or_reason, study_plot
+from .study import study_plot
 from .sweep import SweepHandlers
 
 
@@ -28,7 +28,6 @@ __all__ = [
     "PageStart",
     "RunningSweep",
     "example_files",
-    "paired_or_reason",
     "session_key",
     "study_plot",
 ]

@@ -8,15 +8,14 @@ from collections.abc import Sequence
 import gradio as gr
 import pandas as pd
 
-from experiments.analysis import summarize
-from experiments.selection import select
 from experiments.store import list_runs, load_runs
+from experiments.study import analyse
 
 from .. import formatting, inputs, links
 from ..served_files import export_csv
 from ..user_errors import log_refusal, message
 from .base import AppState, session_key
-from .study import paired_or_reason, study_plot
+from .study import study_plot
 
 
 class RunsHandlers(AppState):
@@ -94,16 +93,14 @@ class RunsHandlers(AppState):
         self.check_runs(run_ids, request)
         try:
             loaded = load_runs(list(run_ids), self.run_root)
-            selection = select(loaded)  # as the CLI report: unique cells, only images measured everywhere
-            frame = selection.frame
-            summary = summarize(frame, metric)
+            study = analyse(loaded, metric)  # as the CLI report: unique cells, only images measured everywhere
         except ValueError as err:
             raise inputs.user_error(err) from None
-        notes = formatting.selection_notes(selection)
-        paired, reason = paired_or_reason(frame, metric)
-        if paired is None:
-            notes = [f"No paired difference: {reason}", *notes]
+        notes = formatting.selection_notes(study.selection)
+        if study.paired is None:
+            notes = [f"No paired difference: {study.no_pair}", *notes]
         csv_path = export_csv(loaded, run_ids)
-        plot = study_plot(frame, summary, metric, paired, reason)
+        plot = study_plot(study.frame, study.summary, metric, study.paired, study.no_pair)
+        paired = study.paired
         table = formatting.rounded(paired) if paired is not None else formatting.empty_table(formatting.EMPTY_PAIRED)
-        return formatting.rounded(summary), table, "\n\n".join(notes), plot, str(csv_path)
+        return formatting.rounded(study.summary), table, "\n\n".join(notes), plot, str(csv_path)

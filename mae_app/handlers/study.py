@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
-from experiments.analysis import paired_difference, summarize
 from experiments.store import Run
+from experiments.study import analyse
 
 from .. import formatting, inputs, plots, space
 from ..served_files import export_csv
@@ -23,19 +23,12 @@ def visitor_csv(frame: pd.DataFrame, run: Run) -> Path:
 def study_outputs(frame: pd.DataFrame, metric: str, csv_path: Path, note: str, metric_hint: str = "") -> tuple:
     """A sweep's rows as the Sweep tab shows them: the plot, the rounded summary, the CSV path and ``note``."""
     try:
-        summary = summarize(frame, metric)
+        # every row the sweep measured, a cancelled sweep's partly measured images included
+        study = analyse(frame, metric, allow_unbalanced=True)
     except ValueError as err:  # the metric chosen was not computed (lpips without its weights)
         raise inputs.user_error(ValueError(f"{err}. {metric_hint}".strip())) from None
-    plot = study_plot(frame, summary, metric, *paired_or_reason(frame, metric))
-    return plot, formatting.rounded(summary), str(csv_path), note
-
-
-def paired_or_reason(frame: pd.DataFrame, metric: str) -> tuple[pd.DataFrame | None, str]:
-    """The paired difference of some rows, or None and why there is none (one checkpoint, no shared masks)."""
-    try:
-        return paired_difference(frame, metric), ""
-    except ValueError as err:
-        return None, str(err)
+    plot = study_plot(study.frame, study.summary, metric, study.paired, study.no_pair)
+    return plot, formatting.rounded(study.summary), str(csv_path), note
 
 
 def study_plot(
