@@ -10,6 +10,7 @@ manifest records and a resume reads back unchanged.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -102,22 +103,26 @@ def _choose_column(spec: DatasetSpec, features: Mapping[str, Any] | None, asked:
 
 
 # ---- opening ----
-class _Opened:
+class _Opened(ABC):
     """A dataset opened for choosing rows and reading them: splits, features, sizes and row access."""
 
     revision: str | None = None
 
+    @abstractmethod
     def splits(self) -> list[str | None]:
-        raise NotImplementedError
+        """The dataset's splits (``[None]`` for one without named splits)."""
 
+    @abstractmethod
     def features(self, split: str | None) -> Mapping[str, Any] | None:
-        raise NotImplementedError
+        """The features of ``split``; None where they are known only once rows are read."""
 
+    @abstractmethod
     def num_rows(self, split: str | None, column: str) -> int:
-        raise NotImplementedError
+        """How many rows ``split`` holds."""
 
+    @abstractmethod
     def rows(self, split: str | None, column: str) -> RowAccess:
-        raise NotImplementedError
+        """``column``'s cells of ``split``, by row index."""
 
 
 class _Saved(_Opened):

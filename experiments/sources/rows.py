@@ -3,6 +3,7 @@ stream; and a cell's encoded image bytes."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -10,11 +11,12 @@ from mae_core.evaluation.preprocess import MAX_IMAGE_BYTES, ImageError
 
 
 # ---- reading rows ----
-class RowAccess:
+class RowAccess(ABC):
     """The image cells of one split's column, by row index."""
 
+    @abstractmethod
     def get(self, index: int) -> Mapping[str, Any]:
-        raise NotImplementedError
+        """Row ``index``: its cells by column name."""
 
 
 class RandomRows(RowAccess):
