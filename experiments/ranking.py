@@ -23,7 +23,7 @@ from experiments.analysis import pair_checkpoints, paired_cells, study_cells, t_
 from experiments.manifest import Manifest
 from experiments.run_images import ImageChangedError, RunImage, find_image
 from experiments.store import Run
-from mae_core.evaluation.preprocess import ImageError, load_image
+from mae_core.evaluation.preprocess import ImageError
 from mae_core.options import METRIC_INFO
 
 RANKING_COLUMNS = (
@@ -126,7 +126,7 @@ class ContactSheet:
 
 def contact_sheet(
     ranking: pd.DataFrame,
-    files: Mapping[str, RunImage | Path | str],
+    files: Mapping[str, RunImage | str],
     metric: str,
     path: str | os.PathLike,
     *,
@@ -174,7 +174,7 @@ def contact_sheet(
     return ContactSheet(path, shown, tuple(sorted(unavailable.items())))
 
 
-def _thumbnail(sha256: str, files: Mapping[str, RunImage | Path | str], cache: dict) -> Image.Image | str:
+def _thumbnail(sha256: str, files: Mapping[str, RunImage | str], cache: dict) -> Image.Image | str:
     """The image as a TILE x TILE thumbnail (centre-cropped), or why it cannot be read."""
     if sha256 not in cache:
         where = files.get(sha256, "no file is known for it")
@@ -182,8 +182,7 @@ def _thumbnail(sha256: str, files: Mapping[str, RunImage | Path | str], cache: d
             cache[sha256] = where
         else:
             try:
-                image = where.load() if isinstance(where, RunImage) else load_image(where)
-                cache[sha256] = ImageOps.fit(image, (TILE, TILE))
+                cache[sha256] = ImageOps.fit(where.load(), (TILE, TILE))
             except (ImageError, OSError) as err:
-                cache[sha256] = f"{where.path if isinstance(where, RunImage) else where}: {err}"
+                cache[sha256] = f"{where.path}: {err}"
     return cache[sha256]

@@ -12,6 +12,7 @@ from PIL import Image, ImageOps
 
 from experiments.analysis import t_interval
 from experiments.ranking import RANKING_COLUMNS, TILE, contact_sheet, rank_images, sheet_images
+from experiments.run_images import RunImage
 from tests.experiments.helpers import run_cli, store_runs, study_frame, write_images
 
 
@@ -35,7 +36,7 @@ def test_contact_sheet_shows_the_top_and_bottom_images_and_greys_out_missing_one
     df = study_frame(images=3, seeds=2, ratios=(0.75,), shift=(0.0,))
     ranking = rank_images(df, "mse")
     first, last = ranking.iloc[0], ranking.iloc[-1]
-    files = {f"{i:064x}": path for i, path in enumerate(paths)}
+    files = {f"{i:064x}": RunImage(path.name, f"{i:064x}", path, copy=False) for i, path in enumerate(paths)}
     files[last["image_sha256"]] = f"image {last['image']!r} of run run-a is gone"  # the last-ranked image is gone
     sheet = contact_sheet(ranking, files, "mse", tmp_path / "sheet.png", per_side=2)
     assert sheet.shown == 2 and sheet.unavailable == ((last["image"], files[last["image_sha256"]]),)
