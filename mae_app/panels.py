@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from mae_core.evaluation.heatmap import error_heatmap, shared_vmax
+from mae_core.evaluation.heatmap import DEFAULT_COLORMAP, error_heatmap, shared_vmax
 from mae_core.evaluation.reconstruct import Reconstruction
 
 from .atomic_png import save_png
@@ -44,16 +44,26 @@ def served_png(image: np.ndarray, name: str) -> str:
     return str(save_png(image, served_folder(FOLDER), name))
 
 
-def heatmap_with_scale(patch_error: np.ndarray, mask: np.ndarray, size: tuple[int, int], vmax: float) -> np.ndarray:
-    """The per-patch error heatmap (``mae_core.evaluation.heatmap.error_heatmap``, colours 0 to ``vmax``) enlarged
-    by a whole factor to at least :data:`SCALE_SIDE` pixels high (each patch stays an exact block), with a colour bar
-    beside it: the same colours from ``vmax`` (top) to 0 (bottom), numbered. [H', W', 3] uint8."""
+def heatmap_with_scale(
+    patch_error: np.ndarray,
+    mask: np.ndarray,
+    size: tuple[int, int],
+    vmax: float,
+    *,
+    vmin: float = 0.0,
+    colormap: str = DEFAULT_COLORMAP,
+) -> np.ndarray:
+    """A per-patch (or per-pixel) map (``mae_core.evaluation.heatmap.error_heatmap``, colours ``vmin`` to ``vmax``
+    in ``colormap``) enlarged by a whole factor to at least :data:`SCALE_SIDE` pixels high (each patch stays an exact
+    block), with a colour bar beside it: the same colours from ``vmax`` (top) to ``vmin`` (bottom), numbered. A
+    diverging map of ``b - a`` passes ``vmin=-limit, vmax=limit`` and ``DIVERGING_COLORMAP``. [H', W', 3] uint8."""
     height, width = size
     factor = max(1, math.ceil(SCALE_SIDE / height))
     side = height * factor
-    heatmap = error_heatmap(patch_error, mask, (side, width * factor), vmax=vmax)
-    levels = np.linspace(vmax, 0.0, side)[:, None]  # [side, 1]: one colour level per pixel row, top = vmax
-    bar = error_heatmap(levels, np.ones_like(levels), (side, BAR_WIDTH), vmax=vmax)
+    scale = {"vmin": vmin, "vmax": vmax, "colormap": colormap}
+    heatmap = error_heatmap(patch_error, mask, (side, width * factor), **scale)
+    levels = np.linspace(vmax, vmin, side)[:, None]  # [side, 1]: one colour level per pixel row, top = vmax
+    bar = error_heatmap(levels, np.ones_like(levels), (side, BAR_WIDTH), **scale)
     canvas = np.full((side, heatmap.shape[1] + SCALE_WIDTH, 3), 255, dtype=np.uint8)
     canvas[:, : heatmap.shape[1]] = heatmap
     left = heatmap.shape[1] + GAP
@@ -64,6 +74,6 @@ def heatmap_with_scale(patch_error: np.ndarray, mask: np.ndarray, size: tuple[in
     half = font.size / 2
     for fraction in (0.0, 0.5, 1.0):  # top, middle, bottom of the bar
         row = min(max(fraction * (side - 1), half), side - 1 - half)
-        value = vmax * (1.0 - fraction)
+        value = vmax + (vmin - vmax) * fraction
         draw.text((left + BAR_WIDTH + GAP, row), f"{value:.3g}", fill=(0, 0, 0), font=font, anchor="lm")
     return np.asarray(picture)

@@ -43,6 +43,8 @@ _MODULES = {
     "evaluation.heatmap": (
         "error_heatmap",
         "shared_vmax",
+        "difference_heatmap",
+        "symmetric_limit",
     ),
     "checkpoints.loading": (
         "CheckpointInfo",

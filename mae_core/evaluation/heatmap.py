@@ -16,6 +16,7 @@ from ..modeling.patches import mask_to_pixels
 
 VISIBLE_GREY = 128  # uint8 grey of the patches the encoder saw (no loss there)
 DEFAULT_COLORMAP = "magma"
+DIVERGING_COLORMAP = "RdBu_r"  # differences b - a: blue below 0 (b lower), white at 0, red above (a lower)
 
 
 def shared_vmax(errors: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> float:
@@ -40,13 +41,15 @@ def error_heatmap(
     size: int | tuple[int, int],
     *,
     vmax: float | None = None,
+    vmin: float = 0.0,
     colormap: str = DEFAULT_COLORMAP,
 ) -> np.ndarray:
     """[gh, gw] per-patch error + [gh, gw] mask (1 = removed) -> [H, W, 3] uint8 heatmap.
 
     ``size`` is the output side (int) or (H, W); it must be a multiple of the grid so each patch becomes an exact
-    block, the same blocks as in the reconstruction panels. Colours run from 0 to ``vmax`` (default: this grid's own
-    largest removed-patch error); visible patches are grey.
+    block, the same blocks as in the reconstruction panels. Colours run from ``vmin`` (default 0) to ``vmax``
+    (default: this grid's own largest removed-patch error); visible patches are grey. A per-pixel map is a grid of
+    1-pixel patches. For a signed difference use :func:`difference_heatmap`.
     """
     error = np.asarray(patch_error, dtype=np.float64)
     mask = np.asarray(mask)
@@ -60,10 +63,10 @@ def error_heatmap(
         raise ValueError(f"size {height}x{width} must be a positive multiple of the {grid_h}x{grid_w} patch grid")
     if vmax is None:
         vmax = shared_vmax([error], [mask])
-    if not np.isfinite(vmax) or vmax <= 0:
-        raise ValueError(f"vmax must be a positive finite number, got {vmax!r}")
+    if not np.isfinite(vmax) or not np.isfinite(vmin) or vmax <= vmin:
+        raise ValueError(f"the colour scale must run between finite numbers, vmin < vmax; got {vmin!r} to {vmax!r}")
 
-    scaled = np.clip(np.nan_to_num(error / vmax, nan=1.0), 0.0, 1.0)  # [gh, gw] in [0, 1]
+    scaled = np.clip(np.nan_to_num((error - vmin) / (vmax - vmin), nan=1.0), 0.0, 1.0)  # [gh, gw] in [0, 1]
     colours = _colormap(colormap)(scaled)[..., :3]  # [gh, gw, 3] floats in [0, 1]
     cells = np.round(colours * 255).astype(np.uint8)
     cells[mask <= 0.5] = VISIBLE_GREY
@@ -71,6 +74,28 @@ def error_heatmap(
     per_patch = torch.from_numpy(cells).permute(2, 0, 1).reshape(3, grid_h * grid_w)
     blocks = mask_to_pixels(per_patch, (height // grid_h, width // grid_w), (grid_h, grid_w))
     return blocks[:, 0].permute(1, 2, 0).contiguous().numpy()  # [H, W, 3]
+
+
+def symmetric_limit(diffs: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> float:
+    """The largest |difference| over the removed patches of all grids (> 0): a diverging scale runs from minus it
+    to plus it, so 0 is its middle colour whatever the data."""
+    return shared_vmax([np.abs(np.asarray(d, dtype=np.float64)) for d in diffs], masks)
+
+
+def difference_heatmap(
+    diff: np.ndarray,
+    mask: np.ndarray,
+    size: int | tuple[int, int],
+    *,
+    limit: float | None = None,
+    colormap: str = DIVERGING_COLORMAP,
+) -> np.ndarray:
+    """[gh, gw] signed per-patch difference (``b - a``) + [gh, gw] mask -> [H, W, 3] uint8 diverging map: colours
+    from ``-limit`` (blue) through 0 (white) to ``+limit`` (red), default :func:`symmetric_limit` of this grid;
+    visible patches grey (NaN there is fine)."""
+    if limit is None:
+        limit = symmetric_limit([diff], [mask])
+    return error_heatmap(diff, mask, size, vmin=-limit, vmax=limit, colormap=colormap)
 
 
 def _colormap(name: str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mae_core.evaluation.heatmap import VISIBLE_GREY, error_heatmap, shared_vmax
+from mae_core.evaluation.heatmap import VISIBLE_GREY, difference_heatmap, error_heatmap, shared_vmax, symmetric_limit
 
 
 def test_heatmap_blocks_follow_the_patch_grid_and_grey_out_visible_patches():
@@ -51,3 +51,23 @@ def test_shared_vmax_ignores_visible_patches_and_stays_positive():
 def test_heatmap_rejects_bad_arguments(error, mask, size, vmax, match):
     with pytest.raises(ValueError, match=match):
         error_heatmap(error, mask, size, vmax=vmax)
+
+
+def test_difference_heatmap_is_white_at_zero_blue_below_and_red_above():
+    diff = np.array([[-2.0, 0.0], [1.0, np.nan]])
+    mask = np.array([[1, 1], [1, 0]])
+    img = difference_heatmap(diff, mask, 2)  # one pixel per patch; limit 2
+    below, zero, above, visible = img[0, 0], img[0, 1], img[1, 0], img[1, 1]
+    assert below[2] > below[0]  # blue: b lower
+    assert above[0] > above[2]  # red: a lower
+    assert zero.min() > 230  # the middle of the scale is (near) white
+    assert (visible == VISIBLE_GREY).all()
+    # one limit for two maps: the smaller difference is paler at the same sign
+    assert symmetric_limit([diff, diff / 4], [mask, mask]) == pytest.approx(2.0)
+    pale = difference_heatmap(diff / 4, mask, 2, limit=2.0)
+    assert pale[0, 0].min() > below.min()
+
+
+def test_a_scale_needs_vmin_below_vmax():
+    with pytest.raises(ValueError, match="vmin < vmax"):
+        error_heatmap(np.ones((2, 2)), np.ones((2, 2)), 2, vmin=1.0, vmax=1.0)
