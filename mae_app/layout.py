@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import attention_view, space
+from . import attention_view, space, uncertainty_view
 from .api_defaults import PairDefaults
 from .compare_page import ComparePage
 from .handlers import MAEApp
@@ -63,6 +63,9 @@ def build_demo(app: MAEApp) -> gr.Blocks:
         compare.wire_row_labels(compare_tab, app.row_label)
         view = attention_view.AttentionView(app.model)
         attention_view.wire(compare_tab.attention, view, compare_tab.square_inputs, compare_tab.metrics, gpu)
+        unsure = uncertainty_view.UncertaintyView(app.model)
+        square, aspect = compare_tab.square_inputs, compare_tab.keep_aspect
+        uncertainty_view.wire(compare_tab.uncertainty, unsure, square, aspect, compare_tab.metrics, gpu)
         sweep.wire(sweep_tab, compare_tab, runs_tab, gpu(app.sweep), app.cancel_sweep, app.list_runs)
         runs.wire(runs_tab, app.list_runs, app.show_runs, app.runs_tab_opened, app.drill, gpu)
         checkpoints.wire(checkpoints_tab, app.checkpoints, app.download_checkpoint)

@@ -12,7 +12,7 @@ import gradio as gr
 from mae_core.modeling.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
 from mae_core.modeling.model import MAX_IMAGE_SIDE
 
-from .. import attention_view
+from .. import attention_view, uncertainty_view
 from ..compare_page import ComparePage
 from ..components import checked_image, link_row, mask_painter, result_panel, strategy_choice, wire_link
 from ..formatting import EMPTY_COMPARE, empty_table, metric_legend
@@ -47,6 +47,7 @@ class CompareTab:
     stale: gr.Markdown  # says so when the controls changed since the result on screen was made
     shown: gr.State  # the result on screen (compare_page.Shown), None before the first
     attention: attention_view.AttentionTab  # where each checkpoint looked (wired by attention_view.wire)
+    uncertainty: uncertainty_view.UncertaintyTab  # spread over masks and b - a per patch (uncertainty_view.wire)
 
     @property
     def inputs(self) -> list:
@@ -139,6 +140,7 @@ def build(
         copy_link, link = link_row("compare")
         shown = gr.State(None)  # inside the tab: a child of the Tabs itself would be taken for a tab
         attention = attention_view.build()
+        uncertainty = uncertainty_view.build()
     return CompareTab(
         image,
         a,
@@ -163,6 +165,7 @@ def build(
         stale,
         shown,
         attention,
+        uncertainty,
     )
 
 

@@ -45,10 +45,10 @@ def table_frame(value: dict) -> pd.DataFrame:
     return pd.DataFrame(value["data"], columns=value["headers"])
 
 
-def test_named_endpoints_are_compare_sweep_replay_and_attention(server):
+def test_named_endpoints_are_compare_sweep_replay_attention_uncertainty_and_difference(server):
     _, url = server
     endpoints = Client(url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert set(endpoints) == {"/compare", "/sweep", "/replay", "/attention"}
+    assert set(endpoints) == {"/compare", "/sweep", "/replay", "/attention", "/uncertainty", "/difference"}
     compare = endpoints["/compare"]["parameters"]
     assert len(compare) == 10  # image, two checkpoints, ratio, seed, crop, strategy, removed, native, denorm
     # older callers need not send the last four

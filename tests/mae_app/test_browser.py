@@ -650,6 +650,42 @@ def test_attention_overlays_follow_clicks_layers_and_new_masks_in_chromium(tmp_p
         Path(os.environ["MAE_SCREENSHOT_DIR"], screenshot.name).write_bytes(screenshot.read_bytes())
 
 
+def test_spread_and_difference_maps_in_chromium(tmp_path, isolated_caches):
+    """Reconstruct, open the uncertainty section: both checkpoints' spread maps over 16 masks and the difference
+    map of the Compare's mask, each with its note; lpips without weights says so in the note, mse still shows."""
+    from playwright.sync_api import expect, sync_playwright
+
+    picture = tmp_path / "upload.png"
+    make_image(96, 80, seed=3).save(picture)
+    screenshot = tmp_path / "uncertainty.png"
+    with serve(default_app(run_root=tmp_path / "runs")) as (_, url), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1300})
+            _upload_and_compare(page, url, picture)
+            page.get_by_text("Where each checkpoint is unsure, and where they differ").click()
+            spread_note, difference_note = page.locator("#spread-note"), page.locator("#difference-note")
+            expect(spread_note).to_contain_text("(tiny-pixel): mean spread", timeout=90_000)
+            expect(spread_note).to_contain_text("(tiny-gan): mean spread")
+            expect(spread_note).to_contain_text("K = 16 masks (random, ratio 0.75, seeds 0-15")
+            expect(difference_note).to_contain_text("this mask: b better on", timeout=60_000)
+            for panel in ("#spread-top", "#spread-bottom", "#difference-map"):
+                width = page.locator(f"{panel} img").evaluate("img => img.complete ? img.naturalWidth : 0")
+                assert width == 224 + SCALE_WIDTH, panel  # the bundled pair's 224 px beside its colour bar
+            page.locator("#difference-metric").get_by_text("lpips", exact=True).click()
+            expect(difference_note).to_contain_text("LPIPS needs AlexNet's weights", timeout=60_000)
+            expect(spread_note).to_contain_text("(tiny-gan): mean spread")  # the spreads stay
+            errors = page.locator(".toast-body.error")
+            assert errors.count() == 0, errors.first.inner_text()
+            page.locator("#difference-metric").get_by_text("mse", exact=True).click()
+            expect(difference_note).to_contain_text("this mask: b better on", timeout=60_000)
+            page.locator("#uncertainty").screenshot(path=str(screenshot))
+        finally:
+            browser.close()
+    if os.environ.get("MAE_SCREENSHOT_DIR"):  # for a human to look at
+        Path(os.environ["MAE_SCREENSHOT_DIR"], screenshot.name).write_bytes(screenshot.read_bytes())
+
+
 def _upload_and_compare(page, url: str, picture: Path, *, keep_aspect: bool = False) -> None:
     """Open the app, upload ``picture``, tick "Keep aspect" when asked, press Reconstruct and wait for every panel
     (failing at once with the app's message if an error toast appears instead)."""
