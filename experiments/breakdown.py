@@ -220,6 +220,10 @@ def breakdown_differences(
     return pd.DataFrame(rows, columns=list(DIFFERENCE_COLUMNS))
 
 
+class TooFewRatios(ValueError):
+    """An image measured at fewer than :data:`MIN_RATIOS` mask ratios: there is no curve to cross."""
+
+
 @dataclass(frozen=True)
 class ImageBreakdown:
     """One image's breakdown: its rows of the report's tables."""
@@ -235,14 +239,15 @@ def image_breakdown(
 ) -> ImageBreakdown:
     """The breakdown rows of image ``image`` (its name in the runs) that the report writes for the cells ``frame``
     (its selection), and with ``pair`` (a, b) the paired difference. ``ValueError`` when ``frame`` holds no such
-    image or measured it at fewer than :data:`MIN_RATIOS` ratios under every mask strategy."""
+    image, :class:`TooFewRatios` when it measured it at fewer than :data:`MIN_RATIOS` ratios under every mask
+    strategy."""
     rows = frame[frame["image"] == image]
     if rows.empty:
         raise ValueError(f"the selected cells hold no image {image!r}")
     measured = sorted(float(r) for r in rows["mask_ratio"].unique())
     if rows.groupby("mask")["mask_ratio"].nunique().max() < MIN_RATIOS:
         listed = ", ".join(f"{r:g}" for r in measured)
-        raise ValueError(
+        raise TooFewRatios(
             f"a breakdown needs at least {MIN_RATIOS} mask ratios; image {image!r} was measured at {listed} only"
         )
     ratios = breakdown_ratios(rows, threshold)
