@@ -35,10 +35,12 @@ def breakdown_of(frame: pd.DataFrame, image: str, threshold: str | None) -> tupl
     except ValueError as err:
         raise inputs.user_error(err) from None
     cells = selection.frame
-    if image not in set(cells["image"]):
+    if image not in set(frame["image"]):
+        raise gr.Error(f"The chosen runs hold no image {image!r}.")
+    if image not in set(cells["image"]):  # left out as the report leaves it out (e.g. cells missing)
         reasons = selection.left_out.loc[selection.left_out["image"] == image, "reason"]
         why = f": {reasons.iloc[0]}" if len(reasons) else ""
-        raise gr.Error(f"The chosen runs hold no breakdown of image {image!r}{why}.")
+        raise gr.Error(f"Image {image!r} is left out of the analysis{why}.")
     try:
         result = image_breakdown(cells, image, parsed, _pair(cells))
     except TooFewRatios as err:
@@ -87,7 +89,7 @@ def _row(label: str, mask: str, censored: str, value: float, numbers) -> dict:
 def breakdown_note(result: ImageBreakdown) -> str:
     threshold = result.threshold
     note = (
-        f"Breakdown ratio ({threshold.text}) of `{result.image}`: the smallest mask ratio where {threshold.metric} "
+        f"Breakdown ratio (`{threshold.text}`) of `{result.image}`: the smallest mask ratio where {threshold.metric} "
         f"(averaged over the image's seeds) crosses {threshold.value:g}, interpolated between the measured ratios; "
         "`>` never crossed up to the last ratio, `<=` crossed already at the first. Interval: 95 % percentile "
         "bootstrap over the image's seeds."

@@ -11,6 +11,7 @@ gallery and panels.
 from __future__ import annotations
 
 import dataclasses
+import html
 import os
 from collections.abc import Callable, Sequence
 
@@ -205,7 +206,10 @@ class RunDrill:
             return self.breakdown(run_ids, image, threshold, request)
         except gr.Error as err:
             log_refusal("breakdown", err)
-            return formatting.empty_table(formatting.EMPTY_BREAKDOWN), f"**Not done:** {message(err)}"
+            # escaped: Markdown would take "<VALUE or METRIC>" for an HTML tag and drop it
+            return formatting.empty_table(
+                formatting.EMPTY_BREAKDOWN
+            ), f"**Not done:** {html.escape(message(err), quote=False)}"
 
     # ---- links ----
     @staticmethod

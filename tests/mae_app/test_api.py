@@ -45,10 +45,13 @@ def table_frame(value: dict) -> pd.DataFrame:
     return pd.DataFrame(value["data"], columns=value["headers"])
 
 
-def test_named_endpoints_are_compare_sweep_replay_and_attention(server):
+def test_named_endpoints_are_compare_sweep_replay_attention_and_breakdown(server):
     _, url = server
     endpoints = Client(url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert set(endpoints) == {"/compare", "/sweep", "/replay", "/attention"}
+    assert set(endpoints) == {"/compare", "/sweep", "/replay", "/attention", "/breakdown"}
+    breakdown = endpoints["/breakdown"]
+    assert [p["parameter_name"] for p in breakdown["parameters"]] == ["run_ids", "image", "threshold"]
+    assert len(breakdown["returns"]) == 2
     compare = endpoints["/compare"]["parameters"]
     assert len(compare) == 10  # image, two checkpoints, ratio, seed, crop, strategy, removed, native, denorm
     # older callers need not send the last four
@@ -289,6 +292,33 @@ def test_replay_gives_both_checkpoints_panels_and_the_csv_metrics(server, tmp_pa
         client.predict(run_id, image, 0.5, 99, "random", api_name="/replay")
 
 
+def test_breakdown_gives_an_images_breakdown_ratios_and_refuses_a_bad_threshold_in_one_line(server, tmp_path):
+    app, url = server
+    photos = []
+    for i in range(2):
+        photos.append(tmp_path / f"photo{i}.png")
+        make_image(56, 48, seed=40 + i).save(photos[-1])
+    client = Client(url, verbose=False)
+    *_, csv_path, _ = client.predict(
+        None, [handle_file(p) for p in photos], *NAMES, 0.25, 0.75, 0.25, 3, 0, "loss", False, api_name="/sweep"
+    )
+    rows = pd.read_csv(csv_path)
+    run_id, image = rows["run_id"].iloc[0], "photo1.png"
+    table, note = client.predict([run_id], image, "loss>1", api_name="/breakdown")
+    got = table_frame(table)
+    assert list(got.columns) == ["checkpoint", "mask", "breakdown_ratio", "ci_low", "ci_high", "n_seeds"]
+    assert list(got["checkpoint"]) == [*NAMES, "b - a (tiny-b - tiny-a)"] and (got["n_seeds"] == 3).all()
+    want, _ = app.drill.breakdown([run_id], image, "loss>1")  # the handler the page calls, on the same rows
+    assert got["breakdown_ratio"].tolist() == want["breakdown_ratio"].tolist()
+    assert f"Breakdown ratio (`loss>1`) of `{image}`" in note
+    assert table_frame(client.predict(run_id, image, "loss>1", api_name="/breakdown")[0]).equals(got)  # one string
+    with pytest.raises(AppError, match="write METRIC<VALUE or METRIC>VALUE, e.g. psnr<20 or lpips>0.4") as raised:
+        client.predict([run_id], image, "loss=1", api_name="/breakdown")
+    assert "\n" not in str(raised.value)
+    with pytest.raises(AppError, match="hold no image 'nothing.png'"):
+        client.predict([run_id], "nothing.png", "loss>1", api_name="/breakdown")
+
+
 def test_a_transparent_png_is_measured_as_the_library_composites_it(server, tmp_path):
     """An RGBA PNG whose fully transparent pixels hide other colours: the app and its API give the numbers of
     ``mae_core.evaluation.reconstruct`` on the same file (composited over white), not of the hidden colours."""
@@ -328,6 +358,10 @@ def test_on_a_space_upload_runs_are_private_to_their_page_and_example_runs_publi
         assert alice.predict(private_run, "private.png", 0.5, 0, "random", api_name="/replay")[0]
         with pytest.raises(AppError, match=f"No run {private_run} here"):
             bob.predict(private_run, "private.png", 0.5, 0, "random", api_name="/replay")
+        with pytest.raises(AppError, match=f"No run {private_run} here"):
+            bob.predict([private_run], "private.png", "psnr<20", api_name="/breakdown")
+        single = table_frame(alice.predict([private_run], "private.png", "psnr<20", api_name="/breakdown")[0])
+        assert list(single.columns)[0].startswith("No breakdown: a breakdown needs at least 2 mask ratios")
         *_, csv_path, _ = bob.predict(None, [handle_file(example)], *sweep, api_name="/sweep")
         public_run = pd.read_csv(csv_path)["run_id"].iloc[0]
         assert alice.predict(public_run, example.name, 0.5, 0, "random", api_name="/replay")[0]
