@@ -27,7 +27,7 @@ from mae_core.evaluation.patch_difference import PatchDifference, difference_of
 from mae_core.modeling.model import MaskedAutoencoderViT
 
 from . import formatting, inputs, links, space
-from .breakdown_view import breakdown_of
+from .breakdown_view import DEFAULT_THRESHOLD, breakdown_of
 from .panels import heatmap_scale, heatmap_with_scale, panel_files, served_png
 from .user_errors import log_refusal, message
 
@@ -177,7 +177,7 @@ class RunDrill:
         self,
         run_ids: Sequence[str] | str | None,
         image: str | None,
-        threshold: str | None = "psnr<20",
+        threshold: str | None = DEFAULT_THRESHOLD,
         request: gr.Request | None = None,
     ) -> tuple:
         """Image ``image`` (its name in the runs, as in the ranking) of the runs ``run_ids`` (a list of run ids, or
@@ -207,9 +207,8 @@ class RunDrill:
         except gr.Error as err:
             log_refusal("breakdown", err)
             # escaped: Markdown would take "<VALUE or METRIC>" for an HTML tag and drop it
-            return formatting.empty_table(
-                formatting.EMPTY_BREAKDOWN
-            ), f"**Not done:** {html.escape(message(err), quote=False)}"
+            note = f"**Not done:** {html.escape(message(err), quote=False)}"
+            return formatting.empty_table(formatting.EMPTY_BREAKDOWN), note
 
     # ---- links ----
     @staticmethod

@@ -259,17 +259,23 @@ def test_bad_files_get_a_readable_message(server, bad_files, kind, message):
         client.predict(handle_file(bad_files[kind]), *NAMES, 0.5, 0, False, api_name="/compare")
 
 
-def test_replay_gives_both_checkpoints_panels_and_the_csv_metrics(server, tmp_path):
-    app, url = server
+def swept_photos(client: Client, folder: Path, *, image_seed: int, num_seeds: int, first_seed: int) -> pd.DataFrame:
+    """Two photos swept through /sweep with both checkpoints at ratios 0.25, 0.5, 0.75; the run's rows."""
     photos = []
     for i in range(2):
-        photos.append(tmp_path / f"photo{i}.png")
-        make_image(56, 48, seed=20 + i).save(photos[-1])
-    client = Client(url, verbose=False)
+        photos.append(folder / f"photo{i}.png")
+        make_image(56, 48, seed=image_seed + i).save(photos[-1])
+    seeds = (num_seeds, first_seed)
     *_, csv_path, _ = client.predict(
-        None, [handle_file(p) for p in photos], *NAMES, 0.25, 0.75, 0.25, 2, 3, "loss", False, api_name="/sweep"
+        None, [handle_file(p) for p in photos], *NAMES, 0.25, 0.75, 0.25, *seeds, "loss", False, api_name="/sweep"
     )
-    rows = pd.read_csv(csv_path)
+    return pd.read_csv(csv_path)
+
+
+def test_replay_gives_both_checkpoints_panels_and_the_csv_metrics(server, tmp_path):
+    app, url = server
+    client = Client(url, verbose=False)
+    rows = swept_photos(client, tmp_path, image_seed=20, num_seeds=2, first_seed=3)
     run_id, image = rows["run_id"].iloc[0], rows["image"].iloc[-1]
     result = client.predict(run_id, image, 0.5, 4, "random", api_name="/replay")
     panels, table, note = result[:10], table_frame(result[10]), result[11]
@@ -294,15 +300,8 @@ def test_replay_gives_both_checkpoints_panels_and_the_csv_metrics(server, tmp_pa
 
 def test_breakdown_gives_an_images_breakdown_ratios_and_refuses_a_bad_threshold_in_one_line(server, tmp_path):
     app, url = server
-    photos = []
-    for i in range(2):
-        photos.append(tmp_path / f"photo{i}.png")
-        make_image(56, 48, seed=40 + i).save(photos[-1])
     client = Client(url, verbose=False)
-    *_, csv_path, _ = client.predict(
-        None, [handle_file(p) for p in photos], *NAMES, 0.25, 0.75, 0.25, 3, 0, "loss", False, api_name="/sweep"
-    )
-    rows = pd.read_csv(csv_path)
+    rows = swept_photos(client, tmp_path, image_seed=40, num_seeds=3, first_seed=0)
     run_id, image = rows["run_id"].iloc[0], "photo1.png"
     table, note = client.predict([run_id], image, "loss>1", api_name="/breakdown")
     got = table_frame(table)
