@@ -7,15 +7,19 @@ between the last ratio that did not cross and the first that did. Censored value
 crosses (the value is then the last ratio, a lower bound), ``<=`` when it already crosses at the first ratio (the
 value is the first ratio, an upper bound). The 95 % interval is a percentile bootstrap over seeds
 (``scipy.stats.bootstrap``, :data:`N_RESAMPLES` resamples, seeded): the image's seeds are resampled with
-replacement, each resample's curve is averaged and its breakdown ratio taken (censored ones at their bound).
+replacement, each resample's curve is averaged and its breakdown ratio taken (censored ones at their bound). Each
+image's bootstrap draws from its own generator, seeded by :data:`BOOTSTRAP_SEED` and the image's identity, so an
+image's numbers depend on its own rows only: :func:`image_breakdown` (the app's one image) gives the report's rows.
 
 Between checkpoints, per image the difference ``b - a`` of the two breakdown ratios (censored values at their
-bound: with ``>`` on one side the difference is itself a bound), and over images the Wilcoxon signed-rank test of
+bound: with ``>`` on one side the difference is itself a bound) with a paired bootstrap interval (the seeds resampled
+together for both checkpoints: :func:`breakdown_differences`), and over images the Wilcoxon signed-rank test of
 those differences (``scipy.stats.wilcoxon``, SciPy's defaults: zero differences dropped).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from dataclasses import dataclass
@@ -32,6 +36,9 @@ from mae_core.options import METRIC_NAMES
 N_RESAMPLES = 999
 BOOTSTRAP_SEED = 0  # the bootstrap's randomness is an argument, fixed so a report is reproducible
 ABOVE, BELOW = ">", "<="  # censoring marks: never crossed (value = last ratio), crossed at the first ratio
+# a difference b - a with a censored side is a bound: at least (">="), at most ("<="), or either way ("?")
+AT_LEAST, AT_MOST, EITHER_WAY = ">=", "<=", "?"
+MIN_RATIOS = 2  # a curve over fewer measured ratios has no crossing to find
 
 BREAKDOWN_COLUMNS = (
     "image",
@@ -58,6 +65,19 @@ DISTRIBUTION_COLUMNS = (
     "q75",
     "min",
     "max",
+)
+DIFFERENCE_COLUMNS = (
+    "image",
+    "image_sha256",
+    "mask",
+    "threshold",
+    "a",
+    "b",
+    "n_seeds",
+    "diff",
+    "censored",
+    "ci_low",
+    "ci_high",
 )
 BREAKDOWN_PAIRED_COLUMNS = (
     "mask",
@@ -133,14 +153,12 @@ def breakdown_ratios(df: pd.DataFrame, threshold: Threshold) -> pd.DataFrame:
     the threshold's metric. An image needs the same seeds at every ratio of its curve (a balanced selection)."""
     frame = study_cells(df, threshold.metric)
     rows = []
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    for (_, checkpoint, mask), group in frame.groupby(["image_key", "checkpoint", "mask"], sort=False):
-        table = group.pivot_table(index="seed", columns="mask_ratio", values=threshold.metric, aggfunc="mean")
-        table = table.dropna(axis=0)  # seeds measured at every ratio of this image
+    for (key, checkpoint, mask), group in frame.groupby(["image_key", "checkpoint", "mask"], sort=False):
+        table = _seed_curves(group, threshold.metric).dropna(axis=0)  # seeds measured at every ratio of this image
         ratios = table.columns.to_numpy(dtype=float)
         values = table.to_numpy(dtype=float)  # [S, R]
         value, censored = breakdown_of_curves(values.mean(axis=0, keepdims=True), ratios, threshold)
-        low, high = _interval(values, ratios, threshold, rng)
+        low, high = _interval(values, ratios, threshold, key)
         rows.append(
             {
                 "image": group["image"].iloc[0],
@@ -158,18 +176,132 @@ def breakdown_ratios(df: pd.DataFrame, threshold: Threshold) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(BREAKDOWN_COLUMNS))
 
 
+def breakdown_differences(
+    df: pd.DataFrame, threshold: Threshold, a: str | None = None, b: str | None = None
+) -> pd.DataFrame:
+    """One row per image x mask (``DIFFERENCE_COLUMNS``): ``b``'s breakdown ratio minus ``a``'s over the seeds both
+    measured at every ratio both measured (in a balanced selection: exactly the two rows of
+    :func:`breakdown_ratios`), with a paired percentile bootstrap interval (the seeds resampled together for both
+    checkpoints, within the image). ``censored``: "" when both sides crossed, else the difference is a bound:
+    ``>=`` (at least), ``<=`` (at most), ``?`` (the two sides' bounds point opposite ways)."""
+    frame = study_cells(df, threshold.metric)
+    a, b = pair_checkpoints(frame, a, b)
+    rows = []
+    for (key, mask), group in frame.groupby(["image_key", "mask"], sort=False):
+        sides = [_seed_curves(group[group["checkpoint"] == name], threshold.metric) for name in (a, b)]
+        ratios = sides[0].columns.intersection(sides[1].columns).sort_values()
+        if len(ratios) == 0:  # one checkpoint only measured this image and mask
+            continue
+        sides = [side[ratios].dropna(axis=0) for side in sides]
+        seeds = sides[0].index.intersection(sides[1].index)
+        if len(seeds) == 0:
+            continue
+        grid = ratios.to_numpy(dtype=float)
+        va, vb = (side.loc[seeds].to_numpy(dtype=float) for side in sides)  # [S, R] each, the same seeds
+        (value_a, value_b), (censored_a, censored_b) = breakdown_of_curves(
+            np.stack([va.mean(axis=0), vb.mean(axis=0)]), grid, threshold
+        )
+        low, high = _interval(vb, grid, threshold, key, baseline=va)
+        rows.append(
+            {
+                "image": group["image"].iloc[0],
+                "image_sha256": str(group["image_sha256"].iloc[0]),
+                "mask": mask,
+                "threshold": threshold.text,
+                "a": a,
+                "b": b,
+                "n_seeds": len(seeds),
+                "diff": float(value_b - value_a),
+                "censored": _difference_bound(str(censored_a), str(censored_b)),
+                "ci_low": low,
+                "ci_high": high,
+            }
+        )
+    return pd.DataFrame(rows, columns=list(DIFFERENCE_COLUMNS))
+
+
+class TooFewRatios(ValueError):
+    """An image measured at fewer than :data:`MIN_RATIOS` mask ratios: there is no curve to cross."""
+
+
+@dataclass(frozen=True)
+class ImageBreakdown:
+    """One image's breakdown: its rows of the report's tables."""
+
+    image: str
+    threshold: Threshold
+    ratios: pd.DataFrame  # BREAKDOWN_COLUMNS, one row per checkpoint x mask
+    differences: pd.DataFrame  # DIFFERENCE_COLUMNS, one row per mask; empty without a pair
+
+
+def image_breakdown(
+    frame: pd.DataFrame, image: str, threshold: Threshold, pair: tuple[str, str] | None = None
+) -> ImageBreakdown:
+    """The breakdown rows of image ``image`` (its name in the runs) that the report writes for the cells ``frame``
+    (its selection), and with ``pair`` (a, b) the paired difference. ``ValueError`` when ``frame`` holds no such
+    image, :class:`TooFewRatios` when it measured it at fewer than :data:`MIN_RATIOS` ratios under every mask
+    strategy."""
+    rows = frame[frame["image"] == image]
+    if rows.empty:
+        raise ValueError(f"the selected cells hold no image {image!r}")
+    measured = sorted(float(r) for r in rows["mask_ratio"].unique())
+    if rows.groupby("mask")["mask_ratio"].nunique().max() < MIN_RATIOS:
+        listed = ", ".join(f"{r:g}" for r in measured)
+        raise TooFewRatios(
+            f"a breakdown needs at least {MIN_RATIOS} mask ratios; image {image!r} was measured at {listed} only"
+        )
+    ratios = breakdown_ratios(rows, threshold)
+    if pair is None or rows["checkpoint"].nunique() < 2:
+        return ImageBreakdown(image, threshold, ratios, pd.DataFrame(columns=list(DIFFERENCE_COLUMNS)))
+    return ImageBreakdown(image, threshold, ratios, breakdown_differences(rows, threshold, *pair))
+
+
+def _seed_curves(group: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One checkpoint's cells of one image and mask -> [seeds x ratios] table of ``metric``, ratios ascending."""
+    return group.pivot_table(index="seed", columns="mask_ratio", values=metric, aggfunc="mean")
+
+
+def _seed_mean_ratio(values: np.ndarray, rows: np.ndarray, ratios: np.ndarray, threshold: Threshold) -> np.ndarray:
+    """The breakdown ratio [B] of each set of seed rows ``rows`` [B, S] of ``values`` [S, R]: their mean curve's
+    first crossing (censored values at their bound)."""
+    return breakdown_of_curves(values[rows].mean(axis=1), ratios, threshold)[0]
+
+
+def _difference_bound(censored_a: str, censored_b: str) -> str:
+    """How ``b - a`` relates to its value when a side is censored: a side that never crossed (``>``) lies above its
+    value, one that crossed at the first ratio (``<=``) at or below it."""
+    up = censored_b == ABOVE or censored_a == BELOW  # the true b higher or the true a lower: b - a at least
+    down = censored_b == BELOW or censored_a == ABOVE
+    return EITHER_WAY if up and down else AT_LEAST if up else AT_MOST if down else ""
+
+
+def _rng(image_key: object) -> np.random.Generator:
+    """One image's bootstrap generator: :data:`BOOTSTRAP_SEED` and the image's identity (its sha256, else name)."""
+    digest = hashlib.sha256(str(image_key).encode()).digest()
+    return np.random.default_rng([BOOTSTRAP_SEED, int.from_bytes(digest[:8], "little")])
+
+
 def _interval(
-    values: np.ndarray, ratios: np.ndarray, threshold: Threshold, rng: np.random.Generator
+    values: np.ndarray,
+    ratios: np.ndarray,
+    threshold: Threshold,
+    image_key: object,
+    *,
+    baseline: np.ndarray | None = None,
 ) -> tuple[float, float]:
-    """The percentile bootstrap interval of the breakdown ratio over the seeds (rows of ``values`` [S, R])."""
+    """The percentile bootstrap interval over an image's seeds (the rows of ``values`` [S, R]) of its breakdown
+    ratio, or with ``baseline`` [S, R] (the same seeds, another checkpoint) of the difference ``values``'s minus
+    ``baseline``'s, the seeds resampled together for both; NaN with one seed."""
     if values.shape[0] < 2:
         return math.nan, math.nan
 
     def statistic(index: np.ndarray, axis: int = -1) -> np.ndarray:
         index = np.asarray(index, dtype=int)  # [..., S] resampled seed rows
         flat = index.reshape(-1, index.shape[-1])
-        curves = values[flat].mean(axis=1)  # [B, R]
-        return breakdown_of_curves(curves, ratios, threshold)[0].reshape(index.shape[:-1])
+        value = _seed_mean_ratio(values, flat, ratios, threshold)
+        if baseline is not None:
+            value = value - _seed_mean_ratio(baseline, flat, ratios, threshold)
+        return value.reshape(index.shape[:-1])
 
     result = stats.bootstrap(
         (np.arange(values.shape[0]),),
@@ -178,7 +310,7 @@ def _interval(
         n_resamples=N_RESAMPLES,
         confidence_level=CONFIDENCE,
         method="percentile",
-        rng=rng,
+        rng=_rng(image_key),
     )
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from experiments.breakdown import (
     Threshold,
+    breakdown_differences,
     breakdown_distribution,
     breakdown_paired,
     breakdown_ratios,
@@ -59,10 +60,14 @@ def write_image_report(
         if pair is not None and table["checkpoint"].nunique() >= 2:
             paired = breakdown_paired(table, *pair)
             written.append(write_csv(paired, folder / f"breakdown_paired_{threshold.slug}.csv"))
+            differences = breakdown_differences(frame, threshold, *pair)
+            written.append(write_csv(differences, folder / f"breakdown_differences_{threshold.slug}.csv"))
             lines += [
                 f"paired breakdown {pair[1]} - {pair[0]} per image (censored values at their bound), Wilcoxon "
                 "signed-rank over images:",
                 text_table(paired.drop(columns=["threshold"])),
+                f"per image: breakdown_differences_{threshold.slug}.csv ({pair[1]} - {pair[0]} with a paired "
+                "bootstrap interval over the image's seeds)",
             ]
         written.append(folder / f"breakdown_{threshold.slug}.png")
         plot_breakdown(table, threshold, written[-1])

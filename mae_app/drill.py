@@ -1,29 +1,38 @@
-"""The Runs tab's drill-down: which images drive a gap, one image at every ratio of its run, one row replayed.
+"""The Runs tab's drill-down: which images drive a gap, one image at every ratio of its run (with the per-patch
+difference ``b - a`` of two checkpoints), its breakdown ratio, one row replayed.
 
 Handlers only: the ranking is :func:`experiments.analysis.image_gaps`, the re-rendering
 :func:`experiments.replay.replay` (the run's image found again and checked, the numbers computed the way the sweep
-computed them); this module turns them into the page's tables, gallery and panels.
+computed them), the difference maps :func:`mae_core.evaluation.patch_difference.difference_of` of the replayed
+cells' ``patch_error``, the breakdown :mod:`mae_app.breakdown_view`; this module turns them into the page's tables,
+gallery and panels.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import html
 import os
 from collections.abc import Callable, Sequence
 
 import gradio as gr
 import pandas as pd
 
-from experiments.analysis import image_gaps
+from experiments.analysis import image_gaps, pair_checkpoints
 from experiments.replay import DEFAULT_MASK, ReplayCell, RunReplay, measured_masks, replay
 from experiments.store import format_ratio, load_runs
+from mae_core.evaluation.heatmap import DIVERGING_COLORMAP, symmetric_limit
 from mae_core.evaluation.metrics import METRIC_NAMES
+from mae_core.evaluation.patch_difference import PatchDifference, difference_of
 from mae_core.modeling.model import MaskedAutoencoderViT
 
 from . import formatting, inputs, links, space
-from .panels import heatmap_scale, panel_files, served_png
+from .breakdown_view import DEFAULT_THRESHOLD, breakdown_of
+from .panels import heatmap_scale, heatmap_with_scale, panel_files, served_png
+from .user_errors import log_refusal, message
 
 CELL_PANELS = 5  # per checkpoint: original, masked, reconstruction, reconstruction + visible, error heatmap
+DIFFERENCE_LEGEND = "blue: b better (lower squared error), red: a better, white: equal, grey: visible patches"
 
 
 class RunDrill:
@@ -90,16 +99,24 @@ class RunDrill:
         request: gr.Request | None = None,
     ) -> tuple:
         """The image at every mask strategy and ratio of its run at ``seed``: per cell the masked input, then each
-        checkpoint's reconstruction (visible patches pasted back), captioned with its metrics; the metrics table
-        (recomputed, beside the run's values); a note; and per picture the cell it shows (for a click to replay).
-        Empty while no image is chosen."""
+        checkpoint's reconstruction (visible patches pasted back), captioned with its metrics, and for a run of two
+        checkpoints the per-patch difference ``b - a`` of their squared error on that mask (one symmetric colour
+        scale over the gallery); the metrics table (recomputed, beside the run's values); a note; and per picture
+        the cell it shows (for a click to replay). Empty while no image is chosen."""
         if not run_ids or not image or seed is None:
             return gr.update(value=[]), formatting.empty_table(formatting.EMPTY_CELLS), "", []
         self.check_runs(run_ids, request)
-        run_id = self._run_of(run_ids, image)
+        rows = self._image_rows(run_ids, image)
+        run_id = _first_run(run_ids, rows)
         replayed = self._replay(run_id, image, seed)
+        # a and b as the ranking pairs them: the pixel checkpoint and the GAN one, else the run's order
+        pair = pair_checkpoints(rows[rows["run_id"] == run_id]) if len(replayed.checkpoints) == 2 else None
+        groups = _by_ratio(replayed)
+        differences = [_difference(cells, pair) for cells in groups] if pair else [None] * len(groups)
+        if pair:  # one scale for the whole gallery, so the rows compare
+            limit = symmetric_limit([d.diff[0] for d in differences], [d.masks[0] for d in differences])
         items, targets = [], []
-        for cells in _by_ratio(replayed):
+        for cells, difference in zip(groups, differences):
             first = cells[0]
             removed, total = first.record.masked_patches, first.reconstruction.mask.size
             caption = f"{first.mask} {first.mask_ratio:g}: masked input, {removed} of {total} patches removed"
@@ -107,9 +124,12 @@ class RunDrill:
             items += [
                 (served_png(c.reconstruction.reconstruction_visible, "reconstruction"), _caption(c)) for c in cells
             ]
+            if difference is not None:
+                size = first.reconstruction.original.shape[:2]
+                items.append((_difference_png(difference, size, limit), _difference_caption(difference, pair)))
             target = (run_id, image, first.mask_ratio, replayed.seed, first.mask)
-            targets += [target] * (1 + len(cells))
-        columns = 1 + len(replayed.checkpoints)
+            targets += [target] * (len(items) - len(targets))
+        columns = 1 + len(replayed.checkpoints) + (1 if pair else 0)
         return gr.update(value=items, columns=columns), cells_table(replayed), _replay_note(replayed), targets
 
     @staticmethod
@@ -152,6 +172,44 @@ class RunDrill:
         panels += [None] * (2 * CELL_PANELS - len(panels))
         return (*panels, cells_table(replayed), _replay_note(replayed))
 
+    # ---- the breakdown ratio (/breakdown) ----
+    def breakdown(
+        self,
+        run_ids: Sequence[str] | str | None,
+        image: str | None,
+        threshold: str | None = DEFAULT_THRESHOLD,
+        request: gr.Request | None = None,
+    ) -> tuple:
+        """Image ``image`` (its name in the runs, as in the ranking) of the runs ``run_ids`` (a list of run ids, or
+        one string of them comma-separated): per checkpoint its breakdown ratio at ``threshold`` (``psnr<20``,
+        ``lpips>0.4``: what ``report --breakdown`` accepts), the bootstrap interval over its seeds, the number of
+        seeds, and the paired ``b - a`` with its interval; the same numbers the report writes for that image.
+        Returns the table and a note in Markdown; ``gr.Error`` (one line) for a bad threshold, runs or image."""
+        if isinstance(run_ids, str):
+            run_ids = [part.strip() for part in run_ids.split(",") if part.strip()]
+        if not run_ids:
+            raise gr.Error("Pick at least one run.")
+        if not image or not str(image).strip():
+            raise gr.Error("Give an image name (its name in the runs, as in the ranking).")
+        run_ids = [str(run).strip() for run in run_ids]
+        self.check_runs(run_ids, request)
+        return breakdown_of(self._rows(run_ids), str(image).strip(), threshold)
+
+    def show_breakdown(
+        self, run_ids: Sequence[str] | None, image: str | None, threshold: str | None, request: gr.Request | None = None
+    ) -> tuple:
+        """The page's breakdown table: :meth:`breakdown`, with a user error (a bad threshold) as the note under an
+        emptied table instead of raised. Empty while no image is chosen."""
+        if not run_ids or not image:
+            return formatting.empty_table(formatting.EMPTY_BREAKDOWN), ""
+        try:
+            return self.breakdown(run_ids, image, threshold, request)
+        except gr.Error as err:
+            log_refusal("breakdown", err)
+            # escaped: Markdown would take "<VALUE or METRIC>" for an HTML tag and drop it
+            note = f"**Not done:** {html.escape(message(err), quote=False)}"
+            return formatting.empty_table(formatting.EMPTY_BREAKDOWN), note
+
     # ---- links ----
     @staticmethod
     def runs_link(run_ids: Sequence[str] | None, metric: str, image: str | None) -> str:
@@ -193,10 +251,11 @@ class RunDrill:
             raise gr.Error(f"The chosen runs hold no image {image!r}.")
         return rows
 
-    def _run_of(self, run_ids: Sequence[str], image: str) -> str:
-        """The first chosen run (in the picker's order) that measured ``image``."""
-        runs = list(dict.fromkeys(self._image_rows(run_ids, image)["run_id"]))
-        return next(r for r in run_ids if r in runs)
+
+def _first_run(run_ids: Sequence[str], rows: pd.DataFrame) -> str:
+    """The first chosen run (in the picker's order) that measured the image of ``rows``."""
+    runs = set(rows["run_id"])
+    return next(r for r in run_ids if r in runs)
 
 
 def _by_ratio(replayed: RunReplay) -> list[list[ReplayCell]]:
@@ -205,6 +264,35 @@ def _by_ratio(replayed: RunReplay) -> list[list[ReplayCell]]:
     for cell in replayed.cells:
         groups.setdefault((cell.mask, format_ratio(cell.mask_ratio)), []).append(cell)
     return list(groups.values())
+
+
+def _difference(cells: Sequence[ReplayCell], pair: tuple[str, str]) -> PatchDifference:
+    """``b - a`` of the two cells' per-patch squared error (one mask, one ratio: the mask both share)."""
+    by_name = {cell.checkpoint: cell for cell in cells}
+    a, b = (by_name[name] for name in pair)
+    return difference_of(
+        a.reconstruction.patch_error[None],
+        b.reconstruction.patch_error[None],
+        a.reconstruction.mask[None],
+        metric="mse",
+        seeds=(a.seed,),
+        mask_ratio=a.mask_ratio,
+        strategy=a.mask,
+    )
+
+
+def _difference_png(difference: PatchDifference, size: tuple[int, int], limit: float) -> str:
+    """The difference as a diverging map (blue below 0, white at 0, red above; ``-limit`` to ``limit``) beside its
+    numbered colour bar, as a served PNG."""
+    picture = heatmap_with_scale(
+        difference.diff[0], difference.masks[0], size, limit, vmin=-limit, colormap=DIVERGING_COLORMAP
+    )
+    return served_png(picture, "difference")
+
+
+def _difference_caption(difference: PatchDifference, pair: tuple[str, str]) -> str:
+    a, b = pair
+    return f"b - a per-patch MSE ({b} - {a}): b better on {difference.fraction_b_better:.0%} of removed patches"
 
 
 def _caption(cell: ReplayCell) -> str:

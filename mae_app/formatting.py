@@ -169,6 +169,7 @@ EMPTY_RANKING = "No ranking yet: analyse runs of two checkpoints."
 EMPTY_UNRANKED = "Images not ranked: see the note below."
 EMPTY_CELLS = "No image picked yet: pick one to see its cells."
 EMPTY_REPLAY = "Nothing replayed yet: click a gallery picture or press Replay."
+EMPTY_BREAKDOWN = "No breakdown ratio yet: pick an image and a threshold."
 
 
 def runs_table(manifests: Sequence[Manifest]) -> pd.DataFrame:

@@ -1,8 +1,9 @@
 """The Runs tab: the run store's runs, the analysis of the chosen ones, and the drill-down into one image.
 
 Drill-down: the images ranked by the paired difference (click a row, or pick one), a gallery of that image at every
-mask strategy and ratio of its run with both checkpoints side by side, a seed picker, and one cell replayed in full
-(the named ``/replay`` endpoint; clicking a gallery picture fills it in).
+mask strategy and ratio of its run with both checkpoints side by side and their per-patch difference, a seed picker,
+the image's breakdown ratio at a threshold (the named ``/breakdown`` endpoint), and one cell replayed in full (the
+named ``/replay`` endpoint; clicking a gallery picture fills it in).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from mae_core.evaluation.metrics import METRIC_NAMES
 from mae_core.modeling.mask_strategies import MASK_STRATEGIES
 
 from .. import formatting
+from ..breakdown_view import DEFAULT_THRESHOLD
 from ..components import link_row, result_panel, wire_link
-from ..drill import RunDrill
+from ..drill import DIFFERENCE_LEGEND, RunDrill
 from ..formatting import empty_table, metric_legend
 from .compare import PANEL_LABELS, ROWS, panel_label
 
@@ -32,6 +34,12 @@ class DrillSection:
     cells: gr.Dataframe  # each gallery cell's metrics
     note: gr.Markdown
     gallery_cells: gr.State  # per gallery picture: (run_id, image, strategy, ratio, seed), for a click to replay
+    threshold: gr.Textbox  # the breakdown threshold, e.g. psnr<20
+    breakdown: gr.Dataframe  # the image's breakdown ratio per checkpoint and b - a
+    breakdown_note: gr.Markdown
+    api_runs: gr.Dropdown  # never shown: /breakdown's run ids (any, checked by the handler)
+    api_image: gr.Textbox  # never shown: /breakdown's image
+    api_breakdown: gr.Button  # never shown: /breakdown raises its errors to the caller; the page's go to the note
 
 
 @dataclass(frozen=True)
@@ -141,7 +149,8 @@ def _drill_section() -> DrillSection:
         image = gr.Dropdown(label="Image", scale=3, elem_id="drill-image")
         seed = gr.Dropdown(label="Seed (the mask)", scale=1, elem_id="drill-seed")
     gallery = gr.Gallery(
-        label="Per ratio: the masked input, then each checkpoint's reconstruction (same mask); click one to replay it",
+        label="Per ratio: the masked input, each checkpoint's reconstruction (same mask) and, for two checkpoints, "
+        f"b - a of their per-patch squared error ({DIFFERENCE_LEGEND}); click one to replay it",
         columns=3,
         format="png",
         object_fit="contain",
@@ -154,7 +163,37 @@ def _drill_section() -> DrillSection:
         elem_id="drill-metrics",
     )
     note = gr.Markdown(elem_id="drill-note")
-    return DrillSection(ranking, ranking_note, image, seed, gallery, cells, note, gr.State([]))
+    threshold = gr.Textbox(
+        DEFAULT_THRESHOLD,
+        label="Breakdown threshold (METRIC<VALUE or METRIC>VALUE, e.g. psnr<20 or lpips>0.4; Enter to apply)",
+        elem_id="breakdown-threshold",
+    )
+    breakdown = gr.Dataframe(
+        empty_table(formatting.EMPTY_BREAKDOWN),
+        label="Breakdown ratio of this image: the smallest mask ratio where the metric crosses the threshold",
+        interactive=False,
+        elem_id="drill-breakdown",
+    )
+    breakdown_note = gr.Markdown(elem_id="breakdown-note")
+    api_runs = gr.Dropdown(multiselect=True, allow_custom_value=True, label="run ids", visible=False)
+    api_image = gr.Textbox(label="image", visible=False)
+    api_breakdown = gr.Button("Breakdown", visible=False)
+    return DrillSection(
+        ranking,
+        ranking_note,
+        image,
+        seed,
+        gallery,
+        cells,
+        note,
+        gr.State([]),
+        threshold,
+        breakdown,
+        breakdown_note,
+        api_runs,
+        api_image,
+        api_breakdown,
+    )
 
 
 # the replay section brought into view (runs before the click's `_opened` opens it; it opens in place)
@@ -213,12 +252,14 @@ def wire(
         [*tab.analysis, *ranking_outputs, tab.analysed],
         api_visibility="private",
     )
+    breakdown_inputs = [tab.picked, section.image, section.threshold]
+    breakdown_outputs = [section.breakdown, section.breakdown_note]
     tab.show.click(show_runs, [tab.picked, tab.metric], tab.analysis, api_visibility="private").then(
         drill.ranking,
         [tab.picked, tab.metric, section.image],
         [section.ranking, section.ranking_note, section.image],
         api_visibility="private",
-    )
+    ).then(drill.show_breakdown, breakdown_inputs, breakdown_outputs, api_visibility="private")
     section.ranking.select(drill.pick_row, [section.ranking], [section.image], api_visibility="private")
     gallery_inputs = [tab.picked, section.image, section.seed]
     gallery_outputs = [section.gallery, section.cells, section.note, section.gallery_cells]
@@ -226,6 +267,15 @@ def wire(
         drill.seed_choices, [tab.picked, section.image], [section.seed], api_visibility="private"
     ).then(drill.gallery, gallery_inputs, gallery_outputs, api_visibility="private")
     section.seed.input(drill.gallery, gallery_inputs, gallery_outputs, api_visibility="private")
+    # the breakdown follows the image (a pick, a row click, a link, Analyse's ranking) and the threshold box
+    section.image.change(drill.show_breakdown, breakdown_inputs, breakdown_outputs, api_visibility="private")
+    section.threshold.submit(drill.show_breakdown, breakdown_inputs, breakdown_outputs, api_visibility="private")
+    section.api_breakdown.click(
+        drill.breakdown,
+        [section.api_runs, section.api_image, section.threshold],
+        breakdown_outputs,
+        api_name="breakdown",
+    )
     # a picture clicked: its cell in the replay controls, the replay section opened and scrolled to, then replayed
     section.gallery.select(drill.pick_cell, [section.gallery_cells], replay.inputs, api_visibility="private").then(
         _opened, None, [replay.section], js=SCROLL_TO_REPLAY_JS, api_visibility="private"

@@ -79,20 +79,41 @@ def patch_difference(
         for model in (model_a, model_b)
     ]
     values = [_per_patch(run, metric, ca, device) for run in runs]  # [K, L] each
-    removed = runs[0].mask.bool()
-    a, b = (torch.where(removed, v, torch.nan) for v in values)
-    diff = b - a
-    b_better = ((diff < 0) & removed).sum(dim=1).double() / removed.sum(dim=1).double()
     grid = ca.grid_size
     shape = (len(seeds), grid, grid)
+    a, b = (v.reshape(shape).float().cpu().numpy() for v in values)
+    masks = runs[0].mask.reshape(shape).to(torch.uint8).cpu().numpy()
+    return difference_of(a, b, masks, metric=metric, seeds=seeds, mask_ratio=mask_ratio, strategy=strategy)
+
+
+def difference_of(
+    a: np.ndarray,
+    b: np.ndarray,
+    masks: np.ndarray,
+    *,
+    metric: str,
+    seeds: Iterable[int],
+    mask_ratio: float,
+    strategy: str,
+) -> PatchDifference:
+    """The :class:`PatchDifference` of per-patch values already computed (e.g. two reconstructions'
+    ``patch_error``): ``a``, ``b`` [K, g, g] on every patch, ``masks`` [K, g, g] (1 = removed) the masks both were
+    measured on. Visible patches become NaN."""
+    removed = np.asarray(masks).astype(bool)
+    if np.shape(a) != removed.shape or np.shape(b) != removed.shape:
+        raise ValueError(f"a {list(np.shape(a))}, b {list(np.shape(b))} and masks {list(removed.shape)} differ")
+    a, b = (np.where(removed, np.asarray(v, dtype=np.float32), np.float32(np.nan)) for v in (a, b))
+    diff = b - a
+    with np.errstate(invalid="ignore", divide="ignore"):  # a mask that removes nothing: NaN
+        b_better = ((diff < 0) & removed).sum(axis=(1, 2)) / removed.sum(axis=(1, 2)).astype(np.float64)
     return PatchDifference(
         metric=metric,
-        a=a.reshape(shape).float().cpu().numpy(),
-        b=b.reshape(shape).float().cpu().numpy(),
-        diff=diff.reshape(shape).float().cpu().numpy(),
-        masks=removed.reshape(shape).to(torch.uint8).cpu().numpy(),
-        b_better=b_better.cpu().numpy(),
-        seeds=seeds,
+        a=a,
+        b=b,
+        diff=diff,
+        masks=removed.astype(np.uint8),
+        b_better=b_better,
+        seeds=tuple(int(s) for s in seeds),
         mask_ratio=float(mask_ratio),
         strategy=strategy,
     )

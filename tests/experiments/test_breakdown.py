@@ -14,9 +14,12 @@ from scipy import stats
 from experiments.breakdown import (
     BREAKDOWN_COLUMNS,
     BREAKDOWN_PAIRED_COLUMNS,
+    DIFFERENCE_COLUMNS,
     DISTRIBUTION_COLUMNS,
+    breakdown_differences,
     breakdown_of_curves,
     breakdown_ratios,
+    image_breakdown,
     parse_threshold,
 )
 from tests.experiments.helpers import run_cli, store_runs, study_frame
@@ -78,6 +81,58 @@ def test_per_image_breakdown_and_its_bootstrap_interval_over_seeds():
     assert (still["ci_low"] == still["breakdown_ratio"]).all() and (still["ci_high"] == still["breakdown_ratio"]).all()
 
 
+def test_one_image_gets_the_rows_of_the_whole_table_and_a_paired_difference_with_its_interval():
+    df = study_frame(images=5, seeds=4, ratios=RATIOS, shift=(0.05, 0.05, 0.08, 0.1, 0.1))
+    threshold = parse_threshold("psnr<10")
+    table = breakdown_ratios(df, threshold)
+    differences = breakdown_differences(df, threshold, "tiny-pixel", "tiny-gan")
+    assert list(differences.columns) == list(DIFFERENCE_COLUMNS) and len(differences) == 5
+    side = table.pivot(index="image", columns="checkpoint", values="breakdown_ratio")
+    for row in differences.itertuples():
+        assert row.diff == pytest.approx(side.loc[row.image, "tiny-gan"] - side.loc[row.image, "tiny-pixel"])
+        assert (row.a, row.b, row.n_seeds) == ("tiny-pixel", "tiny-gan", 4) and row.ci_low <= row.ci_high
+        # each image's bootstrap is its own: the image alone gives the same numbers as in the whole table
+        alone = image_breakdown(df, row.image, threshold, ("tiny-pixel", "tiny-gan"))
+        want = table[table["image"] == row.image].reset_index(drop=True)
+        pd.testing.assert_frame_equal(alone.ratios, want)
+        pd.testing.assert_frame_equal(
+            alone.differences, differences[differences["image"] == row.image].reset_index(drop=True)
+        )
+    # seeds that agree exactly: the paired interval is the point
+    flat = df.assign(psnr=df.groupby(["image", "checkpoint", "mask_ratio"])["psnr"].transform("mean"))
+    still = breakdown_differences(flat, threshold)
+    assert (still["ci_low"] == still["diff"]).all() and (still["ci_high"] == still["diff"]).all()
+
+
+@pytest.mark.parametrize(
+    ("pixel", "gan", "bound"),
+    [
+        ((25, 18, 15), (25, 22, 18), ""),  # both cross: an exact difference
+        ((25, 18, 15), (25, 24, 23), ">="),  # b never crosses: b - a is at least the value
+        ((25, 24, 23), (25, 18, 15), "<="),  # a never crosses
+        ((19, 18, 15), (25, 22, 18), ">="),  # a crosses at the first ratio: a's true value is lower still
+        ((25, 24, 23), (25, 24, 23), "?"),  # neither crosses: either way
+    ],
+)
+def test_a_censored_side_makes_the_difference_a_bound(pixel, gan, bound):
+    ratios = (0.5, 0.6, 0.7)
+    rows = study_frame(images=1, seeds=2, ratios=ratios, shift=(0.0,) * 3)
+    curve = {"tiny-pixel": pixel, "tiny-gan": gan}
+    rows["psnr"] = [float(curve[c][ratios.index(r)]) for c, r in zip(rows["checkpoint"], rows["mask_ratio"])]
+    (row,) = breakdown_differences(rows, parse_threshold("psnr<20")).itertuples()
+    assert row.censored == bound
+
+
+def test_one_image_at_a_single_ratio_has_no_breakdown():
+    df = study_frame(images=2, seeds=2, ratios=(0.75,), shift=(0.0,))
+    with pytest.raises(
+        ValueError, match="a breakdown needs at least 2 mask ratios; image 'im1.png' was measured at 0.75"
+    ):
+        image_breakdown(df, "im1.png", parse_threshold("psnr<10"))
+    with pytest.raises(ValueError, match="hold no image 'nope.png'"):
+        image_breakdown(df, "nope.png", parse_threshold("psnr<10"))
+
+
 def _report(root: Path, *args: str):
     done = run_cli("report", "run-a", "--out", str(root), *args)
     return done
@@ -110,6 +165,9 @@ def test_report_breakdown_writes_the_distribution_histogram_and_paired_wilcoxon(
     assert row.median_diff == pytest.approx(diff.median()) and row.mean_diff == pytest.approx(diff.mean())
     assert row.p_wilcoxon == pytest.approx(stats.wilcoxon(diff.to_numpy()).pvalue)
     assert diff.mean() < 0  # the GAN checkpoint's loss is higher, so its PSNR falls below 10 dB earlier
+    per_image = pd.read_csv(folder / "breakdown_differences_psnr_lt_10.csv", keep_default_na=False)
+    assert list(per_image.columns) == list(DIFFERENCE_COLUMNS) and len(per_image) == 8
+    assert per_image.set_index("image")["diff"].to_numpy() == pytest.approx(diff.loc[per_image["image"]].to_numpy())
     assert (folder / "breakdown_psnr_lt_10.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "breakdown ratio (psnr<10)" in done.stdout and "Wilcoxon" in done.stdout
 

@@ -45,10 +45,14 @@ def table_frame(value: dict) -> pd.DataFrame:
     return pd.DataFrame(value["data"], columns=value["headers"])
 
 
-def test_named_endpoints_are_compare_sweep_replay_attention_uncertainty_and_difference(server):
+def test_named_endpoints_are_the_documented_seven(server):
     _, url = server
     endpoints = Client(url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert set(endpoints) == {"/compare", "/sweep", "/replay", "/attention", "/uncertainty", "/difference"}
+    expected = {"/compare", "/sweep", "/replay", "/attention", "/uncertainty", "/difference", "/breakdown"}
+    assert set(endpoints) == expected
+    breakdown = endpoints["/breakdown"]
+    assert [p["parameter_name"] for p in breakdown["parameters"]] == ["run_ids", "image", "threshold"]
+    assert len(breakdown["returns"]) == 2
     compare = endpoints["/compare"]["parameters"]
     assert len(compare) == 10  # image, two checkpoints, ratio, seed, crop, strategy, removed, native, denorm
     # older callers need not send the last four
@@ -256,17 +260,23 @@ def test_bad_files_get_a_readable_message(server, bad_files, kind, message):
         client.predict(handle_file(bad_files[kind]), *NAMES, 0.5, 0, False, api_name="/compare")
 
 
-def test_replay_gives_both_checkpoints_panels_and_the_csv_metrics(server, tmp_path):
-    app, url = server
+def swept_photos(client: Client, folder: Path, *, image_seed: int, num_seeds: int, first_seed: int) -> pd.DataFrame:
+    """Two photos swept through /sweep with both checkpoints at ratios 0.25, 0.5, 0.75; the run's rows."""
     photos = []
     for i in range(2):
-        photos.append(tmp_path / f"photo{i}.png")
-        make_image(56, 48, seed=20 + i).save(photos[-1])
-    client = Client(url, verbose=False)
+        photos.append(folder / f"photo{i}.png")
+        make_image(56, 48, seed=image_seed + i).save(photos[-1])
+    seeds = (num_seeds, first_seed)
     *_, csv_path, _ = client.predict(
-        None, [handle_file(p) for p in photos], *NAMES, 0.25, 0.75, 0.25, 2, 3, "loss", False, api_name="/sweep"
+        None, [handle_file(p) for p in photos], *NAMES, 0.25, 0.75, 0.25, *seeds, "loss", False, api_name="/sweep"
     )
-    rows = pd.read_csv(csv_path)
+    return pd.read_csv(csv_path)
+
+
+def test_replay_gives_both_checkpoints_panels_and_the_csv_metrics(server, tmp_path):
+    app, url = server
+    client = Client(url, verbose=False)
+    rows = swept_photos(client, tmp_path, image_seed=20, num_seeds=2, first_seed=3)
     run_id, image = rows["run_id"].iloc[0], rows["image"].iloc[-1]
     result = client.predict(run_id, image, 0.5, 4, "random", api_name="/replay")
     panels, table, note = result[:10], table_frame(result[10]), result[11]
@@ -287,6 +297,26 @@ def test_replay_gives_both_checkpoints_panels_and_the_csv_metrics(server, tmp_pa
     assert run_id in note
     with pytest.raises(AppError, match="its seeds: 3, 4"):
         client.predict(run_id, image, 0.5, 99, "random", api_name="/replay")
+
+
+def test_breakdown_gives_an_images_breakdown_ratios_and_refuses_a_bad_threshold_in_one_line(server, tmp_path):
+    app, url = server
+    client = Client(url, verbose=False)
+    rows = swept_photos(client, tmp_path, image_seed=40, num_seeds=3, first_seed=0)
+    run_id, image = rows["run_id"].iloc[0], "photo1.png"
+    table, note = client.predict([run_id], image, "loss>1", api_name="/breakdown")
+    got = table_frame(table)
+    assert list(got.columns) == ["checkpoint", "mask", "breakdown_ratio", "ci_low", "ci_high", "n_seeds"]
+    assert list(got["checkpoint"]) == [*NAMES, "b - a (tiny-b - tiny-a)"] and (got["n_seeds"] == 3).all()
+    want, _ = app.drill.breakdown([run_id], image, "loss>1")  # the handler the page calls, on the same rows
+    assert got["breakdown_ratio"].tolist() == want["breakdown_ratio"].tolist()
+    assert f"Breakdown ratio (`loss>1`) of `{image}`" in note
+    assert table_frame(client.predict(run_id, image, "loss>1", api_name="/breakdown")[0]).equals(got)  # one string
+    with pytest.raises(AppError, match="write METRIC<VALUE or METRIC>VALUE, e.g. psnr<20 or lpips>0.4") as raised:
+        client.predict([run_id], image, "loss=1", api_name="/breakdown")
+    assert "\n" not in str(raised.value)
+    with pytest.raises(AppError, match="hold no image 'nothing.png'"):
+        client.predict([run_id], "nothing.png", "loss>1", api_name="/breakdown")
 
 
 def test_a_transparent_png_is_measured_as_the_library_composites_it(server, tmp_path):
@@ -328,6 +358,10 @@ def test_on_a_space_upload_runs_are_private_to_their_page_and_example_runs_publi
         assert alice.predict(private_run, "private.png", 0.5, 0, "random", api_name="/replay")[0]
         with pytest.raises(AppError, match=f"No run {private_run} here"):
             bob.predict(private_run, "private.png", 0.5, 0, "random", api_name="/replay")
+        with pytest.raises(AppError, match=f"No run {private_run} here"):
+            bob.predict([private_run], "private.png", "psnr<20", api_name="/breakdown")
+        single = table_frame(alice.predict([private_run], "private.png", "psnr<20", api_name="/breakdown")[0])
+        assert list(single.columns)[0].startswith("No breakdown: a breakdown needs at least 2 mask ratios")
         *_, csv_path, _ = bob.predict(None, [handle_file(example)], *sweep, api_name="/sweep")
         public_run = pd.read_csv(csv_path)["run_id"].iloc[0]
         assert alice.predict(public_run, example.name, 0.5, 0, "random", api_name="/replay")[0]

@@ -169,7 +169,7 @@ def test_a_sweep_then_drill_into_an_image_of_the_runs_tab(tmp_path, isolated_cac
             ranking.get_by_text(other).first.click()
             expect(page.locator("#drill-note")).to_contain_text(other, timeout=90_000)
             gallery = page.locator("#drill-gallery img")
-            expect(gallery).to_have_count(9 * 3, timeout=60_000)  # 9 ratios x (masked + both checkpoints)
+            expect(gallery).to_have_count(9 * 4, timeout=60_000)  # 9 ratios x (masked, both checkpoints, b - a)
             expect(gallery.first).to_be_visible()
             expect(page.locator("#drill-metrics")).to_contain_text("csv_loss")
             assert page.locator(".toast-body.error").count() == 0
@@ -535,8 +535,10 @@ def test_cancelling_a_sweep_shows_the_rows_measured_so_far(tmp_path, monkeypatch
 
 
 def test_the_runs_tab_analyses_its_preselected_run_and_a_gallery_click_opens_the_replay(tmp_path):
-    """Opening the Runs tab analyses the preselected (newest) run without pressing Analyse; clicking a gallery
-    picture opens the replay section, brings it into view and replays there; a link's unknown image is named."""
+    """Opening the Runs tab analyses the preselected (newest) run without pressing Analyse; the gallery shows b - a
+    per row and the image's breakdown ratios follow the threshold box (a bad one named in the note); clicking a
+    gallery picture opens the replay section, brings it into view and replays there; a link's unknown image is
+    named."""
     from gradio_client import Client, handle_file
     from playwright.sync_api import expect, sync_playwright
 
@@ -562,10 +564,20 @@ def test_the_runs_tab_analyses_its_preselected_run_and_a_gallery_click_opens_the
             expect(page.locator("#runs-summary")).to_contain_text("tiny-b", timeout=60_000)
             expect(page.locator("#image-ranking")).to_contain_text("photo0.png", timeout=60_000)
             gallery = page.locator("#drill-gallery img")
-            expect(gallery).to_have_count(3 * 3, timeout=90_000)  # 3 ratios x (masked + both checkpoints)
+            expect(gallery).to_have_count(3 * 4, timeout=90_000)  # 3 ratios x (masked, both checkpoints, b - a)
+            expect(page.locator("#drill-gallery")).to_contain_text("b - a per-patch MSE (tiny-b - tiny-a)")
+            breakdown, threshold = page.locator("#drill-breakdown"), page.locator("#breakdown-threshold textarea")
+            expect(breakdown).to_contain_text("b - a (tiny-b - tiny-a)", timeout=60_000)
+            threshold.fill("loss=1")
+            threshold.press("Enter")
+            expect(page.locator("#breakdown-note")).to_contain_text("write METRIC<VALUE", timeout=30_000)
+            threshold.fill("loss>1")
+            threshold.press("Enter")
+            expect(page.locator("#breakdown-note")).to_contain_text("Breakdown ratio (loss>1) of photo", timeout=30_000)
+            expect(breakdown).to_contain_text("tiny-a")
             replay_panel = page.locator("#replay-top-0 img")
             expect(replay_panel).to_be_hidden()  # the replay section starts collapsed
-            gallery.nth(4).click()  # the second ratio's first reconstruction
+            gallery.nth(5).click()  # the second ratio's first reconstruction
             expect(replay_panel).to_be_visible(timeout=60_000)
             expect(page.locator("#replay-note")).to_contain_text(run_id, timeout=60_000)
             expect(page.locator("#replay-section")).to_be_in_viewport(timeout=10_000)

@@ -27,7 +27,7 @@ def test_the_built_app_sends_no_analytics(tiny_app):
     demo = build_demo(tiny_app)
     assert demo.analytics_enabled is False
     names = {d["api_name"] for d in demo.config["dependencies"] if d.get("api_visibility") == "public"}
-    assert names == {"compare", "sweep", "replay", "attention", "uncertainty", "difference"}
+    assert names == {"compare", "sweep", "replay", "attention", "uncertainty", "difference", "breakdown"}
 
 
 def test_space_prefetch_runs_only_on_a_space_and_shows_a_note(tiny_app, monkeypatch):
