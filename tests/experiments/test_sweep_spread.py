@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +14,7 @@ import pytest
 from experiments.store import SCHEMA_COLUMNS, load_runs
 from mae_core.checkpoints.loading import load_model
 from mae_core.evaluation.uncertainty import mask_uncertainty
-from tests.experiments.helpers import REPO_ROOT, run_cli, start_cli, write_images
+from tests.experiments.helpers import REPO_ROOT, kill_after_rows, run_cli, start_cli, write_images
 
 PHOTOS = [REPO_ROOT / "examples" / name for name in ("chelsea.jpg", "coffee.jpg")]
 GROUP = ["image", "checkpoint", "mask", "mask_ratio"]  # the rows that share one spread: all the run's seeds
@@ -25,10 +24,6 @@ CELL = [*GROUP, "seed"]
 def _run_dir(root: Path) -> Path:
     (run_dir,) = [p.parent for p in root.glob("*/manifest.json")]
     return run_dir
-
-
-def _data_lines(path: Path) -> int:
-    return max(0, path.read_bytes().count(b"\n") - 1)
 
 
 def test_cli_sweep_spread_is_each_images_mean_spread_over_all_the_seeds(tmp_path):
@@ -108,18 +103,7 @@ def test_a_killed_run_resumed_measures_the_missing_rows_spread_over_all_its_seed
 
     root = tmp_path / "runs"
     proc = start_cli("sweep", *_sweep_args(folder, checkpoint_pair, root))
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            csvs = list(root.glob("*/losses.csv"))
-            if csvs and _data_lines(csvs[0]) >= 24:
-                break
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.02)
-        proc.kill()  # SIGKILL: the manifest stays "running"
-    finally:
-        proc.wait(timeout=30)
-    run_dir = _run_dir(root)
+    run_dir = kill_after_rows(proc, root, 24, timeout=120)
     assert json.loads((run_dir / "manifest.json").read_text())["status"] == "running", "finished before the kill"
     losses = run_dir / "losses.csv"
     lines = losses.read_text().splitlines(keepends=True)
