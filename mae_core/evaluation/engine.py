@@ -263,7 +263,7 @@ def _evaluate_chunk(
         shown = out.pred if pixels is None else pixels  # [N, L, p*p*C], N = G * group, as measured
         grouped = shown.reshape(-1, group, *shown.shape[1:]), out.mask.reshape(-1, group, out.mask.shape[1])
         stats = spread_over_masks(*grouped, model.config.in_chans)
-        spreads = mean_spread(stats.spread, stats.coverage).tolist()
+        spreads = mean_spread(stats.spread.cpu(), stats.coverage.cpu()).tolist()  # float64: not on every device
     return [
         EvalRecord(
             model=name,
