@@ -28,7 +28,7 @@ import pandas as pd
 from scipy import stats
 
 from experiments.selection import unique_cells
-from mae_core.options import METRIC_NAMES
+from mae_core.options import METRIC_NAMES, SEED_METRICS
 
 CONFIDENCE = 0.95
 SUMMARY_COLUMNS = (
@@ -69,12 +69,19 @@ def check_metric(metric: str) -> str:
     return metric
 
 
+def _not_computed(metric: str) -> str:
+    """The one line for a metric the selected runs hold no value of, with how a run gets it when that is not the
+    default (a seed metric needs asking for, and two or more seeds)."""
+    how = f" (a sweep measures it with --metrics {metric} and two or more --seeds)" if metric in SEED_METRICS else ""
+    return f"no {metric} values: the selected runs did not compute {metric}{how}"
+
+
 def study_cells(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     """The unique cells of ``df`` that measured ``metric``; ``ValueError`` for a bad metric, no rows, or cells
     whose copies disagree."""
     check_metric(metric)
     if metric not in df.columns:
-        raise ValueError(f"no {metric} values: the selected runs did not compute {metric}")
+        raise ValueError(_not_computed(metric))
     missing = {"checkpoint", "mask_ratio", "seed", "image"} - set(df.columns)
     if missing:
         raise ValueError(f"the table lacks the column(s) {', '.join(sorted(missing))}; load it with load_runs()")
@@ -90,7 +97,7 @@ def study_cells(df: pd.DataFrame, metric: str) -> pd.DataFrame:
         )
     frame = cells.frame.dropna(subset=[metric])
     if frame.empty:
-        raise ValueError(f"no {metric} values: the selected runs did not compute {metric}")
+        raise ValueError(_not_computed(metric))
     return frame
 
 

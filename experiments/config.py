@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from experiments.sources import DatasetOptions
 from mae_core.options import (
     METRIC_NAMES,
-    OPTIONAL_METRICS,
+    SWEEP_METRICS,
     check_batch_size,
     check_dtype_name,
     check_metric_names,
@@ -57,8 +57,9 @@ class SweepConfig:
     image_column: str | None = None
     limit: int | None = None
     sample_seed: int | None = None
-    # optional metrics asked for (mae_core.evaluation.metrics; loss, mse, psnr are always computed); None: the
-    # default set (ssim, detail, visible_loss, plus lpips when its weights are on the machine)
+    # optional metrics asked for (mae_core.evaluation.metrics; loss, mse, psnr are always computed; spread, over the
+    # seeds, only when asked for); None: the default set (ssim, detail, visible_loss, plus lpips when its weights are
+    # on the machine)
     metrics: tuple[str, ...] | None = None
     # mask strategies (mae_core.modeling.mask_strategies): every cell runs per strategy
     masks: tuple[str, ...] = DEFAULT_MASKS
@@ -187,11 +188,11 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 
 
 def parse_metrics(text: str) -> tuple[str, ...]:
-    """``"ssim,lpips"`` -> those metrics; ``"all"`` every optional one, ``"none"`` none of them (loss, mse and psnr
-    are always computed). ``ValueError`` naming the bad entry and every accepted word."""
+    """``"ssim,lpips"`` -> those metrics; ``"all"`` every optional one (spread too), ``"none"`` none of them (loss,
+    mse and psnr are always computed). ``ValueError`` naming the bad entry and every accepted word."""
     word = str(text).strip().lower()
     if word == "all":
-        return OPTIONAL_METRICS
+        return SWEEP_METRICS
     if word == "none":
         return ()
     parts = [part.strip() for part in str(text).split(",")]

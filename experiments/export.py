@@ -30,14 +30,14 @@ import pandas as pd
 from experiments.manifest import CheckpointRecord, Manifest
 from experiments.store import RunStore, SkippedLine
 from mae_core.files import atomic_output, atomic_write_text
-from mae_core.options import OPTIONAL_METRICS
+from mae_core.options import SWEEP_METRICS
 
 FORMATS = ("parquet", "hf-dataset")
 MANIFEST_METADATA_KEY = b"mae_inspect.manifest"
 CARD_MARKER = "<!-- written by python -m experiments export -->"
 DATA_DIR = "data"
 RUNS_DIR = "runs"
-_FLOAT_COLUMNS = ("mask_ratio", "loss", "mse", "psnr", *OPTIONAL_METRICS)  # optional metrics: NaN when not computed
+_FLOAT_COLUMNS = ("mask_ratio", "loss", "mse", "psnr", *SWEEP_METRICS)  # optional metrics: NaN when not computed
 _INT_COLUMNS = ("seed", "masked_patches", "size")
 
 

@@ -12,6 +12,10 @@ checks each checkpoint still has the sha256 the run recorded, and recomputes the
 Both re-create the mask from the seed and strategy (:func:`mae_core.modeling.masking.mask_noise`); a row's
 ``mask_hash``, when recorded, must equal the re-created mask's. Each replayed cell carries the run's stored values
 beside the recomputed ones.
+
+A metric measured over all the run's seeds (``spread``, :data:`~mae_core.options.SEED_METRICS`) is not replayed:
+one seed's cell does not determine it. :attr:`RunReplay.not_replayed` names the ones the rows carry, and the
+comparison leaves them out (never a false difference).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from experiments.manifest import Manifest
 from experiments.run_images import RunImage, find_image
 from experiments.store import Run, RunStore
 from mae_core.evaluation.engine import EvalRecord, evaluate, select_device
-from mae_core.evaluation.metrics import METRIC_NAMES, OPTIONAL_METRICS
+from mae_core.evaluation.metrics import METRIC_NAMES, OPTIONAL_METRICS, SEED_METRICS
 from mae_core.evaluation.reconstruct import Reconstruction, reconstruct
 from mae_core.modeling.mask_strategies import MASK_STRATEGIES
 from mae_core.modeling.masking import check_strategy, mask_hash
@@ -80,6 +84,7 @@ class RunReplay:
     crop: bool
     checkpoints: tuple[str, ...]
     cells: tuple[ReplayCell, ...]
+    not_replayed: tuple[str, ...] = ()  # metrics the rows carry that are measured over all the run's seeds: spread
 
     def cell(self, checkpoint: str, mask_ratio: float, mask: str = DEFAULT_MASK) -> ReplayCell:
         for cell in self.cells:
@@ -139,7 +144,8 @@ def replay(
             panels = reconstruct(model, picture, float(ratio), seed, strategy=mask, crop=crop, metrics=())
             cell = ReplayCell(checkpoint, mask, float(ratio), seed, by_key[(checkpoint, format_ratio(ratio))], panels)
             replayed.append(_checked_cell(cell, stored, manifest.run_id))
-    return RunReplay(run.run_id, located, seed, config.dtype, crop, tuple(loaded), tuple(replayed))
+    skipped = tuple(n for n in SEED_METRICS if n in cells.columns and cells[n].notna().any())
+    return RunReplay(run.run_id, located, seed, config.dtype, crop, tuple(loaded), tuple(replayed), skipped)
 
 
 def measured_masks(run: Run | str, image: str, seed: int, root: str | os.PathLike | None = None) -> tuple[str, ...]:
@@ -247,7 +253,8 @@ def _checked_cell(cell: ReplayCell, row: pd.Series | None, run_id: str) -> Repla
         )
     if row is None:
         return cell
-    stored = {name: float(row[name]) for name in METRIC_NAMES if name in row.index and pd.notna(row[name])}
+    per_cell = [name for name in METRIC_NAMES if name not in SEED_METRICS]  # what one seed's cell determines
+    stored = {name: float(row[name]) for name in per_cell if name in row.index and pd.notna(row[name])}
     return dataclasses.replace(cell, stored=stored)
 
 

@@ -12,6 +12,7 @@ rank 0 opened). Each returns a :class:`SweepSession` that computes cells into th
 from __future__ import annotations
 
 import functools
+import math
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -47,7 +48,7 @@ from experiments.store import (
 )
 from mae_core.checkpoints.loading import load_model
 from mae_core.evaluation.engine import EvalRecord, iter_evaluate, select_device
-from mae_core.evaluation.metrics import METRIC_NAMES, OPTIONAL_METRICS, MetricPlan, plan_metrics
+from mae_core.evaluation.metrics import METRIC_NAMES, SEED_METRICS, SWEEP_METRICS, MetricPlan, plan_metrics
 from mae_core.evaluation.prefetch import prefetch
 from mae_core.evaluation.preprocess import ImageError
 from mae_core.files import bytes_sha256, file_sha256
@@ -171,8 +172,8 @@ def run_sweep(
         session.run.merge_shards()  # a torchrun sweep killed before its merge
         if on_start is not None:
             on_start(session.run)
-        if on_note is not None and session.metrics.note:
-            on_note(session.metrics.note)
+        for line in session.notes if on_note is not None else ():
+            on_note(line)
         with _outcome_recorded(session.run):
             written, errors = session.compute(session.items, target=None, progress=progress, on_note=on_note)
         rows, status = session.finish(errors)
@@ -206,6 +207,18 @@ class SweepSession:
     metrics: MetricPlan  # the optional metrics its rows carry
     known_hashes: dict[str, str] = field(default_factory=dict)  # image name -> sha256
     readers: DatasetReaders = field(default_factory=DatasetReaders)  # datasets stay open across chunks
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """One line each for people: a metric left out and how to get it, a seed metric left empty and why."""
+        notes = (self.metrics.note,) if self.metrics.note else ()
+        seeds = len(self.config.seeds)
+        for name in (n for n in self.metrics.names if n in SEED_METRICS) if seeds < 2 else ():
+            notes += (
+                f"{name} left empty: it is measured over a run's seeds and this run has {seeds}; give --seeds "
+                "0-15 (two or more) to measure it",
+            )
+        return notes
 
     def compute(
         self,
@@ -287,7 +300,7 @@ class SweepSession:
             status=status,
             written=written,
             cells=len(self.items) * self.config.cells_per_image,
-            notes=(self.metrics.note,) if self.metrics.note else (),
+            notes=self.notes,
         )
 
     def _batches(self, loaded: Sequence[LoadedImage]) -> Iterator[list[EvalRecord]]:
@@ -346,6 +359,7 @@ class SweepSession:
             mask=record.mask,
             mask_hash=record.mask_hash,
             size=checkpoint.model.config.img_size,
+            spread=_cell_value(record.spread),
         )
 
 
@@ -449,7 +463,7 @@ def _reopen(
     requested = (
         config.metrics
         if config.metrics is not None
-        else tuple(n for n in manifest.computed_metrics if n in OPTIONAL_METRICS)
+        else tuple(n for n in manifest.computed_metrics if n in SWEEP_METRICS)
     )
     return SweepSession(
         run=run,
@@ -476,6 +490,12 @@ def _load_for(
             except ValueError as err:
                 raise ValueError(f"checkpoint {checkpoint.name!r} ({num_patches} patches): {err}") from None
     return device, checkpoints
+
+
+def _cell_value(value: float | None) -> float | None:
+    """A metric as its cell holds it: None (an empty cell) where it was not computed or has no value (NaN: the
+    spread of fewer than two masks)."""
+    return None if value is None or math.isnan(value) else value
 
 
 def _image_records(items: Sequence[ImageItem], hashes: Mapping[str, str]) -> tuple[ImageRecord, ...]:

@@ -18,8 +18,12 @@ MASK_STRATEGIES = ("random", "block", "grid")
 CUSTOM_MASK = "custom"  # the name of a drawn mask (mae_core.modeling.masking.mask_from_patches): patches, not a seed
 COMPUTE_DTYPE_NAMES = ("float32", "bfloat16")  # mae_core.evaluation.packed.COMPUTE_DTYPES maps them to torch dtypes
 BASE_METRICS = ("loss", "mse", "psnr")  # always computed (they cost nothing beside the forward pass)
-OPTIONAL_METRICS = ("ssim", "lpips", "detail", "visible_loss")  # chosen per call (``metrics=``)
-METRIC_NAMES = BASE_METRICS + OPTIONAL_METRICS  # per-image metrics, in the order tables and CSV columns show them
+OPTIONAL_METRICS = ("ssim", "lpips", "detail", "visible_loss")  # of one reconstruction, chosen per call (``metrics=``)
+# of one image over ALL the seeds of a call (its K masks, same checkpoint, strategy and ratio): never a default, and
+# nothing that measures one reconstruction (reconstruct, the app's Compare table) computes it
+SEED_METRICS = ("spread",)
+SWEEP_METRICS = OPTIONAL_METRICS + SEED_METRICS  # what ``metrics=`` and a sweep's ``--metrics`` may choose ("all")
+METRIC_NAMES = BASE_METRICS + SWEEP_METRICS  # per-image metrics, in the order tables and CSV columns show them
 DEFAULT_METRICS = ("ssim", "detail", "visible_loss")  # plus lpips when its weights are on this machine
 
 
@@ -100,6 +104,13 @@ METRIC_INFO: dict[str, MetricInfo] = {
         ),
         MetricInfo(
             "visible_loss", "loss on visible patches", "lower", "the official loss on the patches the model could see"
+        ),
+        MetricInfo(
+            "spread",
+            "spread over masks ([0, 1] RGB std, removed pixels)",
+            "lower",
+            "how much the reconstruction of a pixel changes from mask to mask (over a sweep's seeds): certainty, not "
+            "accuracy",
         ),
     )
 }

@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
         print_table(table)
         gaps = [gap for gap in (cell.difference() for cell in done.cells) if not math.isnan(gap)]
         print(f"largest difference: {max(gaps):.3g}" if gaps else "largest difference: - (the CSV holds no values)")
+        for name in done.not_replayed:
+            print(f"{name} is not replayed: it is measured over all the run's seeds, not one cell")
         return EXIT_OK
 
     return guarded(action)

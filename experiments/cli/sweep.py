@@ -27,7 +27,7 @@ from experiments.config import (
 )
 from experiments.resume import ResumeMismatch, resumed_config
 from experiments.store import Run, RunStore
-from mae_core.options import COMPUTE_DTYPE_NAMES, MASK_STRATEGIES, OPTIONAL_METRICS
+from mae_core.options import COMPUTE_DTYPE_NAMES, MASK_STRATEGIES, SWEEP_METRICS
 
 if TYPE_CHECKING:
     from experiments.sweep import SweepResult
@@ -54,8 +54,9 @@ def add_parser(commands) -> None:
     sweep.add_argument(
         "--metrics",
         metavar="NAMES",
-        help=f"optional metrics, a comma list of {', '.join(OPTIONAL_METRICS)}, or all, or none (loss, mse, psnr "
-        "are always computed) [ssim, detail, visible_loss, and lpips when its weights are here]",
+        help=f"optional metrics, a comma list of {', '.join(SWEEP_METRICS)}, or all, or none (loss, mse, psnr "
+        "are always computed; spread: each image's mean spread over masks across all the --seeds, 2 or more) "
+        "[ssim, detail, visible_loss, and lpips when its weights are here]",
     )
     sweep.add_argument(
         "--keep-images", action="store_true", help="copy the image files into the run, so it replays without them"

@@ -26,6 +26,7 @@ SCHEMA_HISTORY = {
     "(a file written before them has a prefix of this header); names written by csv_text.legacy_cell",
     2: "crop, the mask strategy and mask_hash; names written reversibly by csv_text.to_cell",
     3: "size, the side in pixels of the square input the model saw (its img_size)",
+    4: "spread, the image's mean spread over masks across all the run's seeds (sweep --metrics spread)",
 }
 SCHEMA_VERSION = max(SCHEMA_HISTORY)  # what new runs are written with
 LEGACY_SIZE = 224  # the input side of every run before ``size`` was recorded (all their models were 224 px)
@@ -65,6 +66,9 @@ TABLE = (
     Column("mask", "text", since=2, legacy=DEFAULT_MASKS[0]),
     Column("mask_hash", "text", since=2, legacy=""),  # mae_core.modeling.masking.mask_hash of the removed patches
     Column("size", "whole", since=3, legacy=str(LEGACY_SIZE)),
+    # mae_core.evaluation.uncertainty.mean_spread of the image over ALL the run's seeds at the row's checkpoint, mask
+    # and ratio (equal on each seed's row); empty where not computed, or with fewer than two seeds
+    Column("spread", "optional", since=4, legacy=""),
 )
 
 SCHEMA_COLUMNS = {v: tuple(c.name for c in TABLE if c.since <= v) for v in SCHEMA_HISTORY}
@@ -124,6 +128,7 @@ class LossRow:
     mask: str = "random"  # the mask strategy (mae_core.evaluation.engine.EvalRecord.mask)
     mask_hash: str = ""  # equal hashes, identical masks
     size: int = LEGACY_SIZE
+    spread: float | None = None  # the optional metric over the run's seeds (SEED_METRICS); None: not computed
 
     def cells(self, text: Callable[[str], str] = to_cell) -> list[str]:
         """The CSV cells of this row in ``COLUMNS`` order, strings written by ``text`` (hot path: ~10 us per row);

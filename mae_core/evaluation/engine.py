@@ -5,6 +5,11 @@ strategies and ratios freely because it runs through the packed forward (:mod:`.
 on (strategy, seed, number of patches): the noise for (image, strategy, seed) is ``mask_noise(seed, L,
 strategy=strategy)[0]`` whatever the batch, so every model sees the same masks and results do not depend on batch
 size or order (up to float rounding of the matmul blocking).
+
+``metrics=["spread"]`` (:data:`~mae_core.options.SEED_METRICS`) measures each image over ALL the call's seeds: its
+batches then hold whole seed groups (every seed of one image, strategy and ratio; at least one group per batch,
+whatever ``batch_size``), and each record of a group carries the group's mean spread, computed from that batch's
+predictions and masks by :mod:`.uncertainty`'s functions (no extra forward pass). Without it, batching is unchanged.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from .norm_pix import denormalise
 from .packed import PackedWeights, cached_pack_weights, compute_dtype, packed_forward
 from .prefetch import prefetch
 from .preprocess import ImageError, ImageLike, preprocess
+from .uncertainty import mean_spread, spread_over_masks
 
 if TYPE_CHECKING:  # typing.Unpack is Python 3.12+
     from typing_extensions import Unpack
@@ -52,6 +58,9 @@ class EvalRecord:
     lpips: float | None = None  # LPIPS AlexNet v0.1, original vs reconstruction + visible; 0 = identical
     detail: float | None = None  # removed-region luminance gradient, reconstruction / original; 1 = as detailed
     visible_loss: float | None = None  # official loss over the visible patches
+    # the image's mean spread over ALL the call's seeds at this model, strategy and ratio (uncertainty.mean_spread;
+    # the same on each seed's record, NaN with fewer than two seeds)
+    spread: float | None = None
 
 
 @dataclass(frozen=True)
@@ -143,7 +152,8 @@ def iter_evaluate(
     ``metrics``: the optional metrics to compute (names from :data:`.metrics.METRIC_NAMES`; loss, mse and psnr are
     always computed); None computes ssim, detail and visible_loss, plus lpips when its weights are already on this
     machine (:func:`.metrics.plan_metrics`). lpips asked for but unavailable is left out (None) with a
-    :class:`~.metrics.MetricSkippedWarning` saying what to fetch.
+    :class:`~.metrics.MetricSkippedWarning` saying what to fetch. ``spread`` (only when named): each image's mean
+    spread over all of ``seeds`` (:func:`.uncertainty.mean_spread`), batches then holding whole seed groups.
     All arguments are validated here, when this is called, before any work starts (not at the first ``next``).
     """
     _check_models(models)
@@ -167,7 +177,8 @@ def iter_evaluate(
     plan = plan_metrics(metrics, device=target_device)
     warn_if_skipped(plan)
     items = [_Item(i, m, r, s) for i in range(len(images)) for m in strategies for r in ratios for s in seed_list]
-    return _run(models, images, items, batch, weights_dtype, target_device, crop, progress, plan)
+    group = len(seed_list) if "spread" in plan.names else None  # items come in runs of the seeds: the seed groups
+    return _run(models, images, items, batch, weights_dtype, target_device, crop, progress, plan, group)
 
 
 def _run(
@@ -180,10 +191,13 @@ def _run(
     crop: bool,
     progress: Progress | None,
     plan: MetricPlan,
+    group: int | None = None,
 ) -> Iterator[list[EvalRecord]]:
+    """``group``: when spread is measured, the seeds per (image, strategy, ratio): batches hold whole groups."""
     total = len(models) * len(items)
     done = 0
-    jobs = [(name, items[start : start + batch_size]) for name in models for start in range(0, len(items), batch_size)]
+    step = batch_size if group is None else max(1, batch_size // group) * group
+    jobs = [(name, items[start : start + step]) for name in models for start in range(0, len(items), step)]
 
     def load(job: tuple[str, list[_Item]]) -> torch.Tensor:
         name, chunk = job
@@ -200,7 +214,9 @@ def _run(
             with torch.inference_mode():
                 weights = cached_pack_weights(model, target_device, compute_dtype)
         with torch.inference_mode():
-            batch = _evaluate_chunk(name, model, weights, loaded.to(target_device), chunk, noise, target_device, plan)
+            batch = _evaluate_chunk(
+                name, model, weights, loaded.to(target_device), chunk, noise, target_device, plan, group
+            )
         done += len(batch)
         if progress is not None:
             progress(done, total)
@@ -221,8 +237,10 @@ def _evaluate_chunk(
     noise: dict[tuple[str, int], torch.Tensor],
     device: torch.device,
     plan: MetricPlan,
+    group: int | None = None,
 ) -> list[EvalRecord]:
-    """``imgs`` [M, 3, H, W]: the batch's distinct images (:func:`_distinct_images`), normalised, on ``device``."""
+    """``imgs`` [M, 3, H, W]: the batch's distinct images (:func:`_distinct_images`), normalised, on ``device``;
+    ``group``: the seeds per seed group when spread is measured (``chunk`` is then whole groups, in order)."""
     position = {image: k for k, image in enumerate(_distinct_images(chunk))}
     image_index = [position[item.image] for item in chunk]
     out = packed_forward(
@@ -240,6 +258,12 @@ def _evaluate_chunk(
     measured = measure(
         imgs, index, out.pred, out.mask, plan, config=model.config, loss=model.forward_loss, pixels=pixels
     )
+    spreads = None
+    if group is not None:  # [G] mean spreads of the batch's G seed groups
+        shown = out.pred if pixels is None else pixels  # [N, L, p*p*C], N = G * group, as measured
+        grouped = shown.reshape(-1, group, *shown.shape[1:]), out.mask.reshape(-1, group, out.mask.shape[1])
+        stats = spread_over_masks(*grouped, model.config.in_chans)
+        spreads = mean_spread(stats.spread.cpu(), stats.coverage.cpu()).tolist()  # float64: not on every device
     return [
         EvalRecord(
             model=name,
@@ -249,6 +273,7 @@ def _evaluate_chunk(
             mask=item.mask,
             mask_hash=mask_hash(out.mask[k]),
             **asdict(measured.item(k)),
+            spread=None if spreads is None else spreads[k // group],
         )
         for k, item in enumerate(chunk)
     ]

@@ -38,6 +38,8 @@ from ..options import (  # noqa: F401  (the metric names and their checks live t
     METRIC_INFO,
     METRIC_NAMES,
     OPTIONAL_METRICS,
+    SEED_METRICS,
+    SWEEP_METRICS,
     MetricInfo,
     check_metric_names,
 )
@@ -183,7 +185,7 @@ class MetricSkippedWarning(UserWarning):
 class MetricPlan:
     """Which optional metrics a call computes, and with which LPIPS network."""
 
-    names: tuple[str, ...]  # optional metrics to compute, in METRIC_NAMES order
+    names: tuple[str, ...]  # optional metrics to compute, in METRIC_NAMES order (spread: the engine's, not measure's)
     note: str | None = None  # one line when lpips was wanted (or is a default) but cannot be computed
     lpips: Lpips | None = field(default=None, repr=False, compare=False)
     lpips_requested: bool = False  # the caller named lpips (a skip is then worth a warning)
@@ -199,6 +201,8 @@ def plan_metrics(
 ) -> MetricPlan:
     """The optional metrics to compute: ``requested`` (any of :data:`METRIC_NAMES`; the base ones are always
     computed), or by default :data:`DEFAULT_METRICS` plus lpips when its weights are already on this machine.
+    :data:`SEED_METRICS` (spread) are only ever computed when named, by the engine over a call's seeds, never by
+    :func:`measure`.
 
     lpips named explicitly downloads its weights unless ``offline`` (see :func:`.perceptual.load_lpips`);
     when they cannot be had, lpips is left out and :attr:`MetricPlan.note` says what to fetch and how."""
@@ -207,7 +211,7 @@ def plan_metrics(
     else:
         wanted = check_metric_names(requested)
         asked = "lpips" in wanted
-    names = [n for n in OPTIONAL_METRICS if n in wanted]
+    names = [n for n in SWEEP_METRICS if n in wanted]
     if "lpips" not in names:
         absent = requested is None  # a default left out for want of weights (not downloaded unless asked for)
         note = f"lpips skipped: {_missing_lpips_message('absent; only downloaded when asked for')}" if absent else None

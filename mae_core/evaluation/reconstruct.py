@@ -15,7 +15,7 @@ from ..modeling.mask_strategies import CUSTOM_MASK
 from ..modeling.masking import check_strategy, mask_from_patches, mask_noise, mask_ratio_for_count, removed_bitmap
 from ..modeling.model import MAX_IMAGE_SIDE, MAEOutput, MaskedAutoencoderViT
 from ..modeling.patches import mask_to_pixels, paste
-from .metrics import Metrics, measure, patch_mse, plan_metrics, warn_if_skipped
+from .metrics import SEED_METRICS, Metrics, measure, patch_mse, plan_metrics, warn_if_skipped
 from .norm_pix import DenormMode, NormPixGap, check_denorm, denormalise, norm_pix_gap
 from .preprocess import ImageLike, ImageSize, image_hw, load_image, native_size, preprocess, to_uint8
 
@@ -84,6 +84,12 @@ def reconstruct(
     stays the model's own; ``norm_pix_gap`` gives both modes' removed-patch MSE. A pixel model takes no mode."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     plan = plan_metrics(metrics, device=device)
+    seed_metric = next((n for n in plan.names if n in SEED_METRICS), None)
+    if seed_metric is not None:
+        raise ValueError(
+            f"{seed_metric} is measured over several masks, not one reconstruction: use mask_uncertainty(model, "
+            f"image, ratio, seeds) or evaluate(..., metrics=[{seed_metric!r}])"
+        )
     warn_if_skipped(plan)
     config = model.config
     if isinstance(size, str):

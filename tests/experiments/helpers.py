@@ -6,6 +6,7 @@ import os
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -93,6 +94,32 @@ def start_cli(*args: str, cwd: Path | None = None, **env: str) -> subprocess.Pop
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def data_lines(path: Path) -> int:
+    """The rows of a losses file (lines after the header; 0 for a file not written yet)."""
+    try:
+        return max(0, path.read_bytes().count(b"\n") - 1)
+    except FileNotFoundError:
+        return 0
+
+
+def kill_after_rows(proc: subprocess.Popen, root: Path, rows: int, timeout: float = 90) -> Path:
+    """SIGKILL a sweep started with :func:`start_cli` into ``root`` once its run's losses.csv holds ``rows`` rows
+    (no handler runs: the manifest stays "running"); returns the run's folder. Fails if the sweep exits first."""
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            csvs = list(root.glob("*/losses.csv"))
+            if csvs and data_lines(csvs[0]) >= rows:
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.02)
+        proc.kill()
+    finally:
+        proc.wait(timeout=30)
+    (run_dir,) = [p.parent for p in root.glob("*/losses.csv")]
+    return run_dir
 
 
 def edit_cells(losses: Path, edits: dict[int, tuple[str, str]]) -> list[str]:

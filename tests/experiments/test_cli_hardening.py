@@ -78,7 +78,7 @@ def test_names_round_trip_floats_bombs_umask_and_resume(tmp_path, checkpoint_pai
     (run_dir,) = [p for p in root.iterdir() if p.is_dir()]
     assert stat.S_IMODE((run_dir / "manifest.json").stat().st_mode) == 0o664  # umask's mode, not mkstemp's 0600
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert manifest["schema_version"] == 3 and manifest["status"] == "finished"
+    assert manifest["schema_version"] == 4 and manifest["status"] == "finished"
     reasons = {Path(e["path"]).name: e["reason"] for e in manifest["errors"]}
     assert set(reasons) == {"bytes.tif", "bomb.png"}
     assert "a float image must hold values in [0, 1]" in reasons["bytes.tif"] and "divide" in reasons["bytes.tif"]
@@ -89,7 +89,7 @@ def test_names_round_trip_floats_bombs_umask_and_resume(tmp_path, checkpoint_pai
     assert df.groupby("image").size().eq(4).all()
     assert set(df["mask"]) == {"random"} and df["mask_hash"].str.len().eq(16).all() and not df["crop"].any()
     # the size the models saw, last column: the tiny test models are 32 px
-    assert (run_dir / "losses.csv").read_text().splitlines()[0].endswith(",mask_hash,size")
+    assert (run_dir / "losses.csv").read_text().splitlines()[0].endswith(",mask_hash,size,spread")
     assert set(df["size"]) == {32}
 
     again = run_cli("sweep", *command, "--resume", run_dir.name, "--out", str(root), "--no-progress")
@@ -140,8 +140,11 @@ def test_the_metrics_error_lists_every_accepted_word(tmp_path):
     done = run_cli("sweep", "--images", str(tmp_path), "--checkpoints", "x", "--metrics", "ssim,sharpness")
     one_line_usage_error(done, "unknown metric 'sharpness'")
     accepted = done.stderr.split("accepted:", 1)[1]
-    for word in ("loss", "mse", "psnr", "ssim", "lpips", "detail", "visible_loss", "all", "none"):
+    for word in ("loss", "mse", "psnr", "ssim", "lpips", "detail", "visible_loss", "spread", "all", "none"):
         assert re.search(rf"\b{word}\b", accepted), (word, accepted)
+    usage = run_cli("sweep", "--help").stdout.rsplit("--metrics NAMES", 1)[1].split("--keep-images", 1)[0]
+    for word in ("ssim", "lpips", "detail", "visible_loss", "spread", "all", "none"):  # the help names every word
+        assert re.search(rf"\b{word}\b", usage), (word, usage)
 
 
 def test_detail_of_a_one_pixel_image_stays_within_its_floor(tmp_path, checkpoint_pair):

@@ -150,3 +150,20 @@ def test_cli_push_uploads_a_private_hub_dataset(swept_run, tmp_path):
                        "--dest", str(tmp_path / "kept"), **env)  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert not hub.repos[("dataset", "org/open")].private and (tmp_path / "kept" / "README.md").is_file()
+
+
+def test_parquet_keeps_the_spread_column_as_float64(tmp_path, checkpoint_pair):
+    from experiments.config import SweepConfig
+    from experiments.sweep import run_sweep
+    from tests.experiments.helpers import write_images
+
+    write_images(tmp_path / "imgs", 2)
+    config = SweepConfig(
+        images=(str(tmp_path / "imgs"),), checkpoints=checkpoint_pair, seeds=(0, 1), metrics=("spread",), device="cpu"
+    )
+    run_id = run_sweep(config, root=tmp_path / "runs").run_id
+    export_parquet([run_id], tmp_path / "out", root=tmp_path / "runs")
+    frame = pd.read_parquet(tmp_path / "out")
+    assert list(frame.columns) == list(COLUMNS) and frame["spread"].dtype == "float64"
+    stored = load_runs(run_id, root=tmp_path / "runs")
+    assert frame["spread"].notna().all() and sorted(frame["spread"]) == sorted(stored["spread"])

@@ -217,7 +217,8 @@ def test_the_replay_command_prints_recomputed_metrics_beside_the_csvs(tmp_path, 
     rows = csv_rows(run)
     rows = rows[(rows["image"].str.endswith("img002.png")) & (rows["mask_ratio"] == 0.5) & (rows["seed"] == SEEDS[0])]
     printed = [line.split() for line in lines[2:-1]]
-    assert len(printed) == 2 * len(rows.columns.intersection(METRIC_NAMES).drop("lpips", errors="ignore"))
+    carried = rows[rows.columns.intersection(METRIC_NAMES)].notna().any()  # lpips and spread: not computed, empty
+    assert len(printed) == 2 * int(carried.sum()) and not carried[["lpips", "spread"]].any()
     for checkpoint, ratio, metric, stored, replayed, _ in printed:
         (row,) = rows[rows["checkpoint"] == checkpoint].itertuples()
         assert ratio == "0.5" and float(stored) == pytest.approx(getattr(row, metric), rel=1e-5)
@@ -228,3 +229,32 @@ def test_the_replay_command_prints_recomputed_metrics_beside_the_csvs(tmp_path, 
                       "--out", str(tmp_path / "runs"), timeout=300)  # fmt: skip
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
     assert "was not measured at mask ratio 0.6" in missing.stderr and "its ratios: 0.25, 0.5, 0.75" in missing.stderr
+
+
+def test_spread_is_not_replayed_and_never_counts_as_a_difference(tmp_path, checkpoint_pair):
+    from tests.experiments.helpers import run_cli
+
+    write_images(tmp_path / "photos", 2)
+    config = SweepConfig(
+        images=(str(tmp_path / "photos"),),
+        checkpoints=checkpoint_pair,
+        ratios=(0.5, 0.75),
+        seeds=SEEDS,
+        metrics=("ssim", "spread"),
+    )
+    result = run_sweep(config, root=tmp_path / "runs", models={name: load_model(name) for name in checkpoint_pair})
+    run = Run(result.run_dir)
+    assert csv_rows(run)["spread"].notna().all()
+    replayed = replay(run, "img001.png", seed=SEEDS[0], models=load_model)
+    assert replayed.not_replayed == ("spread",)
+    for cell in replayed.cells:  # one seed's cell does not determine spread: neither side of the comparison has it
+        assert "spread" not in cell.metrics and "spread" not in cell.stored
+        assert set(cell.stored) == set(cell.metrics) == {"loss", "mse", "psnr", "ssim"}
+        assert cell.difference() < 1e-4
+    done = run_cli("replay", run.run_id, "img001.png", "--ratio", "0.5", "--seed", str(SEEDS[0]),
+                   "--out", str(tmp_path / "runs"), timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[-1] == "spread is not replayed: it is measured over all the run's seeds, not one cell"
+    assert lines[-2].startswith("largest difference: ") and float(lines[-2].split()[-1]) < 1e-4
+    assert not any(line.split()[2:3] == ["spread"] for line in lines[1:-2])  # no spread row in the table

@@ -19,6 +19,7 @@ from experiments.config import SweepConfig
 from experiments.store import (
     COLUMNS,
     LEGACY_COLUMNS,
+    SCHEMA_COLUMNS,
     Run,
     RunBusyError,
     RunStore,
@@ -253,20 +254,22 @@ def test_a_run_written_before_the_metric_columns_loads_and_is_upgraded_when_appe
     }
 
 
-def test_new_runs_write_schema_3_with_crop_mask_mask_hash_and_size(tmp_path):
+def test_new_runs_write_schema_4_with_crop_mask_mask_hash_size_and_spread(tmp_path):
     run = RunStore(tmp_path).create()
-    assert run.read_manifest().schema_version == 3 and json.loads(run.manifest_path.read_text())["schema_version"] == 3
+    assert run.read_manifest().schema_version == 4 and json.loads(run.manifest_path.read_text())["schema_version"] == 4
     rows = [
-        dataclasses.replace(r, crop=True, mask="block", mask_hash="0123456789abcdef", size=320)
-        for r in make_rows(run.run_id, ["a.png"])
+        dataclasses.replace(r, crop=True, mask="block", mask_hash="0123456789abcdef", size=320, spread=spread)
+        for r, spread in zip(make_rows(run.run_id, ["a.png"]), (0.125, None))
     ]
     run.append_rows(rows)
     lines = run.losses_path.read_text().splitlines()
-    assert lines[0].endswith(",crop,mask,mask_hash,size") and lines[1].endswith(",320")
+    assert lines[0].endswith(",crop,mask,mask_hash,size,spread")
+    assert lines[1].endswith(",320,0.125") and lines[2].endswith(",320,")  # not computed: an empty cell
     df = load_runs(run.run_id, root=tmp_path)
     assert df["crop"].tolist() == [True, True] and df["crop"].dtype == bool
     assert set(df["mask"]) == {"block"} and set(df["mask_hash"]) == {"0123456789abcdef"}
     assert df["size"].tolist() == [320, 320] and df["size"].dtype == "int64"
+    assert df["spread"].dtype == "float64" and df["spread"].iloc[0] == 0.125 and pd.isna(df["spread"].iloc[1])
     assert run.done_cells() == {("a.png", "ck", "block", "0.75", "0"), ("a.png", "ck", "block", "0.75", "1")}
 
 
@@ -321,9 +324,23 @@ def test_runs_of_schema_2_load_as_224_and_resume_in_their_schema(tmp_path):
     run.update_manifest(schema_version=2)  # a run written before the size column
     run.append_rows([dataclasses.replace(r, mask="grid", size=32) for r in make_rows(run.run_id, ["a.png"])])
     lines = run.losses_path.read_text().splitlines()
-    assert lines[0] == ",".join(COLUMNS[:-1]) and lines[0].endswith(",mask_hash")  # its own header, no size
-    assert all(line.count(",") == len(COLUMNS) - 2 for line in lines)
+    assert lines[0] == ",".join(SCHEMA_COLUMNS[2]) and lines[0].endswith(",mask_hash")  # its own header, no size
+    assert all(line.count(",") == len(SCHEMA_COLUMNS[2]) - 1 for line in lines)
     df = load_runs(run.run_id, root=tmp_path)
     assert list(df.columns) == list(COLUMNS) and df["size"].tolist() == [224, 224]
-    assert set(df["mask"]) == {"grid"}
+    assert set(df["mask"]) == {"grid"} and df["spread"].isna().all()
     assert run.read_manifest().schema_version == 2
+
+
+def test_runs_of_schema_3_load_with_an_empty_spread_and_resume_in_their_schema(tmp_path):
+    run = RunStore(tmp_path).create()
+    run.update_manifest(schema_version=3)  # a run written before the spread column
+    rows = make_rows(run.run_id, ["a.png"])
+    run.append_rows([dataclasses.replace(rows[0], size=32, spread=0.5)])  # a value its schema cannot hold
+    run.append_rows([dataclasses.replace(rows[1], size=32)])  # a resume appends in the run's schema
+    lines = run.losses_path.read_text().splitlines()
+    assert lines[0] == ",".join(SCHEMA_COLUMNS[3]) and lines[0].endswith(",mask_hash,size") and len(lines) == 3
+    assert all(line.count(",") == len(SCHEMA_COLUMNS[3]) - 1 for line in lines)
+    df = load_runs(run.run_id, root=tmp_path)
+    assert list(df.columns) == list(COLUMNS) and df["spread"].isna().all() and df["size"].tolist() == [32, 32]
+    assert run.read_manifest().schema_version == 3 and len(run.done_cells()) == 2

@@ -20,7 +20,15 @@ from mae_core.evaluation.preprocess import preprocess
 from mae_core.files import file_sha256
 from mae_core.modeling.masking import mask_noise
 from tests.conftest import make_model
-from tests.experiments.helpers import huge_png, make_rows, run_cli, start_cli, write_images
+from tests.experiments.helpers import (
+    data_lines,
+    huge_png,
+    kill_after_rows,
+    make_rows,
+    run_cli,
+    start_cli,
+    write_images,
+)
 from tests.fake_caches import add_lpips_standin
 
 CELL = ["image", "checkpoint", "mask_ratio", "seed"]
@@ -163,13 +171,6 @@ def test_resume_refuses_changes_to_what_is_measured(tmp_path, checkpoint_pair, c
     assert "drop --seeds" in capsys.readouterr().err
 
 
-def _data_lines(path) -> int:
-    try:
-        return max(0, path.read_bytes().count(b"\n") - 1)
-    except FileNotFoundError:
-        return 0
-
-
 @pytest.mark.slow
 def test_kill_9_mid_sweep_then_resume_gives_exactly_one_row_per_cell(tmp_path, checkpoint_pair):
     folder = tmp_path / "imgs"
@@ -192,18 +193,7 @@ def test_kill_9_mid_sweep_then_resume_gives_exactly_one_row_per_cell(tmp_path, c
         str(root),
         "--no-progress",
     )
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            csvs = list(root.glob("*/losses.csv"))
-            if csvs and _data_lines(csvs[0]) >= 30:
-                break
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.02)
-        proc.kill()  # SIGKILL: no handler runs, the manifest stays "running"
-    finally:
-        proc.wait(timeout=30)
-    (run_dir,) = [p.parent for p in root.glob("*/losses.csv")]
+    run_dir = kill_after_rows(proc, root, 30)  # SIGKILL: no handler runs, the manifest stays "running"
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "running", "the sweep finished before it could be killed"
     before = load_runs([run_dir.name], root=root)
@@ -301,7 +291,7 @@ def test_sigterm_marks_the_run_interrupted_and_names_the_resume(tmp_path, checkp
         "--no-progress",
     )
     deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and not any(_data_lines(p) for p in root.glob("*/losses.csv")):
+    while time.monotonic() < deadline and not any(data_lines(p) for p in root.glob("*/losses.csv")):
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.02)
     proc.terminate()

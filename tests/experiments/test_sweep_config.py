@@ -6,7 +6,15 @@ import dataclasses
 
 import pytest
 
-from experiments.config import DEFAULT_BATCH_SIZE, SweepConfig, format_ratio, parse_ratios, parse_seeds, ratio_range
+from experiments.config import (
+    DEFAULT_BATCH_SIZE,
+    SweepConfig,
+    format_ratio,
+    parse_metrics,
+    parse_ratios,
+    parse_seeds,
+    ratio_range,
+)
 
 
 def test_ratio_and_seed_syntax():
@@ -78,3 +86,13 @@ def test_later_options_are_written_only_when_used():
     kept = dataclasses.replace(plain, keep_images=True)
     assert kept.to_dict()["keep_images"] is True
     assert SweepConfig.from_dict(kept.to_dict()) == kept and SweepConfig.from_dict(plain.to_dict()) == plain
+
+
+def test_metrics_words_spread_is_chosen_alone_or_with_others_and_by_all_never_by_none():
+    assert parse_metrics("spread") == ("spread",)
+    assert parse_metrics("spread,lpips") == ("lpips", "spread")  # in column order
+    assert parse_metrics("all") == ("ssim", "lpips", "detail", "visible_loss", "spread")
+    assert parse_metrics("none") == ()
+    assert SweepConfig(images=("a",), checkpoints=("c",), metrics=("spread",)).metrics == ("spread",)
+    with pytest.raises(ValueError, match=r"unknown metric 'spreads'; accepted: .*spread, or all, or none"):
+        parse_metrics("spreads")

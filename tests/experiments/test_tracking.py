@@ -390,3 +390,23 @@ def test_a_resume_that_adds_rows_sends_only_those(tmp_path, checkpoint_pair, mon
     assert run.data.metrics["pixel.safetensors/loss_mean"] == pytest.approx(pixel["loss"].mean())  # the latest
     path = client.download_artifacts(run.info.run_id, "per_image.parquet", str(tmp_path / "dl"))
     assert len(pd.read_parquet(path)) == 12
+
+
+def test_a_run_with_spread_logs_it_like_every_metric(tmp_path, checkpoint_pair):
+    from experiments.config import SweepConfig
+    from experiments.sweep import run_sweep
+    from tests.experiments.helpers import write_images
+
+    write_images(tmp_path / "imgs", 2)
+    config = SweepConfig(
+        images=(str(tmp_path / "imgs"),), checkpoints=checkpoint_pair, ratios=(0.5, 0.75), seeds=(0, 1, 2),
+        metrics=("spread",), device="cpu",
+    )  # fmt: skip
+    result = run_sweep(config, root=tmp_path / "runs")
+    run = RunStore(tmp_path / "runs").open(result.run_id)
+    rows = run.read_rows()
+    log = run_log(run.read_manifest(), rows)
+    assert set(log.summary["metric"]) == {"loss", "mse", "psnr", "spread"}
+    part = rows[(rows["checkpoint"] == checkpoint_pair[1]) & (rows["mask_ratio"] == 0.75)]
+    assert log.metrics[1]["gan.safetensors/spread_mean"] == pytest.approx(part["spread"].mean())
+    assert "gan.safetensors/spread_sd" in log.metrics[1] and "pixel.safetensors/spread_mean" in log.metrics[0]

@@ -4,6 +4,7 @@ image inputs, progress, and input validation."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 
 import numpy as np
@@ -15,6 +16,7 @@ from mae_core.evaluation.metrics import MetricSkippedWarning
 from mae_core.evaluation.packed import cached_pack_weights, pack_weights, packed_forward
 from mae_core.evaluation.preprocess import ImageError, preprocess
 from mae_core.evaluation.reconstruct import reconstruct
+from mae_core.evaluation.uncertainty import mask_uncertainty
 from mae_core.modeling.masking import mask_hash, mask_noise, noise_for_seeds
 from mae_core.modeling.model import MAEConfig
 from tests.conftest import TINY_CONFIG, make_image, make_model
@@ -371,3 +373,41 @@ def test_lpips_asked_for_without_weights_warns_once_and_is_left_empty(models, im
 def test_unknown_metric_is_refused_before_any_work(models, images):
     with pytest.raises(ValueError, match="unknown metric 'fid'"):
         iter_evaluate(models, images, [0.5], [0], metrics=["ssim", "fid"])
+
+
+def test_spread_is_each_images_mean_spread_over_all_the_seeds_as_mask_uncertainty_gives_it(models, images):
+    seeds = [0, 3, 11, 12]
+    expected = {}
+    for batch_size in (1, 5, 64):  # whole seed groups per batch, whatever the batch size
+        batches = list(
+            iter_evaluate(
+                models, images, [0.5, 0.75], seeds, batch_size=batch_size, masks=("random", "grid"), metrics=["spread"]
+            )
+        )
+        assert all(len(batch) % len(seeds) == 0 for batch in batches)
+        assert len(batches) == (2 * 12 if batch_size < 8 else 2)  # per model 12 groups of 4 seeds: one a batch, or all
+        for record in (r for batch in batches for r in batch):
+            group = (record.model, record.image, record.mask, record.mask_ratio)
+            if group not in expected:
+                model, image = models[record.model], images[record.image]
+                uncertainty = mask_uncertainty(model, image, record.mask_ratio, seeds, strategy=record.mask)
+                expected[group] = uncertainty.mean_spread
+            assert record.spread == pytest.approx(expected[group], rel=1e-5), group
+    assert len(expected) == 2 * 3 * 2 * 2 and all(value > 0 for value in expected.values())
+
+
+def test_spread_of_one_seed_is_nan_and_without_spread_batches_stay_as_they_were(models, images):
+    records = evaluate(models, images, [0.5], [7], metrics=["spread", "ssim"])
+    assert all(math.isnan(r.spread) and r.ssim is not None for r in records)  # one mask: no spread to measure
+    batches = list(iter_evaluate(models, images, [0.5, 0.75], [0, 1], batch_size=5, metrics=["ssim"]))
+    assert [len(b) for b in batches] == [5, 5, 2, 5, 5, 2]
+    assert all(r.spread is None for b in batches for r in b)
+
+
+def test_spread_of_a_norm_pix_model_equals_mask_uncertainty():
+    model = make_model(MAEConfig(**{**TINY_CONFIG.to_dict(), "norm_pix_loss": True}), seed=3)
+    image = make_image(width=50, height=37, seed=5)
+    records = evaluate({"n": model}, [image], [0.5], [1, 2, 3], batch_size=2, metrics=["spread"])
+    expected = mask_uncertainty(model, image, 0.5, [1, 2, 3]).mean_spread
+    assert {r.seed for r in records} == {1, 2, 3}
+    assert all(r.spread == pytest.approx(expected, rel=1e-5) for r in records)

@@ -130,6 +130,12 @@ def test_metrics_chosen_per_call(tiny_model, rgb_image):
     assert rec.metrics.detail is not None and rec.metrics.ssim is None and rec.metrics.visible_loss is None
 
 
+def test_spread_is_refused_for_one_reconstruction_with_where_to_get_it(tiny_model, rgb_image):
+    with pytest.raises(ValueError, match=r"spread is measured over several masks.*mask_uncertainty") as info:
+        reconstruct(tiny_model, rgb_image, 0.75, seed=1, metrics=["ssim", "spread"])
+    assert "\n" not in str(info.value)
+
+
 # tiny-pixel on chelsea.jpg at ratio 0.75, seed 3, recorded before other sizes existed: (loss, mse, sha256 prefix of
 # the reconstruction panel's and the mask's bytes). The 224 path must give exactly these numbers.
 GOLDEN_224 = {

@@ -12,9 +12,12 @@ import torch
 from mae_core import MaskUncertainty, mask_uncertainty
 from mae_core.evaluation import seed_batch
 from mae_core.evaluation.preprocess import denormalize, preprocess
+from mae_core.evaluation.reconstruct import reconstruct
+from mae_core.evaluation.uncertainty import mean_spread, spread_over_masks
 from mae_core.modeling.masking import mask_noise
+from mae_core.modeling.model import MAEConfig
 from mae_core.modeling.patches import mask_to_pixels
-from tests.conftest import make_image
+from tests.conftest import TINY_CONFIG, make_image, make_model
 
 
 def _one_by_one(model, image, ratio, seeds, strategy="random"):
@@ -91,3 +94,48 @@ def test_bad_arguments_are_one_line_value_errors(tiny_model, kwargs, message):
     with pytest.raises(ValueError, match=message) as info:
         mask_uncertainty(tiny_model, make_image(), **kwargs)
     assert "\n" not in str(info.value)
+
+
+def test_spread_over_masks_is_one_computation_for_any_number_of_groups():
+    generator = torch.Generator().manual_seed(0)
+    pixels = torch.randn(3, 5, 16, 4 * 4 * 3, generator=generator)  # [G, K, L, p*p*C]
+    mask = (torch.rand(3, 5, 16, generator=generator) < 0.6).float()
+    mask[1, :, 0] = 0.0  # a patch no mask of group 1 removed
+    together = spread_over_masks(pixels, mask)
+    for g in range(3):
+        alone = spread_over_masks(pixels[g], mask[g])
+        torch.testing.assert_close(together.spread[g], alone.spread, equal_nan=True)
+        torch.testing.assert_close(together.mean[g], alone.mean, equal_nan=True)
+        assert torch.equal(together.coverage[g], mask[g].sum(0))
+    assert together.spread[1, 0].isnan().all() and together.mean[1, 0].isnan().all()
+    # the image's mean spread: over the patches removed twice or more, every pixel of them counted once
+    means = mean_spread(together.spread, together.coverage)
+    for g in range(3):
+        twice = together.coverage[g] >= 2
+        assert float(means[g]) == pytest.approx(float(together.spread[g][twice].double().mean()), rel=1e-12)
+    assert math.isnan(float(mean_spread(together.spread[:1], torch.ones(1, 16))))  # no patch removed twice
+
+
+def test_the_image_mean_spread_equals_the_one_of_its_patches(tiny_model):
+    """MaskUncertainty.mean_spread (per pixel) and mean_spread of the patch-space numbers (what the engine reports)
+    are the same number."""
+    image = make_image(seed=4)
+    seeds = (2, 3, 4, 8, 9)
+    result = mask_uncertainty(tiny_model, image, 0.75, seeds, strategy="grid")
+    batch = seed_batch.run_seeds(tiny_model, image, 0.75, seeds, strategy="grid")
+    stats = spread_over_masks(batch.pred, batch.mask)
+    assert result.mean_spread == pytest.approx(float(mean_spread(stats.spread, stats.coverage)), rel=1e-9)
+
+
+def test_a_norm_pix_models_spread_is_of_its_honest_reconstructions():
+    """A norm-pix model predicts per-patch normalised pixels: its mean over masks is of the reconstructions
+    reconstruct shows (de-normalised the honest way), not of the raw prediction read as pixels."""
+    model = make_model(MAEConfig(**{**TINY_CONFIG.to_dict(), "norm_pix_loss": True}), seed=3)
+    image = make_image(seed=6)
+    seeds = [0, 1, 2, 3]
+    result = mask_uncertainty(model, image, 0.5, seeds)
+    shown = np.stack([reconstruct(model, image, 0.5, s, metrics=()).reconstruction for s in seeds]) / 255.0
+    removed = result.masks.repeat(8, 1).repeat(8, 2).astype(bool)  # [K, H, W], patch 8 in TINY_CONFIG
+    covered = result.coverage > 0
+    mean = (shown * removed[..., None]).sum(0) / np.maximum(result.coverage, 1)[..., None]
+    np.testing.assert_allclose(result.mean[covered], mean[covered], atol=1.01 / 255)  # panels are whole levels
