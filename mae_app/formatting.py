@@ -65,9 +65,11 @@ def rounded(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def metric_legend() -> str:
-    """One line per metric, in Markdown: which direction is better and what it measures (shown under the tables)."""
-    lines = [f"- **{info.name}** ({info.better} is better): {info.explanation}" for info in METRIC_INFO.values()]
+def metric_legend(names: Sequence[str] | None = None) -> str:
+    """One line per metric of ``names`` (default: every metric), in Markdown: which direction is better and what it
+    measures (shown under the tables)."""
+    shown = METRIC_INFO if names is None else {name: METRIC_INFO[name] for name in names}
+    lines = [f"- **{info.name}** ({info.better} is better): {info.explanation}" for info in shown.values()]
     return "\n".join(lines)
 
 

@@ -22,6 +22,7 @@ OPTIONAL_METRICS = ("ssim", "lpips", "detail", "visible_loss")  # of one reconst
 # of one image over ALL the seeds of a call (its K masks, same checkpoint, strategy and ratio): never a default, and
 # nothing that measures one reconstruction (reconstruct, the app's Compare table) computes it
 SEED_METRICS = ("spread",)
+RECONSTRUCTION_METRICS = BASE_METRICS + OPTIONAL_METRICS  # what one reconstruction can carry (the Compare table)
 SWEEP_METRICS = OPTIONAL_METRICS + SEED_METRICS  # what ``metrics=`` and a sweep's ``--metrics`` may choose ("all")
 METRIC_NAMES = BASE_METRICS + SWEEP_METRICS  # per-image metrics, in the order tables and CSV columns show them
 DEFAULT_METRICS = ("ssim", "detail", "visible_loss")  # plus lpips when its weights are on this machine

@@ -9,6 +9,7 @@ import gradio as gr
 from experiments.config import SweepConfig
 from experiments.store import Run, load_runs
 from experiments.sweep import run_sweep
+from mae_core.evaluation.metrics import SEED_METRICS, default_metrics
 
 from .. import formatting, inputs, space
 from ..background import Cancelled, Job
@@ -45,8 +46,10 @@ class SweepHandlers(AppState):
         ratios = inputs.ratio_grid(ratio_min, ratio_max, ratio_step)
         seeds = inputs.seed_list(first_seed, num_seeds)
         strategies = inputs.sweep_strategies(masks)
-        config = sweep_config(image, batch, (first, second), ratios, seeds, bool(crop), strategies)
         metric = inputs.metric_name(metric)
+        # the default metrics, and spread (over each cell's seeds) when it is the one to show
+        metrics = (*default_metrics(), metric) if metric in SEED_METRICS else None
+        config = sweep_config(image, batch, (first, second), ratios, seeds, bool(crop), strategies, metrics)
         models = {name: self.model(name) for name in config.checkpoints}  # after every check: loading is slow
         started: list[Run] = []
         key = session_key(request)
@@ -126,10 +129,12 @@ def sweep_config(
     seeds: tuple,
     crop: bool,
     strategies: tuple[str, ...] = ("random",),
+    metrics: tuple[str, ...] | None = None,
 ) -> SweepConfig:
     """The checked study; bad input (or too big a study for the app) is a ``gr.Error``. The images are the uploads
     under their file names (:func:`stage_uploads`), and the run keeps a copy of each: uploads vanish from the server
-    after a while, and the run must still replay."""
+    after a while, and the run must still replay. ``metrics``: the optional metrics to compute (None: the default
+    set)."""
     images = inputs.sweep_images(image, batch)
     checkpoints = inputs.distinct_checkpoints(names)
     inputs.check_sweep_size(len(images) * len(strategies) * len(ratios) * len(seeds) * len(checkpoints))
@@ -141,6 +146,7 @@ def sweep_config(
             seeds=seeds,
             crop=crop,
             masks=strategies,
+            metrics=metrics,
             keep_images=True,
         )
     except ValueError as err:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from mae_core.evaluation.metrics import RECONSTRUCTION_METRICS
 from mae_core.modeling.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
 from mae_core.modeling.model import MAX_IMAGE_SIDE
 
@@ -135,7 +136,7 @@ def build(
         metrics = gr.Dataframe(
             empty_table(EMPTY_COMPARE), label="Metrics on the removed patches", interactive=False, elem_id="metrics"
         )
-        gr.Markdown(metric_legend(), elem_id="compare-metric-legend")
+        gr.Markdown(metric_legend(RECONSTRUCTION_METRICS), elem_id="compare-metric-legend")
         note = gr.Markdown(label="note", elem_id="compare-note")
         copy_link, link = link_row("compare")
         shown = gr.State(None)  # inside the tab: a child of the Tabs itself would be taken for a tab

@@ -38,6 +38,7 @@ from ..options import (  # noqa: F401  (the metric names and their checks live t
     METRIC_INFO,
     METRIC_NAMES,
     OPTIONAL_METRICS,
+    RECONSTRUCTION_METRICS,
     SEED_METRICS,
     SWEEP_METRICS,
     MetricInfo,
@@ -196,6 +197,12 @@ class MetricPlan:
         return BASE_METRICS + self.names
 
 
+def default_metrics() -> tuple[str, ...]:
+    """The optional metrics computed when none are named: :data:`DEFAULT_METRICS`, plus lpips when its weights are
+    already on this machine (never downloaded for a default)."""
+    return DEFAULT_METRICS + (("lpips",) if lpips_weights_present() else ())
+
+
 def plan_metrics(
     requested: Iterable[str] | None = None, *, device: torch.device | str = "cpu", offline: bool | None = None
 ) -> MetricPlan:
@@ -207,7 +214,7 @@ def plan_metrics(
     lpips named explicitly downloads its weights unless ``offline`` (see :func:`.perceptual.load_lpips`);
     when they cannot be had, lpips is left out and :attr:`MetricPlan.note` says what to fetch and how."""
     if requested is None:
-        wanted, asked = DEFAULT_METRICS + (("lpips",) if lpips_weights_present() else ()), False
+        wanted, asked = default_metrics(), False
     else:
         wanted = check_metric_names(requested)
         asked = "lpips" in wanted

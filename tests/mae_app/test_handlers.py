@@ -398,6 +398,24 @@ def test_sweep_with_several_mask_strategies_plots_a_line_per_checkpoint_and_stra
             run_to_end(tiny_app.sweep, image_file, None, *NAMES, 0.5, 0.5, 0.1, 1, 0, "mse", False, bad)
 
 
+def test_a_sweep_showing_spread_measures_it_over_each_cells_seeds(tiny_app, image_file):
+    from mae_core.evaluation.uncertainty import mask_uncertainty
+
+    (plot, table, csv_path, note), _ = run_to_end(
+        tiny_app.sweep, image_file, None, *NAMES, 0.5, 0.75, 0.25, 3, 4, "spread"
+    )
+    rows = pd.read_csv(csv_path)
+    assert rows["spread"].notna().all() and rows["ssim"].notna().all()  # spread added to the default metrics
+    assert (rows.groupby(["checkpoint", "mask_ratio"])["spread"].nunique() == 1).all()  # one value per cell
+    row = rows[(rows["checkpoint"] == NAMES[1]) & (rows["mask_ratio"] == 0.75)].iloc[0]
+    expected = mask_uncertainty(tiny_app.model(NAMES[1]), image_file, 0.75, seeds=[4, 5, 6]).mean_spread
+    assert row["spread"] == pytest.approx(expected, rel=1e-5)
+    assert len(table) == 4 and table["mean"].notna().all()
+    # any other metric keeps the default set (no spread column filled)
+    (_, _, csv_path, _), _ = run_to_end(tiny_app.sweep, image_file, None, *NAMES, 0.5, 0.5, 0.1, 2, 0, "loss")
+    assert pd.read_csv(csv_path)["spread"].isna().all()
+
+
 def test_sweep_uses_the_compare_image_without_a_batch(tiny_app, image_file):
     (_, table, csv_path, _), _ = run_to_end(tiny_app.sweep, image_file, None, *NAMES, 0.5, 0.5, 0.1, 1, 0, "loss")
     rows = pd.read_csv(csv_path)
