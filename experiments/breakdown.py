@@ -224,6 +224,14 @@ class TooFewRatios(ValueError):
     """An image measured at fewer than :data:`MIN_RATIOS` mask ratios: there is no curve to cross."""
 
 
+def check_ratios(frame: pd.DataFrame, what: str) -> None:
+    """:class:`TooFewRatios` (naming ``what``: "image 'cat.png'", "the selection") when ``frame``'s rows hold fewer
+    than :data:`MIN_RATIOS` mask ratios under every mask strategy: no curve there has a crossing to find."""
+    if frame.groupby("mask")["mask_ratio"].nunique().max() < MIN_RATIOS:
+        listed = ", ".join(f"{r:g}" for r in sorted(float(r) for r in frame["mask_ratio"].unique()))
+        raise TooFewRatios(f"a breakdown needs at least {MIN_RATIOS} mask ratios; {what} was measured at {listed} only")
+
+
 @dataclass(frozen=True)
 class ImageBreakdown:
     """One image's breakdown: its rows of the report's tables."""
@@ -244,12 +252,7 @@ def image_breakdown(
     rows = frame[frame["image"] == image]
     if rows.empty:
         raise ValueError(f"the selected cells hold no image {image!r}")
-    measured = sorted(float(r) for r in rows["mask_ratio"].unique())
-    if rows.groupby("mask")["mask_ratio"].nunique().max() < MIN_RATIOS:
-        listed = ", ".join(f"{r:g}" for r in measured)
-        raise TooFewRatios(
-            f"a breakdown needs at least {MIN_RATIOS} mask ratios; image {image!r} was measured at {listed} only"
-        )
+    check_ratios(rows, f"image {image!r}")
     ratios = breakdown_ratios(rows, threshold)
     if pair is None or rows["checkpoint"].nunique() < 2:
         return ImageBreakdown(image, threshold, ratios, pd.DataFrame(columns=list(DIFFERENCE_COLUMNS)))

@@ -13,10 +13,12 @@ import pandas as pd
 
 from experiments.breakdown import (
     Threshold,
+    TooFewRatios,
     breakdown_differences,
     breakdown_distribution,
     breakdown_paired,
     breakdown_ratios,
+    check_ratios,
     plot_breakdown,
 )
 from experiments.csv_text import write_csv
@@ -46,6 +48,11 @@ def write_image_report(
     written: list[Path] = []
     lines: list[str] = []
     for threshold in thresholds:
+        try:
+            check_ratios(frame, "the selection")
+        except TooFewRatios as err:
+            lines += ["", f"breakdown ratio ({threshold.text}): not computed: {err}"]
+            continue
         table = breakdown_ratios(frame, threshold)
         distribution = breakdown_distribution(table)
         written.append(write_csv(table, folder / f"breakdown_{threshold.slug}.csv"))

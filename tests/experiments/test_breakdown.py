@@ -183,3 +183,15 @@ def test_report_breakdown_errors_are_one_line_and_leave_no_folder(tmp_path):
         assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     reports = tmp_path / "reports"
     assert not reports.exists() or not any(reports.iterdir())
+
+
+def test_report_at_a_single_ratio_says_a_breakdown_needs_two(tmp_path):
+    store_runs(tmp_path, study_frame(images=3, seeds=2, ratios=(0.75,), shift=(0.0,)))
+    done = _report(tmp_path, "--breakdown", "psnr<10")
+    assert done.returncode == 0, done.stderr
+    assert (
+        "breakdown ratio (psnr<10): not computed: a breakdown needs at least 2 mask ratios; the selection was "
+        "measured at 0.75 only" in done.stdout
+    )
+    folder = Path(done.stdout.strip().splitlines()[-1].removeprefix("report folder: "))
+    assert (folder / "summary_loss.csv").exists() and not list(folder.glob("breakdown_*"))
