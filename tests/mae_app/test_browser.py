@@ -236,7 +236,7 @@ def test_a_shared_runs_link_opens_the_runs_tab_on_its_runs_metric_and_image(tmp_
             expect(page.locator("#runs-metric input")).to_have_value("mse", timeout=30_000)
             expect(page.locator("#runs-picked")).to_contain_text(run_id)
             expect(page.locator("#drill-image input")).to_have_value(image, timeout=60_000)
-            expect(page.locator("#drill-gallery img")).to_have_count(3 * 3, timeout=90_000)
+            expect(page.locator("#drill-gallery img")).to_have_count(3 * 4, timeout=90_000)  # masked, a, b, b - a
             expect(page.locator("#image-ranking")).to_contain_text("photo0.png")
             page.locator("#runs-copy-link").click()
             expect(page.locator("#runs-link textarea, #runs-link input").first).to_have_value(link, timeout=30_000)
