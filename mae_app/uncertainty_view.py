@@ -314,6 +314,7 @@ def spread_note(names: tuple[str, str], results: list[MaskUncertainty], vmax: fl
         f"Compare's seed and the next {k - 1}). Per pixel: the standard deviation of the reconstruction over the "
         "masks that removed it, in [0, 1] RGB (root-mean-square over the channels); high = the checkpoint is unsure "
         "there.",
+        *_repeated_masks(first),
         *(
             f"- **{row}** ({name}): mean spread {_number(r.mean_spread)}"
             for row, name, r in zip(("top", "bottom"), names, results)
@@ -323,6 +324,17 @@ def spread_note(names: tuple[str, str], results: list[MaskUncertainty], vmax: fl
         f"pixels removed by fewer than {MIN_COVERAGE} of the {k} masks (no spread to measure), left out of the mean.",
     ]
     return "\n".join(lines)
+
+
+def _repeated_masks(result: MaskUncertainty) -> list[str]:
+    """A line when some of the K seeds drew the same mask (a grid strategy has only a few): each counts as drawn."""
+    distinct = len({mask.tobytes() for mask in result.masks})
+    if distinct == result.num_masks:
+        return []
+    return [
+        f"Only {distinct} of the {result.num_masks} masks are distinct ({result.strategy} masks at this ratio take "
+        "few forms on this patch grid): each distinct mask weighs as many seeds as drew it."
+    ]
 
 
 def difference_note(names: tuple[str, str], result: PatchDifference, limit: float) -> str:

@@ -77,6 +77,15 @@ def test_spread_maps_share_one_scale_and_the_note_gives_each_mean_spread(view, t
     assert f"mean spread {results[0].mean_spread:.4g}" in cropped and "seeds 3-4" in cropped
 
 
+def test_a_strategy_with_few_masks_says_how_many_of_the_k_are_distinct(view, tiny_checkpoints, image_file):
+    _, _, note = view.uncertainty(image_file, *NAMES, 0.75, 0, False, "grid", 16)
+    result = mask_uncertainty(load_model(tiny_checkpoints[NAMES[0]]), image_file, 0.75, range(16), strategy="grid")
+    distinct = len({m.tobytes() for m in result.masks})
+    assert distinct < 16 and f"Only {distinct} of the 16 masks are distinct (grid masks at this ratio" in note
+    _, _, random_note = view.uncertainty(image_file, *NAMES, 0.25, 0, False, "random", 16)
+    assert "distinct" not in random_note  # 4 of the tiny grid's 16 patches removed: 1820 masks, no repeat here
+
+
 def test_difference_map_and_fractions_are_patch_differences(view, tiny_checkpoints, image_file):
     path, note = view.difference(image_file, *NAMES, 0.5, 3, False, "random", "", "mse", 16)
     result, expected = expected_difference(tiny_checkpoints, image_file)
