@@ -1,7 +1,8 @@
 """The Compare tab's attention view: where each checkpoint looked, for the class token or a clicked patch.
 
-Both rows use the Compare's mask (same image, strategy, ratio, seed or drawn patches), so the two checkpoints'
-attention is read on the same visible set. The view's handler is the named ``/attention`` endpoint; the section is
+Both rows use the Compare's mask (same image, strategy, ratio, seed or drawn patches) and size (the square
+input, or the image's own aspect with "Keep aspect"), so the two checkpoints' attention is read on the same visible
+set of the picture the Compare shows. The view's handler is the named ``/attention`` endpoint; the section is
 an accordion that computes only while open (each opening, control change, patch click or new Compare result), and
 the results of the last few masks are kept so moving between layers and heads does not run the models again.
 """
@@ -134,18 +135,21 @@ class AttentionView:
         patch: str | None = CLASS_TOKEN,
         layer: str | None = ROLLOUT,
         head: str | None = MEAN,
+        native: bool = False,
     ) -> tuple[str, str, str]:
         """Where each checkpoint looked, under the Compare's mask (the same first eight arguments as ``/compare``).
 
         ``patch``: the query token, ``"class token"`` (or empty) or a patch index (row-major): a visible patch's
         token in the encoder, a removed patch's mask token in the decoder. ``layer``: ``"rollout"`` (encoder only)
         or a layer number (-1 = the last) of the part holding the token. ``head``: ``"mean"`` or a head number.
+        ``native``: as ``/compare``'s ("Keep aspect"), the image's own aspect and size; patch indices are then
+        row-major on that rectangular grid.
 
         Returns the overlay of ``first`` and of ``second`` on the masked image (2 PNG file paths) and a note."""
         query = attention_query(patch, layer, head)
         rows = []
         for name in (first, second):
-            result = self.result(image, name, mask_ratio, seed, crop, strategy, removed)
+            result = self.result(image, name, mask_ratio, seed, crop, strategy, removed, native)
             try:
                 rows.append((name, result, result.attention.where_looked(query.patch, query.layer, query.head)))
             except ValueError as err:  # removed/visible mix-up, layer or head out of this checkpoint's range
@@ -175,39 +179,60 @@ class AttentionView:
         strategy: str,
         removed: str | None,
         layer: str | None,
+        native: bool,
         row: int,
         evt: gr.SelectData,
     ) -> tuple[str, str | None]:
         """The token box's text for a click on row ``row``'s overlay (0 top, 1 bottom; pixel coordinates on that
-        checkpoint's input grid), and the layer: a removed patch's mask token lives in the decoder, which has no
+        overlay, whose patch grid is the reconstruction's: square, or the image's own with ``native``), and the
+        layer: a removed patch's mask token lives in the decoder, which has no
         rollout, so a click on one while the layer is ``rollout`` moves the layer to the decoder's last (-1)."""
         if not image or evt.index is None:
             return CLASS_TOKEN, layer
         name = (a, b)[row]
-        config = self.model(name).config
+        result = self.result(image, name, mask_ratio, seed, crop, strategy, removed, native)
         x, y = (int(v) for v in evt.index)
-        side, grid = config.patch_size, config.grid_size
-        patch = min(y // side, grid - 1) * grid + min(x // side, grid - 1)
-        result = self.result(image, name, mask_ratio, seed, crop, strategy, removed)
+        side = self.model(name).config.patch_size
+        grid_h, grid_w = result.attention.grid
+        patch = min(y // side, grid_h - 1) * grid_w + min(x // side, grid_w - 1)
         if patch in result.attention.removed and attention_query(patch, layer, None).layer is None:
             layer = "-1"
         return str(patch), layer
 
     def result(
-        self, image: str | None, name: str, mask_ratio: float, seed: float, crop: bool, strategy: str, removed
+        self,
+        image: str | None,
+        name: str,
+        mask_ratio: float,
+        seed: float,
+        crop: bool,
+        strategy: str,
+        removed,
+        native: bool = False,
     ) -> Reconstruction:
-        """``name``'s reconstruction with attention under the Compare's mask, from the cache when it is there."""
+        """``name``'s reconstruction with attention under the Compare's mask and size, from the cache when it is
+        there."""
         picture = inputs.read_image(image)
         seed_value, mask_args = inputs.compare_mask(seed, strategy, removed)
+        size = inputs.compare_size(native, mask_args)
         model = self.model(name)
-        key = (file_sha256(image), name, id(model), float(mask_ratio), seed_value, bool(crop), str(mask_args))
+        mask = (float(mask_ratio), seed_value, bool(crop), str(mask_args), bool(native))
+        key = (file_sha256(image), name, id(model), *mask)
         with self._lock:
             if key in self._results:
                 self._results.move_to_end(key)
                 return self._results[key]
         try:
             result = reconstruct(
-                model, picture, float(mask_ratio), seed_value, crop=bool(crop), metrics=[], attentions=True, **mask_args
+                model,
+                picture,
+                float(mask_ratio),
+                seed_value,
+                crop=bool(crop),
+                metrics=[],
+                attentions=True,
+                **mask_args,
+                **size,
             )
         except ValueError as err:
             raise inputs.user_error(err) from None
@@ -228,10 +253,14 @@ def attention_note(rows: list[tuple[str, AttentionMap]], vmax: float) -> str:
     return "\n".join([*lines, "", scale])
 
 
-def wire(tab: AttentionTab, view: AttentionView, compare_inputs: list, results: gr.components.Component, gpu) -> None:
+def wire(
+    tab: AttentionTab, view: AttentionView, compare_inputs: list, keep_aspect, results: gr.components.Component, gpu
+) -> None:
     """``/attention`` is computed on opening the section, on a change of its controls, on a click on an overlay
-    (which picks the token) and when the Compare shows new results (``results`` changes) while it is open."""
-    args = [*compare_inputs, *tab.controls]
+    (which picks the token) and when the Compare shows new results (``results`` changes) while it is open.
+    ``compare_inputs``: the Compare's image, checkpoints, ratio, seed, crop, strategy and drawn patches, in that
+    order; ``keep_aspect``: its "Keep aspect" box (``native``, the endpoint's last parameter)."""
+    args = [*compare_inputs, *tab.controls, keep_aspect]
     tab.section.expand(lambda: True, outputs=[tab.shown], api_visibility="private").then(
         gpu(view.attention), args, tab.outputs, api_name="attention"
     )
@@ -242,6 +271,6 @@ def wire(tab: AttentionTab, view: AttentionView, compare_inputs: list, results: 
         control.input(gpu(view.when_shown), shown_args, tab.outputs, api_visibility="private")
     tab.patch.submit(gpu(view.when_shown), shown_args, tab.outputs, api_visibility="private")
     for row, overlay in enumerate(tab.overlays):
-        pick_args = [*compare_inputs, tab.layer, gr.State(row)]
+        pick_args = [*compare_inputs, tab.layer, keep_aspect, gr.State(row)]
         picked = overlay.select(view.pick_patch, pick_args, [tab.patch, tab.layer], api_visibility="private")
         picked.then(gpu(view.when_shown), shown_args, tab.outputs, api_visibility="private")

@@ -20,6 +20,7 @@ from experiments.config import ratio_range
 from experiments.sources import LIST_SUFFIXES
 from mae_core.evaluation.norm_pix import DenormMode, check_denorm
 from mae_core.evaluation.preprocess import ImageError, load_image
+from mae_core.evaluation.reconstruct import NATIVE_SIZE
 from mae_core.modeling.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
 from mae_core.modeling.masking import check_seed, check_strategy, mask_ratio_value
 from mae_core.options import SEED_LIMIT as TYPED_SEED_LIMIT
@@ -150,6 +151,17 @@ def compare_mask(seed: float | None, strategy: str | None, removed: str | Sequen
     if strategy == CUSTOM_MASK:
         mask_args["removed"] = removed_patches(removed)
     return seed_value, mask_args
+
+
+def compare_size(native: bool, mask_args: Mapping) -> dict:
+    """The Compare's "Keep aspect" box as ``reconstruct`` keyword arguments: ``size="native"`` (the image's own
+    aspect and size) when ticked, else none (the model's square). Drawn masks are drawn on the square: ticked with
+    one, a one-line ``gr.Error``."""
+    if not native:
+        return {}
+    if mask_args["strategy"] == CUSTOM_MASK:
+        raise gr.Error("Drawn masks are drawn on the square input: untick 'Keep aspect' to draw one.")
+    return {"size": NATIVE_SIZE}
 
 
 def sweep_strategies(strategies: Sequence[str] | str | None) -> tuple[str, ...]:

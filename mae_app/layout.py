@@ -62,7 +62,9 @@ def build_demo(app: MAEApp) -> gr.Blocks:
         compare.wire(compare_tab, gpu(app.compare), page, app.new_seed)
         compare.wire_row_labels(compare_tab, app.row_label)
         view = attention_view.AttentionView(app.model)
-        attention_view.wire(compare_tab.attention, view, compare_tab.square_inputs, compare_tab.metrics, gpu)
+        attention_view.wire(
+            compare_tab.attention, view, compare_tab.square_inputs, compare_tab.keep_aspect, compare_tab.metrics, gpu
+        )
         unsure = uncertainty_view.UncertaintyView(app.model)
         square, aspect = compare_tab.square_inputs, compare_tab.keep_aspect
         uncertainty_view.wire(compare_tab.uncertainty, unsure, square, aspect, compare_tab.metrics, gpu)

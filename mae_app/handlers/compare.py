@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import secrets
 
-import gradio as gr
-
 from mae_core.checkpoints.registry import registry
 from mae_core.evaluation.metrics import plan_metrics
-from mae_core.evaluation.reconstruct import NATIVE_SIZE, reconstruct
-from mae_core.modeling.mask_strategies import CUSTOM_MASK
+from mae_core.evaluation.reconstruct import reconstruct
 
 from .. import formatting, inputs, space
 from ..panels import heatmap_scale, panel_files
@@ -50,9 +47,7 @@ class CompareHandlers(AppState):
         """
         picture = inputs.read_image(image)
         seed_value, mask_args = inputs.compare_mask(seed, strategy, removed)
-        if native and mask_args["strategy"] == CUSTOM_MASK:
-            raise gr.Error("Drawn masks are drawn on the square input: untick 'Keep aspect' to draw one.")
-        size = {"size": NATIVE_SIZE} if native else {}
+        size = inputs.compare_size(native, mask_args)
         mode = inputs.denorm_mode(denorm)
         plan = plan_metrics()  # the default set: lpips only when its weights are here, else a note saying how
         pair = (first, second)

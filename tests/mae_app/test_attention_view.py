@@ -4,6 +4,7 @@ Compare's mask, the library's maps drawn, the encoder or decoder chosen by the c
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import gradio as gr
 import numpy as np
@@ -93,8 +94,9 @@ def test_drawn_masks_work_and_every_parameter_is_named(served, image_file):
         "patch",
         "layer",
         "head",
+        "native",
     ]
-    assert [p["parameter_default"] for p in params[-3:]] == ["class token", "rollout", "mean"]
+    assert [p["parameter_default"] for p in params[-4:]] == ["class token", "rollout", "mean", False]
     top, bottom, note = client.predict(
         image=handle_file(image_file),
         strategy="draw",
@@ -128,3 +130,39 @@ def test_closed_section_computes_nothing(tiny_app, image_file):
     assert len(view.when_shown(True, *args)) == 3 and len(view._results) == 2
     view.attention(*args[:-2], "1", "mean")  # another layer: the two results are reused
     assert len(view._results) == 2
+
+
+def test_keep_aspect_reads_the_attention_of_the_picture_compare_shows(served, image_file):
+    """With "Keep aspect" (``native``), the rows' attention is the native-size reconstruction's (a 40x48 picture:
+    a 5x6 patch grid on the tiny models), as /compare's panels are; drawn masks refuse it in one line."""
+    files, url = served
+    client = Client(url, verbose=False)
+    args = (handle_file(image_file), *NAMES, 0.5, 3, False, "random", "")
+    top, bottom, note = client.predict(*args, "class token", "rollout", "mean", True, api_name="/attention")
+    maps = [reconstruct(load_model(files[name]), image_file, 0.5, 3, size="native", attentions=True) for name in NAMES]
+    assert maps[0].attention.grid == (5, 6)
+    grids = [rec.attention.encoder_map().grid for rec in maps]
+    vmax = max(float(np.nanmax(grid)) for grid in grids)
+    for path, rec, grid in zip((top, bottom), maps, grids):
+        assert pixels(path).shape == (40, 48, 3)
+        np.testing.assert_array_equal(pixels(path), attention_overlay(rec.masked, grid, vmax=vmax))
+    masked = pixels(client.predict(*args, True, api_name="/compare")[1])  # /compare's masked panel, Keep aspect
+    removed = maps[0].mask.astype(bool).repeat(8, axis=0).repeat(8, axis=1)
+    np.testing.assert_array_equal(pixels(top)[removed], masked[removed])
+    drawn = (handle_file(image_file), *NAMES, 0.5, 3, False, "draw", "0, 5")
+    with pytest.raises(AppError, match="Drawn masks are drawn on the square input: untick 'Keep aspect'"):
+        client.predict(*drawn, "class token", "rollout", "mean", True, api_name="/attention")
+
+
+def test_a_click_on_a_rectangular_overlay_picks_the_patch_under_it(tiny_app, image_file):
+    view = AttentionView(tiny_app.model)
+    args = (image_file, *NAMES, 0.5, 3, False, "random", "")
+    rec = view.result(*args[:1], NAMES[0], *args[3:], native=True)
+    visible = int(rec.attention.visible[-1])  # row-major on the 5x6 grid
+    row, col = divmod(visible, 6)
+    click = SimpleNamespace(index=(col * 8 + 3, row * 8 + 5))  # (x, y) inside that patch
+    assert view.pick_patch(*args, "rollout", True, 0, click) == (str(visible), "rollout")
+    removed = int(rec.attention.removed[0])
+    row, col = divmod(removed, 6)
+    click = SimpleNamespace(index=(col * 8, row * 8))
+    assert view.pick_patch(*args, "rollout", True, 0, click) == (str(removed), "-1")  # a mask token: the decoder
