@@ -2,8 +2,8 @@
 
 A config is the study's identity: checkpoints x images x mask strategies x mask ratios x seeds, plus how to compute
 them (batch size, dtype, device, crop). It is checked by the engine's own rules
-(``mae_core.modeling.masking.check_seed`` and ``mask_ratio_value``, ``mae_core.evaluation.packed.compute_dtype``,
-``mae_core.evaluation.engine.check_batch_size``) and stored in the run's
+(``mae_core.options.check_seed`` and ``mask_ratio_value``, ``mae_core.evaluation.packed.compute_dtype``,
+``mae_core.options.check_batch_size``) and stored in the run's
 manifest. Mask ratios are kept as the store writes them (:func:`format_ratio`), so ``0.1 * 3`` and ``0.3`` are the same
 cell everywhere.
 """

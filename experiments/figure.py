@@ -20,7 +20,7 @@ from mae_core.options import METRIC_INFO
 
 
 def metric_label(metric: str) -> str:
-    """The axis label of a metric (``mae_core.evaluation.metrics.METRIC_INFO``), else its name."""
+    """The axis label of a metric (``mae_core.options.METRIC_INFO``), else its name."""
     info = METRIC_INFO.get(metric)
     return info.label if info else metric
 

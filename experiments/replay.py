@@ -35,11 +35,10 @@ from experiments.manifest import Manifest
 from experiments.run_images import RunImage, find_image
 from experiments.store import Run, RunStore
 from mae_core.evaluation.engine import EvalRecord, evaluate, select_device
-from mae_core.evaluation.metrics import METRIC_NAMES, OPTIONAL_METRICS, SEED_METRICS
 from mae_core.evaluation.reconstruct import Reconstruction, reconstruct
-from mae_core.modeling.mask_strategies import MASK_STRATEGIES
-from mae_core.modeling.masking import check_strategy, mask_hash
+from mae_core.modeling.masking import mask_hash
 from mae_core.modeling.model import MaskedAutoencoderViT
+from mae_core.options import MASK_STRATEGIES, METRIC_NAMES, OPTIONAL_METRICS, SEED_METRICS, check_strategy
 
 ModelSource = Callable[[str], MaskedAutoencoderViT]
 DEFAULT_MASK = DEFAULT_MASKS[0]  # the official random masking: the strategy of rows of store schema 1

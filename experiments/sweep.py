@@ -48,12 +48,13 @@ from experiments.store import (
 )
 from mae_core.checkpoints.loading import load_model
 from mae_core.evaluation.engine import EvalRecord, iter_evaluate, select_device
-from mae_core.evaluation.metrics import METRIC_NAMES, SEED_METRICS, SWEEP_METRICS, MetricPlan, plan_metrics
+from mae_core.evaluation.metrics import MetricPlan, plan_metrics
 from mae_core.evaluation.prefetch import prefetch
 from mae_core.evaluation.preprocess import ImageError
 from mae_core.files import bytes_sha256, file_sha256
 from mae_core.modeling.masking import check_mask_ratio
 from mae_core.modeling.model import MaskedAutoencoderViT
+from mae_core.options import METRIC_NAMES, SEED_METRICS, SWEEP_METRICS
 
 Progress = Callable[[int, int], None]
 SweepStatus = Literal["finished", "interrupted", "failed"]

@@ -21,7 +21,7 @@ from pathlib import Path
 import gradio as gr
 
 from mae_core.files import file_sha256
-from mae_core.modeling.mask_strategies import CUSTOM_MASK
+from mae_core.options import CUSTOM_MASK
 
 from . import formatting, inputs
 from .handlers import MAEApp, session_key

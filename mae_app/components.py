@@ -8,7 +8,7 @@ from collections.abc import Callable
 import gradio as gr
 from PIL import Image, UnidentifiedImageError
 
-from mae_core.modeling.mask_strategies import CUSTOM_MASK
+from mae_core.options import CUSTOM_MASK
 
 from .inputs import DRAW
 

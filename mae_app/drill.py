@@ -22,9 +22,9 @@ from experiments.analysis import image_gaps, pair_checkpoints
 from experiments.replay import DEFAULT_MASK, ReplayCell, RunReplay, measured_masks, replay
 from experiments.store import format_ratio, load_runs
 from mae_core.evaluation.heatmap import DIVERGING_COLORMAP, symmetric_limit
-from mae_core.evaluation.metrics import METRIC_NAMES
 from mae_core.evaluation.patch_difference import PatchDifference, difference_of
 from mae_core.modeling.model import MaskedAutoencoderViT
+from mae_core.options import METRIC_NAMES
 
 from . import formatting, inputs, links, space
 from .breakdown_view import DEFAULT_THRESHOLD, breakdown_of

@@ -12,9 +12,8 @@ from experiments.selection import Selection
 from experiments.sources import ImageFailure
 from experiments.store import run_state
 from mae_core.checkpoints.registry import CheckpointEntry, CheckpointStatus
-from mae_core.evaluation.metrics import METRIC_INFO, OPTIONAL_METRICS
 from mae_core.evaluation.reconstruct import Reconstruction
-from mae_core.modeling.mask_strategies import CUSTOM_MASK
+from mae_core.options import CUSTOM_MASK, METRIC_INFO, OPTIONAL_METRICS
 
 LOSS_NAMES = {"pixel": "pixel", "gan": "GAN"}  # a checkpoint's loss type as a row heading names it
 SIGNIFICANT_DIGITS = 4  # every number a table of the app shows: enough to compare, short enough to read

@@ -21,14 +21,13 @@ from experiments.sources import LIST_SUFFIXES
 from mae_core.evaluation.norm_pix import DenormMode, check_denorm
 from mae_core.evaluation.preprocess import ImageError, load_image
 from mae_core.evaluation.reconstruct import NATIVE_SIZE
-from mae_core.modeling.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
-from mae_core.modeling.masking import check_seed, check_strategy, mask_ratio_value
+from mae_core.options import CUSTOM_MASK, MASK_STRATEGIES, check_seed, check_strategy, mask_ratio_value
 from mae_core.options import SEED_LIMIT as TYPED_SEED_LIMIT
 
 from . import space
 
 # Seeds the app DRAWS stay below 2**31 so they are exact in JSON and in the browser's numbers; seeds a user TYPES
-# are checked by mae_core.modeling.masking.check_seed (any integer in [0, 2**63)). Two different rules, on purpose.
+# are checked by mae_core.options.check_seed (any integer in [0, 2**63)). Two different rules, on purpose.
 SEED_LIMIT = 2**31
 SEED_RANGE = f"the seed must be a whole number from 0 to {TYPED_SEED_LIMIT - 1}"
 MAX_SWEEP_CELLS = 2000  # images x ratios x seeds x checkpoints one UI sweep may ask for

@@ -12,8 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from mae_core.modeling.masking import check_seed, mask_ratio_value
-from mae_core.options import SEED_LIMIT
+from mae_core.options import SEED_LIMIT, check_seed, mask_ratio_value
 
 COMPARE_KEYS = ("example", "a", "b", "ratio", "seed", "mask", "crop")
 RUNS_KEYS = ("runs", "metric", "image")

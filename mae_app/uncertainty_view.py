@@ -31,8 +31,8 @@ from mae_core.evaluation.perceptual import LpipsWeightsError
 from mae_core.evaluation.seed_batch import DEFAULT_MASKS
 from mae_core.evaluation.uncertainty import MaskUncertainty, mask_uncertainty
 from mae_core.files import file_sha256
-from mae_core.modeling.mask_strategies import CUSTOM_MASK
 from mae_core.modeling.model import MaskedAutoencoderViT
+from mae_core.options import CUSTOM_MASK
 
 from . import inputs, space
 from .components import result_panel

@@ -50,13 +50,13 @@ _MODULES = {
         "CheckpointInfo",
         "load_model",
     ),
-    "modeling.mask_strategies": (
+    "options": (
         "CUSTOM_MASK",
         "MASK_STRATEGIES",
+        "check_seed",
     ),
     "modeling.masking": (
         "check_mask_ratio",
-        "check_seed",
         "mask_from_patches",
         "mask_noise",
         "mask_ratio_for_count",

@@ -13,8 +13,7 @@ import gradio as gr
 
 from experiments.store import Run
 from mae_core.checkpoints.model_cache import ModelCache
-from mae_core.evaluation.metrics import METRIC_NAMES
-from mae_core.modeling.mask_strategies import MASK_STRATEGIES
+from mae_core.options import MASK_STRATEGIES, METRIC_NAMES
 
 from .. import inputs, links, space
 from ..availability import CheckpointAvailability

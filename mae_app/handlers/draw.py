@@ -8,7 +8,7 @@ import numpy as np
 from mae_core.evaluation.preprocess import preprocess, to_uint8
 from mae_core.evaluation.reconstruct import masked_preview
 from mae_core.modeling.drawn_mask import patches_from_painting
-from mae_core.modeling.mask_strategies import CUSTOM_MASK
+from mae_core.options import CUSTOM_MASK
 
 from .. import formatting, inputs
 from ..panels import PANEL_FILES, served_png

@@ -8,7 +8,7 @@ from typing import NamedTuple
 import gradio as gr
 
 from mae_core.files import file_sha256
-from mae_core.modeling.mask_strategies import CUSTOM_MASK
+from mae_core.options import CUSTOM_MASK
 
 from .. import inputs, links, space
 from .base import AppState

@@ -9,7 +9,8 @@ import gradio as gr
 from experiments.config import SweepConfig
 from experiments.store import Run, load_runs
 from experiments.sweep import run_sweep
-from mae_core.evaluation.metrics import SEED_METRICS, default_metrics
+from mae_core.evaluation.metrics import default_metrics
+from mae_core.options import SEED_METRICS
 
 from .. import formatting, inputs, space
 from ..background import Cancelled, Job

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from mae_core.evaluation.metrics import RECONSTRUCTION_METRICS
-from mae_core.modeling.mask_strategies import CUSTOM_MASK, MASK_STRATEGIES
 from mae_core.modeling.model import MAX_IMAGE_SIDE
+from mae_core.options import CUSTOM_MASK, MASK_STRATEGIES, RECONSTRUCTION_METRICS
 
 from .. import attention_view, uncertainty_view
 from ..compare_page import ComparePage

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from mae_core.evaluation.metrics import METRIC_NAMES
-from mae_core.modeling.mask_strategies import MASK_STRATEGIES
+from mae_core.options import MASK_STRATEGIES, METRIC_NAMES
 
 from .. import formatting
 from ..breakdown_view import DEFAULT_THRESHOLD

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from mae_core.evaluation.metrics import METRIC_NAMES
-from mae_core.modeling.mask_strategies import MASK_STRATEGIES
+from mae_core.options import MASK_STRATEGIES, METRIC_NAMES
 
 from ..formatting import EMPTY_SWEEP, empty_table, metric_legend
 from .compare import CompareTab

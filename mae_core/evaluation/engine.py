@@ -20,9 +20,13 @@ from typing import TYPE_CHECKING, TypedDict
 
 import torch
 
-from ..modeling.masking import check_mask_ratio, check_seed, check_strategy, mask_hash, mask_noise
+from ..modeling.masking import check_mask_ratio, mask_hash, mask_noise
 from ..modeling.model import MaskedAutoencoderViT
-from ..options import check_batch_size  # noqa: F401  (kept here too)
+from ..options import (
+    check_batch_size,
+    check_seed,
+    check_strategy,
+)
 from .metrics import MetricPlan, measure, plan_metrics, warn_if_skipped
 from .norm_pix import denormalise
 from .packed import PackedWeights, cached_pack_weights, compute_dtype, packed_forward
@@ -147,9 +151,9 @@ def iter_evaluate(
     centre-cropped with ``crop``), or an ImageNet-normalised tensor [N, 3, H, W] at the models' size.
     ``dtype``: "float32" (exact) or "bfloat16" (matmuls in bfloat16, weights cast once per model and cached while
     it lives, the caller's model untouched). ``progress(done, total)`` is called after each batch (counts of records).
-    ``masks``: strategies of :data:`~mae_core.modeling.mask_strategies.MASK_STRATEGIES`; every (image, ratio, seed)
+    ``masks``: strategies of :data:`~mae_core.options.MASK_STRATEGIES`; every (image, ratio, seed)
     runs once per strategy, with the noise ``mask_noise(seed, L, strategy=mask)[0]`` whatever the batch.
-    ``metrics``: the optional metrics to compute (names from :data:`.metrics.METRIC_NAMES`; loss, mse and psnr are
+    ``metrics``: the optional metrics to compute (names from :data:`..options.METRIC_NAMES`; loss, mse and psnr are
     always computed); None computes ssim, detail and visible_loss, plus lpips when its weights are already on this
     machine (:func:`.metrics.plan_metrics`). lpips asked for but unavailable is left out (None) with a
     :class:`~.metrics.MetricSkippedWarning` saying what to fetch. ``spread`` (only when named): each image's mean

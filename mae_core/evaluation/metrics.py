@@ -32,16 +32,10 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..modeling.patches import mask_to_pixels, paste, patchify, unpatchify
-from ..options import (  # noqa: F401  (the metric names and their checks live there, without torch; kept here too)
+from ..options import (
     BASE_METRICS,
     DEFAULT_METRICS,
-    METRIC_INFO,
-    METRIC_NAMES,
-    OPTIONAL_METRICS,
-    RECONSTRUCTION_METRICS,
-    SEED_METRICS,
     SWEEP_METRICS,
-    MetricInfo,
     check_metric_names,
 )
 from .perceptual import Lpips, LpipsWeightsError, load_lpips, lpips_weights_present

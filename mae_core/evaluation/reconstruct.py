@@ -11,11 +11,11 @@ import numpy as np
 import torch
 
 from ..modeling.attention import AttentionMaps, AttentionRecord, attention_maps, record_attention
-from ..modeling.mask_strategies import CUSTOM_MASK
-from ..modeling.masking import check_strategy, mask_from_patches, mask_noise, mask_ratio_for_count, removed_bitmap
+from ..modeling.masking import mask_from_patches, mask_noise, mask_ratio_for_count, removed_bitmap
 from ..modeling.model import MAX_IMAGE_SIDE, MAEOutput, MaskedAutoencoderViT
 from ..modeling.patches import mask_to_pixels, paste
-from .metrics import SEED_METRICS, Metrics, measure, patch_mse, plan_metrics, warn_if_skipped
+from ..options import CUSTOM_MASK, SEED_METRICS, check_strategy
+from .metrics import Metrics, measure, patch_mse, plan_metrics, warn_if_skipped
 from .norm_pix import DenormMode, NormPixGap, check_denorm, denormalise, norm_pix_gap
 from .preprocess import ImageLike, ImageSize, image_hw, load_image, native_size, preprocess, to_uint8
 

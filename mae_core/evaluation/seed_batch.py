@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..modeling.masking import check_seed, check_strategy, noise_for_seeds
+from ..modeling.masking import noise_for_seeds
 from ..modeling.model import MaskedAutoencoderViT
+from ..options import check_seed, check_strategy
 from .packed import cached_pack_weights, compute_dtype, packed_forward
 from .prefetch import prefetch
 from .preprocess import ImageLike, preprocess

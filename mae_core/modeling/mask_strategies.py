@@ -23,7 +23,6 @@ import numbers
 import numpy as np
 import torch
 
-from ..options import CUSTOM_MASK, MASK_STRATEGIES  # noqa: F401  (kept here too)
 from .pos_embed import grid_shape
 
 BLOCK_MIN_ASPECT = 0.3  # BEiT's aspect-ratio range [0.3, 1 / 0.3], drawn log-uniformly (tall and wide alike)

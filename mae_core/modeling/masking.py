@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..files import bytes_sha256
-from ..options import check_seed, check_strategy, mask_ratio_value  # noqa: F401  (kept here too)
+from ..options import check_seed, check_strategy, mask_ratio_value
 from .mask_strategies import (
     Grid,
     block_removal_order,

@@ -70,6 +70,6 @@ print(json.dumps({"light": light, "missing": missing, "counts": [len(names["expe
     from experiments.sweep import run_sweep as defined
     from mae_core import check_seed, load_model
     from mae_core.checkpoints.loading import load_model as loader
-    from mae_core.modeling.masking import check_seed as masking_check
+    from mae_core.options import check_seed as defined_check
 
-    assert run_sweep is defined and load_model is loader and check_seed is masking_check
+    assert run_sweep is defined and load_model is loader and check_seed is defined_check

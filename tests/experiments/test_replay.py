@@ -15,8 +15,8 @@ from experiments.store import LEGACY_COLUMNS, Run
 from experiments.sweep import SweepConfig, run_sweep
 from mae_core.checkpoints.checkpoint_files import save_checkpoint
 from mae_core.checkpoints.loading import load_model
-from mae_core.evaluation.metrics import METRIC_NAMES
 from mae_core.files import file_sha256
+from mae_core.options import METRIC_NAMES
 from tests.conftest import make_model
 from tests.experiments.helpers import write_images
 

@@ -19,9 +19,9 @@ from PIL import Image
 from mae_app import MAEApp, default_app
 from mae_app.handlers import EXAMPLES_DIR
 from mae_app.panels import SCALE_WIDTH
-from mae_core.evaluation.metrics import METRIC_NAMES
 from mae_core.evaluation.preprocess import load_image
 from mae_core.evaluation.reconstruct import reconstruct
+from mae_core.options import METRIC_NAMES
 from tests.conftest import make_image
 from tests.mae_app.helpers import NAMES, make_app, save_tiny_checkpoints, serve
 

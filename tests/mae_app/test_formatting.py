@@ -8,7 +8,7 @@ import pandas as pd
 
 from mae_app import build_demo
 from mae_app.formatting import metric_legend, rounded, significant
-from mae_core.evaluation.metrics import METRIC_NAMES, RECONSTRUCTION_METRICS
+from mae_core.options import METRIC_NAMES, RECONSTRUCTION_METRICS
 
 
 def test_legend_has_one_line_per_metric_with_its_direction():

@@ -15,7 +15,6 @@ from skimage.metrics import structural_similarity
 from mae_core.evaluation.metrics import (
     DETAIL_FLOOR,
     PSNR_CAP_DB,
-    check_metric_names,
     detail_ratio,
     masked_mean,
     measure,
@@ -29,6 +28,7 @@ from mae_core.evaluation.perceptual import ALEXNET_FILE, FETCH_COMMAND
 from mae_core.evaluation.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from mae_core.modeling.masking import mask_noise
 from mae_core.modeling.patches import mask_to_pixels, patchify
+from mae_core.options import check_metric_names
 from tests.fake_caches import add_lpips_standin
 
 

@@ -9,10 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from mae_core.modeling.mask_strategies import MASK_STRATEGIES
 from mae_core.modeling.masking import (
     check_mask_ratio,
-    check_strategy,
     mask_from_patches,
     mask_hash,
     mask_noise,
@@ -23,6 +21,7 @@ from mae_core.modeling.masking import (
     random_masking,
     removed_bitmap,
 )
+from mae_core.options import MASK_STRATEGIES, check_strategy
 
 
 @pytest.mark.parametrize("seed", [0, 2, 1234])
