@@ -10,6 +10,8 @@ value is the first ratio, an upper bound). The 95 % interval is a percentile boo
 replacement, each resample's curve is averaged and its breakdown ratio taken (censored ones at their bound). Each
 image's bootstrap draws from its own generator, seeded by :data:`BOOTSTRAP_SEED` and the image's identity, so an
 image's numbers depend on its own rows only: :func:`image_breakdown` (the app's one image) gives the report's rows.
+A metric of all the seeds at once (``spread``) has no interval over seeds: every seed row holds the same value, so
+the intervals are NaN.
 
 Between checkpoints, per image the difference ``b - a`` of the two breakdown ratios (censored values at their
 bound: with ``>`` on one side the difference is itself a bound) with a paired bootstrap interval (the seeds resampled
@@ -31,7 +33,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from experiments.analysis import CONFIDENCE, pair_checkpoints, study_cells
-from mae_core.options import METRIC_NAMES
+from mae_core.options import METRIC_NAMES, SEED_METRICS
 
 N_RESAMPLES = 999
 BOOTSTRAP_SEED = 0  # the bootstrap's randomness is an argument, fixed so a report is reproducible
@@ -294,8 +296,9 @@ def _interval(
 ) -> tuple[float, float]:
     """The percentile bootstrap interval over an image's seeds (the rows of ``values`` [S, R]) of its breakdown
     ratio, or with ``baseline`` [S, R] (the same seeds, another checkpoint) of the difference ``values``'s minus
-    ``baseline``'s, the seeds resampled together for both; NaN with one seed."""
-    if values.shape[0] < 2:
+    ``baseline``'s, the seeds resampled together for both; NaN with one seed, and for a metric of all the seeds at
+    once (``spread``: no variation over seeds to resample)."""
+    if values.shape[0] < 2 or threshold.metric in SEED_METRICS:
         return math.nan, math.nan
 
     def statistic(index: np.ndarray, axis: int = -1) -> np.ndarray:

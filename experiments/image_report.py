@@ -25,7 +25,7 @@ from experiments.csv_text import write_csv
 from experiments.ranking import contact_sheet, rank_images, sheet_images
 from experiments.report import text_table
 from experiments.run_images import RunImage
-from mae_core.options import METRIC_NAMES
+from mae_core.options import METRIC_NAMES, SEED_METRICS
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,12 @@ def write_image_report(
             "",
             f"breakdown ratio ({threshold.text}): per image, the smallest mask ratio where the seed-mean "
             f"{threshold.metric} crosses {threshold.value:g}, interpolated between measured ratios ('>' never "
-            "crossed: the last ratio; '<=' crossed at the first); 95% percentile bootstrap over seeds per image",
+            "crossed: the last ratio; '<=' crossed at the first); "
+            + (
+                f"no interval: {threshold.metric} is one value per image over all its seeds"
+                if threshold.metric in SEED_METRICS
+                else "95% percentile bootstrap over seeds per image"
+            ),
             text_table(distribution),
         ]
         if pair is not None and table["checkpoint"].nunique() >= 2:
@@ -98,6 +103,12 @@ def write_image_report(
             f"images ranked by their seed-mean paired difference {pair[1]} - {pair[0]} per mask and ratio "
             "(ranking_<metric>.csv, 95% t-interval over the image's seeds); contact sheets of the top and bottom "
             f"images: contact_sheet_<metric>.png",
+            *(
+                f"note: ranking_{metric}.csv has no interval (ci_low, ci_high empty): {metric} is one value per "
+                "image over all its seeds"
+                for metric in rankings
+                if metric in SEED_METRICS
+            ),
         ]
         lines += [
             f"note: image {name} is unavailable on the contact sheets: {why}" for name, why in unavailable.items()

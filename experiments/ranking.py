@@ -24,7 +24,7 @@ from experiments.manifest import Manifest
 from experiments.run_images import ImageChangedError, RunImage, find_image
 from experiments.store import Run
 from mae_core.evaluation.preprocess import ImageError
-from mae_core.options import METRIC_INFO
+from mae_core.options import METRIC_INFO, SEED_METRICS
 
 RANKING_COLUMNS = (
     "mask",
@@ -48,7 +48,9 @@ CAPTION = 42  # caption height under a thumbnail, pixels
 
 def rank_images(df: pd.DataFrame, metric: str, a: str | None = None, b: str | None = None) -> pd.DataFrame:
     """Per mask x ratio, the images ordered by their seed-mean ``b - a`` of ``metric``, largest first
-    (``RANKING_COLUMNS``; ``ci_low``/``ci_high``: the t-interval over the image's seeds, NaN for a single seed)."""
+    (``RANKING_COLUMNS``; ``ci_low``/``ci_high``: the t-interval over the image's seeds, NaN for a single seed and
+    for a metric of all the seeds at once (``spread``: every seed row holds the same value, so the seeds show no
+    variation to measure; a zero-width interval would claim a certainty nobody measured))."""
     frame = study_cells(df, metric)
     a, b = pair_checkpoints(frame, a, b)
     pairs = paired_cells(frame, metric, a, b)
@@ -58,6 +60,8 @@ def rank_images(df: pd.DataFrame, metric: str, a: str | None = None, b: str | No
         part = []
         for image_key, seeds in group.groupby("image_key", sort=False):
             mean, _, low, high = t_interval((seeds["b"] - seeds["a"]).to_numpy())
+            if metric in SEED_METRICS:
+                low = high = math.nan
             part.append(
                 {
                     "mask": mask,

@@ -63,6 +63,22 @@ def test_cli_sweep_spread_is_each_images_mean_spread_over_all_the_seeds(tmp_path
     for row in paired.itertuples():
         gan, pixel = (means[(name, row.mask, row.mask_ratio)] for name in ("tiny-gan", "tiny-pixel"))
         assert row.mean_diff == pytest.approx((gan - pixel).mean(), rel=1e-6)
+    # the images ranked by spread: one value per image over all its seeds, so no interval over seeds (not 0 wide)
+    ranking = pd.read_csv(folder / "ranking_spread.csv")
+    assert ranking["mean_diff"].notna().all() and ranking[["ci_low", "ci_high"]].isna().all().all()
+    assert pd.read_csv(folder / "ranking_ssim.csv")[["ci_low", "ci_high"]].notna().all().all()
+    assert "note: ranking_spread.csv has no interval (ci_low, ci_high empty): spread is one value per image" in (
+        report.stdout
+    )
+    breakdown = run_cli(
+        "report", run_dir.name, "--breakdown", "spread>0.01", "--out", str(root), timeout=300
+    )  # fmt: skip
+    assert breakdown.returncode == 0, breakdown.stderr
+    assert "no interval: spread is one value per image over all its seeds" in breakdown.stdout
+    folder = Path(breakdown.stdout.rsplit("report folder: ", 1)[1].strip())
+    table = pd.read_csv(folder / "breakdown_spread_gt_0.01.csv")
+    assert len(table) == 2 * 2 * 2 and table[["ci_low", "ci_high"]].isna().all().all()
+    assert table["breakdown_ratio"].notna().all()
 
 
 def test_one_seed_leaves_spread_empty_with_one_note_and_its_report_is_one_line(tmp_path, checkpoint_pair):
