@@ -14,6 +14,7 @@ import pandas as pd
 from experiments.analysis import pair_checkpoints
 from experiments.breakdown import ImageBreakdown, TooFewRatios, image_breakdown, parse_threshold
 from experiments.selection import select
+from mae_core.options import SEED_METRICS
 
 from . import formatting, inputs
 
@@ -91,8 +92,12 @@ def breakdown_note(result: ImageBreakdown) -> str:
     note = (
         f"Breakdown ratio (`{threshold.text}`) of `{result.image}`: the smallest mask ratio where {threshold.metric} "
         f"(averaged over the image's seeds) crosses {threshold.value:g}, interpolated between the measured ratios; "
-        "`>` never crossed up to the last ratio, `<=` crossed already at the first. Interval: 95 % percentile "
-        "bootstrap over the image's seeds."
+        "`>` never crossed up to the last ratio, `<=` crossed already at the first. "
+        + (
+            f"No interval: {threshold.metric} is one value per image over all its seeds."
+            if threshold.metric in SEED_METRICS
+            else "Interval: 95 % percentile bootstrap over the image's seeds."
+        )
     )
     if len(result.differences):
         note += (

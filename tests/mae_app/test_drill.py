@@ -14,8 +14,10 @@ import pytest
 from PIL import Image
 
 from experiments.analysis import image_gaps
+from experiments.breakdown import ImageBreakdown, parse_threshold
 from experiments.replay import replay
 from experiments.store import Run, load_runs
+from mae_app.breakdown_view import breakdown_note
 from mae_app.formatting import EMPTY_BREAKDOWN, significant
 from mae_app.handlers import MAEApp
 from mae_app.panels import SCALE_WIDTH
@@ -259,3 +261,11 @@ def test_the_gallery_has_a_row_per_strategy_and_ratio_of_the_run(tiny_app: MAEAp
     assert list(table["csv_loss"]) == [significant(grid_rows.loc[name, "loss"]) for name in NAMES]
     with pytest.raises(gr.Error, match="not measured with the 'block' mask in this run; masks: grid, random"):
         tiny_app.drill.replay_cell(run_id, "photo.png", 0.5, 2, "block")
+
+
+def test_a_spread_breakdown_says_it_has_no_interval_over_seeds():
+    empty = pd.DataFrame()
+    spread = breakdown_note(ImageBreakdown("cat.png", parse_threshold("spread>0.01"), empty, empty))
+    assert "No interval: spread is one value per image over all its seeds." in spread and "bootstrap" not in spread
+    psnr = breakdown_note(ImageBreakdown("cat.png", parse_threshold("psnr<20"), empty, empty))
+    assert "Interval: 95 % percentile bootstrap over the image's seeds." in psnr
