@@ -6,10 +6,11 @@ patch by patch under the Compare's mask.
   standard deviation of the reconstruction over the masks that removed it. Both maps share one colour scale.
 - **Difference map** (``/difference``): ``b - a`` per removed patch of a metric (mse or lpips) on the same masks
   (``mae_core.evaluation.patch_difference.patch_difference`` over those K seeds): the map of the Compare's own mask
-  (the first seed), with how often b is better on it and over all K masks.
+  (the first seed), with how often b is better on it and over all K masks. Under a drawn mask, the map of that one
+  mask.
 
-Both need seeded masks: a drawn mask is refused (``patch_difference`` draws its masks from seeds; it takes no drawn
-patches). Like the attention section, the accordion computes only while open, and the last few results are kept,
+The spread needs seeded masks: under a drawn mask it is refused in its note (one mask has nothing to vary). Like the
+attention section, the accordion computes only while open, and the last few results are kept,
 so switching the metric or reopening the section does not run the models again.
 """
 
@@ -219,19 +220,22 @@ class UncertaintyView:
         masks: float = DEFAULT_MASKS,
     ) -> tuple[str, str]:
         """Where the two differ: ``second - first`` per removed patch of ``metric`` (``mse`` or ``lpips``, lower is
-        better for both) under the Compare's mask (the first eight arguments are ``/compare``'s; a drawn mask,
-        ``strategy`` custom with ``removed``, is refused: the map needs a seeded mask), and how often ``second`` is
-        better on it and over the K = ``masks`` masks of seeds ``seed .. seed+K-1`` (those of ``/uncertainty``).
+        better for both) under the Compare's mask (the first eight arguments are ``/compare``'s), and how often
+        ``second`` is better on it and over the K = ``masks`` masks of seeds ``seed .. seed+K-1`` (those of
+        ``/uncertainty``). Under a drawn mask (``strategy`` draw/custom with ``removed``), the map and the share of
+        that one mask (``masks`` is then unused).
 
         Returns the difference map (a PNG file path: blue = second better, red = first better, grey = visible, with
         its numbered colour bar from -limit to +limit) and a note."""
-        strategy = seeded_strategy(strategy, "The difference map")
-        seeds = mask_seeds(seed, masks)
+        _, mask_args = inputs.compare_mask(seed, strategy, removed)
+        strategy, drawn = mask_args["strategy"], mask_args.get("removed")
+        seeds = (0,) if drawn is not None else mask_seeds(seed, masks)
         if metric not in PATCH_METRICS:
             raise gr.Error(f"the difference metric must be one of {', '.join(PATCH_METRICS)}, got {metric!r}")
         picture = inputs.read_image(image)
         model_a, model_b = self.model(first), self.model(second)
-        key = (file_sha256(image), first, id(model_a), second, id(model_b), float(mask_ratio), strategy, seeds)
+        mask = (float(mask_ratio), strategy, seeds, None if drawn is None else tuple(drawn))
+        key = (file_sha256(image), first, id(model_a), second, id(model_b), *mask)
         compute = partial(
             _computed,
             patch_difference,
@@ -243,6 +247,7 @@ class UncertaintyView:
             metric=metric,
             strategy=strategy,
             crop=bool(crop),
+            removed=drawn,
         )
         result = self.differences.get((*key, bool(crop), metric), compute)
         diff, mask = result.diff[0], result.masks[0]  # the first seed is the Compare's own mask
@@ -338,17 +343,25 @@ def _repeated_masks(result: MaskUncertainty) -> list[str]:
 
 
 def difference_note(names: tuple[str, str], result: PatchDifference, limit: float) -> str:
-    """Which way the difference runs, how often b is better on this mask and over all K, and the colours."""
+    """Which way the difference runs, how often b is better on this mask and over all K (a drawn mask is one
+    mask), and the colours."""
     a, b = names
-    k = len(result.seeds)
     removed = int(result.masks[0].sum())
+    if result.seeds:
+        which = f"{result.strategy}, ratio {result.mask_ratio:g}, seed {result.seeds[0]}"
+        over = [
+            f"- over the same {len(result.seeds)} masks as the spread ({seed_span(result.seeds)}): b better on "
+            f"{result.fraction_b_better:.1%} of the removed patches"
+        ]
+    else:
+        which = f"drawn, {removed} patches, ratio {result.mask_ratio:.4g}"
+        over = ["- a drawn mask is one mask: no share over K masks"]
     return "\n".join(
         [
-            f"b - a of per-patch `{result.metric}` (lower is better) under the Compare's mask ({result.strategy}, "
-            f"ratio {result.mask_ratio:g}, seed {result.seeds[0]}); a = top row ({a}), b = bottom row ({b}).",
+            f"b - a of per-patch `{result.metric}` (lower is better) under the Compare's mask ({which}); "
+            f"a = top row ({a}), b = bottom row ({b}).",
             f"- this mask: b better on {result.b_better[0]:.1%} of its {removed} removed patches",
-            f"- over the same {k} masks as the spread ({seed_span(result.seeds)}): b better on "
-            f"{result.fraction_b_better:.1%} of the removed patches",
+            *over,
             "",
             f"Colours: {DIFFERENCE_LEGEND}; from -{limit:.3g} to +{limit:.3g}, the largest |b - a| on this mask.",
         ]

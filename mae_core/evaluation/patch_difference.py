@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from ..modeling.model import MAEConfig, MaskedAutoencoderViT
 from ..modeling.patches import mask_to_pixels, paste, patchify, unpatchify
+from ..options import CUSTOM_MASK
 from .metrics import patch_mse
 from .perceptual import load_lpips
 from .preprocess import ImageLike, display_levels, preprocess
@@ -36,9 +37,9 @@ class PatchDifference:
     diff: np.ndarray  # [K, g, g] float32, b - a; negative = b better; NaN on visible patches
     masks: np.ndarray  # [K, g, g] uint8, 1 = removed (the same for both checkpoints)
     b_better: np.ndarray  # [K] float64: per mask, the fraction of its removed patches where b < a
-    seeds: tuple[int, ...]
-    mask_ratio: float
-    strategy: str
+    seeds: tuple[int, ...]  # () for a drawn mask
+    mask_ratio: float  # a drawn mask's own ratio
+    strategy: str  # "custom" for a drawn mask
 
     @property
     def fraction_b_better(self) -> float:
@@ -60,9 +61,13 @@ def patch_difference(
     crop: bool = False,
     device: torch.device | str | None = None,
     dtype: str = "float32",
+    removed: object = None,
 ) -> PatchDifference:
-    """``b - a`` of the per-patch ``metric`` for each mask of ``seeds`` (one packed forward per checkpoint).
-    ``metric="lpips"`` raises :class:`~.perceptual.LpipsWeightsError` (one line: what to fetch) without weights."""
+    """``b - a`` of the per-patch ``metric`` for each mask of ``seeds`` (one packed forward per checkpoint), or
+    with ``strategy="custom"`` for the one mask of the drawn patches ``removed`` (indices or a boolean grid, as
+    ``reconstruct`` takes them; the ratio is then the drawn one and ``seeds`` unused: the result's ``seeds`` is
+    ``()``). ``metric="lpips"`` raises :class:`~.perceptual.LpipsWeightsError` (one line: what to fetch) without
+    weights."""
     if metric not in PATCH_METRICS:
         raise ValueError(f"unknown per-patch metric {metric!r}; accepted: {', '.join(PATCH_METRICS)}")
     ca, cb = model_a.config, model_b.config
@@ -71,19 +76,21 @@ def patch_difference(
             f"the two checkpoints cut images differently ({ca.img_size} px in {ca.patch_size} px patches vs "
             f"{cb.img_size} px in {cb.patch_size} px): a per-patch difference needs the same patch grid"
         )
-    seeds = check_seeds(seeds)
+    drawn = strategy == CUSTOM_MASK
+    seeds = (0,) if drawn else check_seeds(seeds)
     device = model_device(model_a, device)
     x = preprocess(image, ca.img_size, crop=crop)  # [3, H, W], once for both
     runs = [
-        run_seeds(model, x, mask_ratio, seeds, strategy=strategy, device=device, dtype=dtype)
+        run_seeds(model, x, mask_ratio, seeds, strategy=strategy, device=device, dtype=dtype, removed=removed)
         for model in (model_a, model_b)
     ]
     values = [_per_patch(run, metric, ca, device) for run in runs]  # [K, L] each
     grid = ca.grid_size
-    shape = (len(seeds), grid, grid)
+    shape = (runs[0].mask.shape[0], grid, grid)
     a, b = (v.reshape(shape).float().cpu().numpy() for v in values)
     masks = runs[0].mask.reshape(shape).to(torch.uint8).cpu().numpy()
-    return difference_of(a, b, masks, metric=metric, seeds=seeds, mask_ratio=mask_ratio, strategy=strategy)
+    ratio = runs[0].mask_ratio
+    return difference_of(a, b, masks, metric=metric, seeds=() if drawn else seeds, mask_ratio=ratio, strategy=strategy)
 
 
 def difference_of(

@@ -11,10 +11,10 @@ import numpy as np
 import torch
 
 from ..modeling.attention import AttentionMaps, AttentionRecord, attention_maps, record_attention
-from ..modeling.masking import mask_from_patches, mask_noise, mask_ratio_for_count, removed_bitmap
+from ..modeling.masking import chosen_masks, removed_bitmap
 from ..modeling.model import MAX_IMAGE_SIDE, MAEOutput, MaskedAutoencoderViT
 from ..modeling.patches import mask_to_pixels, paste
-from ..options import CUSTOM_MASK, SEED_METRICS, check_strategy
+from ..options import SEED_METRICS
 from .metrics import Metrics, measure, patch_mse, plan_metrics, warn_if_skipped
 from .norm_pix import DenormMode, NormPixGap, check_denorm, denormalise, norm_pix_gap
 from .preprocess import ImageLike, ImageSize, image_hw, load_image, native_size, preprocess, to_uint8
@@ -103,7 +103,7 @@ def reconstruct(
         denorm = check_denorm("honest" if denorm is None else denorm)
     elif denorm is not None:
         raise ValueError(f"denorm={denorm!r} is for norm-pix models; this model predicts pixels directly")
-    noise, mask_ratio = _mask_noise(strategy, removed, seed, mask_ratio, grid)
+    noise, mask_ratio = chosen_masks(strategy, (seed,), mask_ratio, grid, removed)
     x = preprocess(image, (height, width), crop=crop).unsqueeze(0).to(device)  # [1, 3, H, W]
     with torch.inference_mode():
         with record_attention(model) if attentions else nullcontext() as record:
@@ -141,21 +141,6 @@ def _attention(record: AttentionRecord, out: MAEOutput, grid: tuple[int, int]) -
     """The one image's attention maps from the pass that gave ``out``."""
     kept = int(out.mask.shape[1] - out.mask[0].sum().item())
     return attention_maps(record, out.ids_restore, kept, grid)
-
-
-def _mask_noise(strategy: str, removed: object, seed: int, mask_ratio: float, grid: tuple[int, int]):
-    """(noise [1, L], mask ratio) for a seeded strategy or a drawn mask on a (g_h, g_w) patch grid; ``ValueError``
-    for mixed-up arguments."""
-    num_patches = grid[0] * grid[1]
-    if strategy != CUSTOM_MASK:
-        if removed is not None:
-            raise ValueError(f"removed patches are for strategy='custom', not {strategy!r}")
-        return mask_noise(seed, num_patches, strategy=check_strategy(strategy), grid=grid), mask_ratio
-    if removed is None:
-        raise ValueError("strategy='custom' needs the removed patches (indices or a boolean grid)")
-    drawn = removed_bitmap(removed, num_patches, grid=grid)
-    noise = mask_from_patches(drawn, num_patches, grid=grid)  # refuses empty and full masks
-    return noise, mask_ratio_for_count(int(drawn.sum()), num_patches)
 
 
 def masked_preview(

@@ -20,6 +20,7 @@ import torch
 
 from ..modeling.model import MaskedAutoencoderViT
 from ..modeling.patches import mask_to_pixels, unpatchify
+from ..options import CUSTOM_MASK
 from .norm_pix import denormalise
 from .preprocess import ImageLike, denormalize
 from .seed_batch import DEFAULT_MASKS, check_seeds, model_device, run_seeds
@@ -111,6 +112,11 @@ def mask_uncertainty(
     of the reconstruction over the masks that removed it, and its coverage (:func:`spread_over_masks`). A norm-pix
     model's prediction is de-normalised the honest way first, as ``reconstruct`` shows it. ``dtype``: "float32" or
     "bfloat16"."""
+    if strategy == CUSTOM_MASK:
+        raise ValueError(
+            "the spread over masks needs seeded masks (random, block or grid): a drawn mask is one mask, with "
+            "nothing to vary"
+        )
     seeds = check_seeds(seeds)
     batch = run_seeds(
         model, image, mask_ratio, seeds, strategy=strategy, crop=crop, device=model_device(model, device), dtype=dtype

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..files import bytes_sha256
-from ..options import check_seed, check_strategy, mask_ratio_value
+from ..options import CUSTOM_MASK, check_seed, check_strategy, mask_ratio_value
 from .mask_strategies import (
     Grid,
     block_removal_order,
@@ -149,6 +149,27 @@ def noise_for_seeds(
     """[len(seeds), num_patches]: row ``i`` is ``mask_noise(seeds[i], L, strategy=strategy, grid=grid)[0]``,
     whatever the batch around it."""
     return torch.cat([mask_noise(int(s), num_patches, strategy=strategy, grid=grid) for s in seeds], dim=0)
+
+
+def chosen_masks(
+    strategy: str, seeds: Sequence[int], mask_ratio: float, grid: Grid, removed: object = None
+) -> tuple[torch.Tensor, float]:
+    """(noise [K, L], mask ratio) of the masks a caller chose on the (g_h, g_w) patch ``grid``: a seeded
+    ``strategy``'s mask for each of ``seeds`` at ``mask_ratio`` (:func:`noise_for_seeds`), or ``strategy="custom"``
+    (:data:`~mae_core.options.CUSTOM_MASK`): the ONE mask of the drawn patches ``removed`` (indices or a boolean grid)
+    at its own ratio (:func:`mask_ratio_for_count`), K = 1 whatever ``seeds``. ``ValueError`` for mixed-up
+    arguments (patches with a seeded strategy, custom without patches) and for an empty or full drawing."""
+    num_patches = grid[0] * grid[1]
+    if strategy != CUSTOM_MASK:
+        if removed is not None:
+            raise ValueError(f"removed patches are for strategy='custom', not {strategy!r}")
+        checked = [check_seed(s) for s in seeds]
+        return noise_for_seeds(checked, num_patches, strategy=check_strategy(strategy), grid=grid), mask_ratio
+    if removed is None:
+        raise ValueError("strategy='custom' needs the removed patches (indices or a boolean grid)")
+    drawn = removed_bitmap(removed, num_patches, grid=grid)
+    noise = mask_from_patches(drawn, num_patches, grid=grid)  # refuses empty and full masks
+    return noise, mask_ratio_for_count(int(drawn.sum()), num_patches)
 
 
 @dataclass(frozen=True)

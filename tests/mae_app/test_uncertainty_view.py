@@ -53,8 +53,9 @@ def expected_spread_maps(files, image: str, seeds=SEEDS, crop: bool = False) -> 
     return results, maps
 
 
-def expected_difference(files, image: str, metric: str = "mse", seeds=SEEDS):
-    result = patch_difference(*(load_model(files[name]) for name in NAMES), image, 0.5, seeds, metric=metric)
+def expected_difference(files, image: str, metric: str = "mse", seeds=SEEDS, **mask):
+    models = (load_model(files[name]) for name in NAMES)
+    result = patch_difference(*models, image, 0.5, seeds, metric=metric, **mask)
     diff, mask = result.diff[0], result.masks[0]
     limit = symmetric_limit([diff], [mask])
     return result, heatmap_with_scale(diff, mask, (32, 32), limit, vmin=-limit, colormap=DIVERGING_COLORMAP)
@@ -126,15 +127,21 @@ def test_the_number_of_masks_is_checked_in_one_line(view, image_file, masks):
         assert "\n" not in info.value.message
 
 
-def test_drawn_masks_are_refused_in_the_note_and_keep_aspect_stays_square(view, image_file):
+def test_a_drawn_mask_has_no_spread_but_its_difference_map_and_keep_aspect_stays_square(
+    view, tiny_checkpoints, image_file
+):
     with pytest.raises(gr.Error, match="The spread over masks needs seeded masks"):
         view.uncertainty(image_file, *NAMES, 0.5, 3, False, "draw")
-    with pytest.raises(gr.Error, match="The difference map needs seeded masks"):
-        view.difference(image_file, *NAMES, 0.5, 3, False, "custom", "0, 5")
-    drawn = view.when_shown(True, False, image_file, *NAMES, 0.5, 3, False, "custom", "0, 5", 16, "mse")
-    assert drawn[:2] == (None, None) and drawn[3] is None
-    for note in (drawn[2], drawn[4]):
-        assert note.startswith("**Not done:**") and "needs seeded masks" in note and "\n" not in note
+    path, note = view.difference(image_file, *NAMES, 0.5, 3, False, "custom", "0, 5, 6", "mse", 16)
+    result, expected = expected_difference(tiny_checkpoints, image_file, strategy="custom", removed=[0, 5, 6])
+    assert sorted(np.flatnonzero(result.masks[0])) == [0, 5, 6]
+    np.testing.assert_array_equal(pixels(path), expected)
+    assert "under the Compare's mask (drawn, 3 patches, ratio 0.1875)" in note
+    assert f"this mask: b better on {result.b_better[0]:.1%} of its 3 removed patches" in note
+    assert "a drawn mask is one mask: no share over K masks" in note
+    drawn = view.when_shown(True, False, image_file, *NAMES, 0.5, 3, False, "custom", "0, 5, 6", 16, "mse")
+    assert drawn[:2] == (None, None) and drawn[2].startswith("**Not done:**") and "needs seeded masks" in drawn[2]
+    assert "\n" not in drawn[2] and (drawn[3], drawn[4]) == (path, note)  # the difference kept: the same file
     square = view.when_shown(True, False, image_file, *NAMES, 0.5, 3, False, "random", "", 16, "mse")
     native = view.when_shown(True, True, image_file, *NAMES, 0.5, 3, False, "random", "", 16, "mse")
     assert native[:2] == square[:2] and native[3] == square[3]  # the same maps, on the square input
@@ -185,7 +192,13 @@ def test_uncertainty_and_difference_over_http(served, tiny_checkpoints, image_fi
     assert f"b better on {result.fraction_b_better:.1%} of the removed patches" in note
     with pytest.raises(AppError, match="from 2 to 64, got 65"):
         client.predict(handle_file(image_file), *NAMES, 0.5, 3, False, "random", 65, api_name="/uncertainty")
+    drawn, note = client.predict(
+        image=handle_file(image_file), strategy="draw", removed="0, 5", api_name="/difference"
+    )  # a drawn mask: the map of that one mask
+    result, expected = expected_difference(tiny_checkpoints, image_file, strategy="custom", removed=[0, 5])
+    np.testing.assert_array_equal(pixels(drawn), expected)
+    assert "drawn, 2 patches" in note
     with pytest.raises(AppError, match="needs seeded masks"):
-        client.predict(image=handle_file(image_file), strategy="draw", removed="0, 5", api_name="/difference")
+        client.predict(image=handle_file(image_file), strategy="draw", api_name="/uncertainty")
     with pytest.raises(AppError, match=r"'ssim' .* is not in the list of choices: \['mse', 'lpips'\]"):
         client.predict(image=handle_file(image_file), metric="ssim", api_name="/difference")

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mae_core import PatchDifference, evaluate, patch_difference
+from mae_core import PatchDifference, evaluate, patch_difference, reconstruct
 from mae_core.evaluation.perceptual import LpipsWeightsError, load_lpips
 from mae_core.evaluation.preprocess import display_levels, preprocess
 from mae_core.modeling.masking import mask_noise
@@ -80,3 +80,26 @@ def test_lpips_without_weights_and_bad_arguments_are_one_line_errors(tiny_model)
     other = make_model(config=tiny_model.config.__class__(**{**tiny_model.config.to_dict(), "patch_size": 16}))
     with pytest.raises(ValueError, match="same patch grid"):
         patch_difference(tiny_model, other, make_image())
+
+
+def test_a_drawn_mask_is_one_mask_the_same_as_reconstructs():
+    """strategy="custom" with drawn patches: one mask at the drawn ratio, each checkpoint's per-patch squared error
+    equal to reconstruct's ``patch_error`` under the same drawing."""
+    a, b = make_model(seed=0), make_model(seed=1)
+    image = make_image(seed=2)
+    drawn = [0, 1, 5, 10, 15]
+    result = patch_difference(a, b, image, 0.9, seeds=[3, 4], strategy="custom", removed=drawn)
+    assert result.seeds == () and result.strategy == "custom" and result.mask_ratio == pytest.approx(5 / 16)
+    assert result.masks.shape == (1, 4, 4) and sorted(np.flatnonzero(result.masks[0])) == drawn
+    for model, values in ((a, result.a), (b, result.b)):
+        rec = reconstruct(model, image, 0.5, 0, strategy="custom", removed=drawn, metrics=[])
+        np.testing.assert_array_equal(rec.mask, result.masks[0])
+        removed = rec.mask.astype(bool)
+        np.testing.assert_allclose(values[0][removed], rec.patch_error[removed], rtol=1e-5, atol=1e-7)
+    assert result.b_better[0] == pytest.approx(float((result.diff[0][result.masks[0] == 1] < 0).mean()))
+    with pytest.raises(ValueError, match="strategy='custom' needs the removed patches"):
+        patch_difference(a, b, image, strategy="custom")
+    with pytest.raises(ValueError, match="removed patches are for strategy='custom', not 'random'"):
+        patch_difference(a, b, image, removed=drawn)
+    with pytest.raises(ValueError, match="removes no patch"):
+        patch_difference(a, b, image, strategy="custom", removed=[])

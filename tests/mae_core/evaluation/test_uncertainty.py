@@ -87,6 +87,7 @@ def test_one_mask_leaves_the_visible_pixels_uncovered_and_no_mean_spread(tiny_mo
         ({"seeds": [-1]}, "seed"),
         ({"mask_ratio": 1.0}, "ratio"),
         ({"strategy": "stripes"}, "stripes"),
+        ({"strategy": "custom"}, "needs seeded masks \\(random, block or grid\\): a drawn mask is one mask"),
         ({"dtype": "float16"}, "float16"),
     ],
 )
