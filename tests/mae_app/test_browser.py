@@ -719,7 +719,11 @@ def _upload_and_compare(page, url: str, picture: Path, *, keep_aspect: bool = Fa
 
 
 def test_keep_aspect_reconstructs_at_the_uploads_own_size_in_chromium(tmp_path, isolated_caches):
+    """With "Keep aspect" the panels have the upload's shape, and so do the attention overlays, whose clicks pick
+    the patch under the pointer on the rectangular grid."""
     from playwright.sync_api import expect, sync_playwright
+
+    from mae_core import load_model, reconstruct
 
     picture = tmp_path / "wide.png"
     make_image(480, 320, seed=4).save(picture)  # 3:2, within the limit: reconstructed at 320 x 480 (20 x 30 patches)
@@ -735,5 +739,24 @@ def test_keep_aspect_reconstructs_at_the_uploads_own_size_in_chromium(tmp_path, 
                 heatmap = panel.endswith("-4")  # the error heatmap carries its colour bar on the right
                 assert size == [480 + (SCALE_WIDTH if heatmap else 0), 320], panel
             expect(page.locator("#metrics")).to_contain_text("450")  # 600 patches, 150 kept at 0.75
+            # the attention section reads the same picture: 320 x 480, a click maps onto the 20 x 30 patch grid
+            page.get_by_text("Where each checkpoint looked (attention)").click()
+            note = page.locator("#attention-note")
+            expect(note).to_contain_text("(tiny-pixel): encoder rollout, from the class token", timeout=90_000)
+            for row in ("top", "bottom"):
+                size = page.locator(f"#attention-{row} img").evaluate(
+                    "img => img.complete ? [img.naturalWidth, img.naturalHeight] : null"
+                )
+                assert size == [480, 320], row
+            maps = reconstruct(load_model("tiny-pixel"), str(picture), 0.75, 0, size="native", attentions=True)
+            visible = int(maps.attention.visible[-1])
+            y, x = divmod(visible, 30)
+            img = page.locator("#attention-top img")
+            box = img.bounding_box()
+            img.click(position={"x": (x + 0.5) * box["width"] / 30, "y": (y + 0.5) * box["height"] / 20})
+            expect(page.locator("#attention-patch input, #attention-patch textarea").first).to_have_value(str(visible))
+            expect(note).to_contain_text(f"encoder rollout, from the patch {visible}", timeout=60_000)
+            errors = page.locator(".toast-body.error")
+            assert errors.count() == 0, errors.first.inner_text()
         finally:
             browser.close()
