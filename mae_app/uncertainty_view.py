@@ -9,6 +9,9 @@ patch by patch under the Compare's mask.
   (the first seed), with how often b is better on it and over all K masks. Under a drawn mask, the map of that one
   mask.
 
+Both are computed from the same K reconstructions per checkpoint (one packed forward each,
+``mae_core.evaluation.seed_batch.run_seeds``, kept): opening the section runs each model once, not once per part.
+
 The spread needs seeded masks: under a drawn mask it is refused in its note (one mask has nothing to vary). Like the
 attention section, the accordion computes only while open, and the last few results are kept,
 so switching the metric or reopening the section does not run the models again.
@@ -27,10 +30,10 @@ from typing import TypeVar
 import gradio as gr
 
 from mae_core.evaluation.heatmap import DIVERGING_COLORMAP, shared_vmax, symmetric_limit
-from mae_core.evaluation.patch_difference import PATCH_METRICS, PatchDifference, patch_difference
+from mae_core.evaluation.patch_difference import PATCH_METRICS, PatchDifference, batch_difference, check_same_grid
 from mae_core.evaluation.perceptual import LpipsWeightsError
-from mae_core.evaluation.seed_batch import DEFAULT_MASKS
-from mae_core.evaluation.uncertainty import MaskUncertainty, mask_uncertainty
+from mae_core.evaluation.seed_batch import DEFAULT_MASKS, SeedBatch, run_seeds
+from mae_core.evaluation.uncertainty import MaskUncertainty, uncertainty_of
 from mae_core.files import file_sha256
 from mae_core.modeling.model import MaskedAutoencoderViT
 from mae_core.options import CUSTOM_MASK
@@ -161,8 +164,31 @@ class UncertaintyView:
 
     def __init__(self, model: Callable[[str], MaskedAutoencoderViT]) -> None:
         self.model = model
+        self.batches = RecentResults()  # SeedBatch by (image, checkpoint, ratio, strategy, seeds, drawn, crop)
         self.spreads = RecentResults()  # MaskUncertainty by (image, checkpoint, ratio, strategy, seeds, crop)
         self.differences = RecentResults()  # PatchDifference by (image, pair, ratio, strategy, seeds, crop, metric)
+
+    def batch(
+        self, image: str, name: str, mask_ratio: float, strategy: str, seeds: tuple[int, ...], crop: bool, drawn=None
+    ) -> SeedBatch:
+        """``name``'s K reconstructions of ``image`` under the masks of ``seeds`` (or the drawn patches), kept: the
+        spread and the difference of the same masks share them."""
+        model = self.model(name)
+        mask = (float(mask_ratio), strategy, seeds, None if drawn is None else tuple(drawn), bool(crop))
+        key = (file_sha256(image), name, id(model), *mask)
+        picture = inputs.read_image(image)
+        compute = partial(
+            _computed,
+            run_seeds,
+            model,
+            picture,
+            float(mask_ratio),
+            seeds,
+            strategy=strategy,
+            crop=bool(crop),
+            removed=drawn,
+        )
+        return self.batches.get(key, compute)
 
     def uncertainty(
         self,
@@ -182,21 +208,16 @@ class UncertaintyView:
         bar, one scale for both) and a note with each checkpoint's mean spread."""
         strategy = seeded_strategy(strategy, "The spread over masks")
         seeds = mask_seeds(seed, masks)
-        picture = inputs.read_image(image)
+        inputs.read_image(image)  # a missing or unreadable image: one line, before any model runs
         results = []
         for name in (first, second):
             model = self.model(name)
             key = (file_sha256(image), name, id(model), float(mask_ratio), strategy, seeds, bool(crop))
-            compute = partial(
-                _computed,
-                mask_uncertainty,
-                model,
-                picture,
-                float(mask_ratio),
-                seeds,
-                strategy=strategy,
-                crop=bool(crop),
-            )
+
+            def compute(name=name, model=model) -> MaskUncertainty:
+                batch = self.batch(image, name, mask_ratio, strategy, seeds, crop)
+                return uncertainty_of(model, batch, seeds, strategy)
+
             results.append(self.spreads.get(key, compute))
         covered = [r.coverage >= MIN_COVERAGE for r in results]
         vmax = shared_vmax([r.spread for r in results], covered)
@@ -232,23 +253,17 @@ class UncertaintyView:
         seeds = (0,) if drawn is not None else mask_seeds(seed, masks)
         if metric not in PATCH_METRICS:
             raise gr.Error(f"the difference metric must be one of {', '.join(PATCH_METRICS)}, got {metric!r}")
-        picture = inputs.read_image(image)
+        inputs.read_image(image)  # a missing or unreadable image: one line, before any model runs
         model_a, model_b = self.model(first), self.model(second)
+        config = _computed(check_same_grid, model_a.config, model_b.config)
         mask = (float(mask_ratio), strategy, seeds, None if drawn is None else tuple(drawn))
         key = (file_sha256(image), first, id(model_a), second, id(model_b), *mask)
-        compute = partial(
-            _computed,
-            patch_difference,
-            model_a,
-            model_b,
-            picture,
-            float(mask_ratio),
-            seeds,
-            metric=metric,
-            strategy=strategy,
-            crop=bool(crop),
-            removed=drawn,
-        )
+
+        def compute() -> PatchDifference:
+            runs = [self.batch(image, name, mask_ratio, strategy, seeds, crop, drawn) for name in (first, second)]
+            shown = () if drawn is not None else seeds
+            return _computed(batch_difference, *runs, config, metric=metric, seeds=shown, strategy=strategy)
+
         result = self.differences.get((*key, bool(crop), metric), compute)
         diff, mask = result.diff[0], result.masks[0]  # the first seed is the Compare's own mask
         limit = symmetric_limit([diff], [mask])

@@ -70,12 +70,7 @@ def patch_difference(
     weights."""
     if metric not in PATCH_METRICS:
         raise ValueError(f"unknown per-patch metric {metric!r}; accepted: {', '.join(PATCH_METRICS)}")
-    ca, cb = model_a.config, model_b.config
-    if (ca.img_size, ca.patch_size) != (cb.img_size, cb.patch_size):
-        raise ValueError(
-            f"the two checkpoints cut images differently ({ca.img_size} px in {ca.patch_size} px patches vs "
-            f"{cb.img_size} px in {cb.patch_size} px): a per-patch difference needs the same patch grid"
-        )
+    ca = check_same_grid(model_a.config, model_b.config)
     drawn = strategy == CUSTOM_MASK
     seeds = (0,) if drawn else check_seeds(seeds)
     device = model_device(model_a, device)
@@ -84,13 +79,37 @@ def patch_difference(
         run_seeds(model, x, mask_ratio, seeds, strategy=strategy, device=device, dtype=dtype, removed=removed)
         for model in (model_a, model_b)
     ]
-    values = [_per_patch(run, metric, ca, device) for run in runs]  # [K, L] each
-    grid = ca.grid_size
-    shape = (runs[0].mask.shape[0], grid, grid)
+    return batch_difference(*runs, ca, metric=metric, seeds=() if drawn else seeds, strategy=strategy)
+
+
+def check_same_grid(ca: MAEConfig, cb: MAEConfig) -> MAEConfig:
+    """``ca`` when the two checkpoints cut images alike (size and patch size), else a one-line ``ValueError``: a
+    per-patch difference needs the same patch grid."""
+    if (ca.img_size, ca.patch_size) != (cb.img_size, cb.patch_size):
+        raise ValueError(
+            f"the two checkpoints cut images differently ({ca.img_size} px in {ca.patch_size} px patches vs "
+            f"{cb.img_size} px in {cb.patch_size} px): a per-patch difference needs the same patch grid"
+        )
+    return ca
+
+
+def batch_difference(
+    run_a: SeedBatch, run_b: SeedBatch, config: MAEConfig, *, metric: str, seeds: Iterable[int], strategy: str
+) -> PatchDifference:
+    """The :class:`PatchDifference` of two checkpoints' reconstructions already run on the same masks (two
+    :func:`.seed_batch.run_seeds` batches of one image, model config ``config``): what :func:`patch_difference`
+    returns, without running the models again (the app shares the batches with the spread maps)."""
+    if metric not in PATCH_METRICS:
+        raise ValueError(f"unknown per-patch metric {metric!r}; accepted: {', '.join(PATCH_METRICS)}")
+    if not torch.equal(run_a.mask, run_b.mask):
+        raise ValueError("the two batches were run on different masks: a per-patch difference needs the same masks")
+    device = run_a.pred.device
+    values = [_per_patch(run, metric, config, device) for run in (run_a, run_b)]  # [K, L] each
+    grid = config.grid_size
+    shape = (run_a.mask.shape[0], grid, grid)
     a, b = (v.reshape(shape).float().cpu().numpy() for v in values)
-    masks = runs[0].mask.reshape(shape).to(torch.uint8).cpu().numpy()
-    ratio = runs[0].mask_ratio
-    return difference_of(a, b, masks, metric=metric, seeds=() if drawn else seeds, mask_ratio=ratio, strategy=strategy)
+    masks = run_a.mask.reshape(shape).to(torch.uint8).cpu().numpy()
+    return difference_of(a, b, masks, metric=metric, seeds=seeds, mask_ratio=run_a.mask_ratio, strategy=strategy)
 
 
 def difference_of(

@@ -23,7 +23,7 @@ from ..modeling.patches import mask_to_pixels, unpatchify
 from ..options import CUSTOM_MASK
 from .norm_pix import denormalise
 from .preprocess import ImageLike, denormalize
-from .seed_batch import DEFAULT_MASKS, check_seeds, model_device, run_seeds
+from .seed_batch import DEFAULT_MASKS, SeedBatch, check_seeds, model_device, run_seeds
 
 
 @dataclass(frozen=True)
@@ -121,8 +121,20 @@ def mask_uncertainty(
     batch = run_seeds(
         model, image, mask_ratio, seeds, strategy=strategy, crop=crop, device=model_device(model, device), dtype=dtype
     )
+    return uncertainty_of(model, batch, seeds, strategy)
+
+
+def uncertainty_of(
+    model: MaskedAutoencoderViT, batch: SeedBatch, seeds: Iterable[int], strategy: str
+) -> MaskUncertainty:
+    """The :class:`MaskUncertainty` of ``model``'s K reconstructions already run (``batch``, from
+    :func:`.seed_batch.run_seeds` on ``seeds`` and ``strategy``): what :func:`mask_uncertainty` returns, without
+    running the model again (the app shares one batch between the spread and the difference map)."""
+    seeds = tuple(int(s) for s in seeds)
     config = model.config
     k, length, dim = batch.pred.shape
+    if k != len(seeds):
+        raise ValueError(f"the batch holds {k} masks, not the {len(seeds)} of seeds {list(seeds)}")
     channels, p = config.in_chans, config.patch_size
     grid = (config.grid_size, config.grid_size)
     with torch.inference_mode():
@@ -139,6 +151,6 @@ def mask_uncertainty(
         coverage=coverage_image.to(torch.int32).cpu().numpy(),
         masks=batch.mask.reshape(k, *grid).to(torch.uint8).cpu().numpy(),
         seeds=seeds,
-        mask_ratio=float(mask_ratio),
+        mask_ratio=float(batch.mask_ratio),
         strategy=strategy,
     )

@@ -151,13 +151,14 @@ def test_a_drawn_mask_has_no_spread_but_its_difference_map_and_keep_aspect_stays
 
 def test_closed_section_computes_nothing_and_a_metric_switch_reuses_the_spreads(view, image_file, monkeypatch):
     calls = []
-    real = uncertainty_view.mask_uncertainty
-    monkeypatch.setattr(uncertainty_view, "mask_uncertainty", lambda *a, **k: calls.append(a[2:4]) or real(*a, **k))
+    real = uncertainty_view.run_seeds
+    monkeypatch.setattr(uncertainty_view, "run_seeds", lambda *a, **k: calls.append(a[2:4]) or real(*a, **k))
     args = (image_file, *NAMES, 0.5, 0, False, "random", "", 16)
     assert all(isinstance(out, type(gr.skip())) for out in view.when_shown(False, False, *args, "mse"))
     assert not calls and not len(view.spreads) and not len(view.differences)
     first = view.when_shown(True, False, *args, "mse")
-    assert len(calls) == 2 and len(view.differences) == 1
+    # one packed forward per checkpoint for both parts: the spread and the difference share the K reconstructions
+    assert len(calls) == 2 and len(view.differences) == 1 and len(view.spreads) == 2
     lpips = view.when_shown(True, False, *args, "lpips")  # no LPIPS weights here: said in the note
     assert lpips[:3] == first[:3] and lpips[3] is None and "LPIPS needs" in lpips[4]
     assert view.when_shown(True, False, *args, "mse") == first  # reopened: the same files, nothing recomputed

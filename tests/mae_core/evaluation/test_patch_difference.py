@@ -9,8 +9,10 @@ import torch
 import torch.nn.functional as F
 
 from mae_core import PatchDifference, evaluate, patch_difference, reconstruct
+from mae_core.evaluation.patch_difference import batch_difference
 from mae_core.evaluation.perceptual import LpipsWeightsError, load_lpips
 from mae_core.evaluation.preprocess import display_levels, preprocess
+from mae_core.evaluation.seed_batch import run_seeds
 from mae_core.modeling.masking import mask_noise
 from mae_core.modeling.patches import mask_to_pixels, paste
 from tests.conftest import make_image, make_model
@@ -103,3 +105,15 @@ def test_a_drawn_mask_is_one_mask_the_same_as_reconstructs():
         patch_difference(a, b, image, removed=drawn)
     with pytest.raises(ValueError, match="removes no patch"):
         patch_difference(a, b, image, strategy="custom", removed=[])
+
+
+def test_batches_already_run_give_the_same_difference_and_must_share_their_masks(tiny_model):
+    other = make_model(config=tiny_model.config, seed=5)
+    image = make_image(seed=4)
+    runs = [run_seeds(m, image, 0.5, (1, 2), strategy="block") for m in (tiny_model, other)]
+    shared = batch_difference(*runs, tiny_model.config, metric="mse", seeds=(1, 2), strategy="block")
+    direct = patch_difference(tiny_model, other, image, 0.5, (1, 2), strategy="block")
+    np.testing.assert_array_equal(shared.diff, direct.diff)
+    elsewhere = run_seeds(other, image, 0.5, (3, 4), strategy="block")
+    with pytest.raises(ValueError, match="run on different masks"):
+        batch_difference(runs[0], elsewhere, tiny_model.config, metric="mse", seeds=(1, 2), strategy="block")
