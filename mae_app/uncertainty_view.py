@@ -176,18 +176,12 @@ class UncertaintyView:
         model = self.model(name)
         mask = (float(mask_ratio), strategy, seeds, None if drawn is None else tuple(drawn), bool(crop))
         key = (file_sha256(image), name, id(model), *mask)
-        picture = inputs.read_image(image)
-        compute = partial(
-            _computed,
-            run_seeds,
-            model,
-            picture,
-            float(mask_ratio),
-            seeds,
-            strategy=strategy,
-            crop=bool(crop),
-            removed=drawn,
-        )
+
+        def compute() -> SeedBatch:  # the image is read only when the batch is not kept
+            picture = inputs.read_image(image)
+            run = partial(run_seeds, strategy=strategy, crop=bool(crop), removed=drawn)
+            return _computed(run, model, picture, float(mask_ratio), seeds)
+
         return self.batches.get(key, compute)
 
     def uncertainty(

@@ -22,11 +22,7 @@ import torch
 
 from ..modeling.masking import check_mask_ratio, mask_hash, mask_noise
 from ..modeling.model import MaskedAutoencoderViT
-from ..options import (
-    check_batch_size,
-    check_seed,
-    check_strategy,
-)
+from ..options import check_batch_size, check_seed, check_strategy
 from .metrics import MetricPlan, measure, plan_metrics, warn_if_skipped
 from .norm_pix import denormalise
 from .packed import PackedWeights, cached_pack_weights, compute_dtype, packed_forward
@@ -153,7 +149,7 @@ def iter_evaluate(
     it lives, the caller's model untouched). ``progress(done, total)`` is called after each batch (counts of records).
     ``masks``: strategies of :data:`~mae_core.options.MASK_STRATEGIES`; every (image, ratio, seed)
     runs once per strategy, with the noise ``mask_noise(seed, L, strategy=mask)[0]`` whatever the batch.
-    ``metrics``: the optional metrics to compute (names from :data:`..options.METRIC_NAMES`; loss, mse and psnr are
+    ``metrics``: the optional metrics to compute (names from ``mae_core.options.METRIC_NAMES``; loss, mse and psnr are
     always computed); None computes ssim, detail and visible_loss, plus lpips when its weights are already on this
     machine (:func:`.metrics.plan_metrics`). lpips asked for but unavailable is left out (None) with a
     :class:`~.metrics.MetricSkippedWarning` saying what to fetch. ``spread`` (only when named): each image's mean
