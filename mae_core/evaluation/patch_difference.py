@@ -68,8 +68,7 @@ def patch_difference(
     ``reconstruct`` takes them; the ratio is then the drawn one and ``seeds`` unused: the result's ``seeds`` is
     ``()``). ``metric="lpips"`` raises :class:`~.perceptual.LpipsWeightsError` (one line: what to fetch) without
     weights."""
-    if metric not in PATCH_METRICS:
-        raise ValueError(f"unknown per-patch metric {metric!r}; accepted: {', '.join(PATCH_METRICS)}")
+    check_patch_metric(metric)
     ca = check_same_grid(model_a.config, model_b.config)
     drawn = strategy == CUSTOM_MASK
     seeds = (0,) if drawn else check_seeds(seeds)
@@ -80,6 +79,12 @@ def patch_difference(
         for model in (model_a, model_b)
     ]
     return batch_difference(*runs, ca, metric=metric, seeds=() if drawn else seeds, strategy=strategy)
+
+
+def check_patch_metric(metric: str) -> None:
+    """A one-line ``ValueError`` unless ``metric`` is one of :data:`PATCH_METRICS`."""
+    if metric not in PATCH_METRICS:
+        raise ValueError(f"unknown per-patch metric {metric!r}; accepted: {', '.join(PATCH_METRICS)}")
 
 
 def check_same_grid(ca: MAEConfig, cb: MAEConfig) -> MAEConfig:
@@ -99,8 +104,7 @@ def batch_difference(
     """The :class:`PatchDifference` of two checkpoints' reconstructions already run on the same masks (two
     :func:`.seed_batch.run_seeds` batches of one image, model config ``config``): what :func:`patch_difference`
     returns, without running the models again (the app shares the batches with the spread maps)."""
-    if metric not in PATCH_METRICS:
-        raise ValueError(f"unknown per-patch metric {metric!r}; accepted: {', '.join(PATCH_METRICS)}")
+    check_patch_metric(metric)
     if not torch.equal(run_a.mask, run_b.mask):
         raise ValueError("the two batches were run on different masks: a per-patch difference needs the same masks")
     device = run_a.pred.device

@@ -148,7 +148,7 @@ def noise_for_seeds(
 ) -> torch.Tensor:
     """[len(seeds), num_patches]: row ``i`` is ``mask_noise(seeds[i], L, strategy=strategy, grid=grid)[0]``,
     whatever the batch around it."""
-    return torch.cat([mask_noise(int(s), num_patches, strategy=strategy, grid=grid) for s in seeds], dim=0)
+    return torch.cat([mask_noise(s, num_patches, strategy=strategy, grid=grid) for s in seeds], dim=0)
 
 
 def chosen_masks(
@@ -163,8 +163,7 @@ def chosen_masks(
     if strategy != CUSTOM_MASK:
         if removed is not None:
             raise ValueError(f"removed patches are for strategy='custom', not {strategy!r}")
-        checked = [check_seed(s) for s in seeds]
-        return noise_for_seeds(checked, num_patches, strategy=check_strategy(strategy), grid=grid), mask_ratio
+        return noise_for_seeds(seeds, num_patches, strategy=check_strategy(strategy), grid=grid), mask_ratio
     if removed is None:
         raise ValueError("strategy='custom' needs the removed patches (indices or a boolean grid)")
     drawn = removed_bitmap(removed, num_patches, grid=grid)
