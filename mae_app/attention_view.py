@@ -25,7 +25,7 @@ from mae_core.modeling.attention import CLASS_TOKEN, AttentionMap
 from mae_core.modeling.model import MaskedAutoencoderViT
 
 from . import inputs
-from .components import result_panel
+from .components import FOLLOW_LATEST, result_panel
 from .panels import served_png
 
 ROLLOUT = "rollout"
@@ -268,9 +268,11 @@ def wire(
     shown_args = [tab.shown, *args]
     results.change(gpu(view.when_shown), shown_args, tab.outputs, api_visibility="private")
     for control in (tab.layer, tab.head):
-        control.input(gpu(view.when_shown), shown_args, tab.outputs, api_visibility="private")
-    tab.patch.submit(gpu(view.when_shown), shown_args, tab.outputs, api_visibility="private")
+        control.input(gpu(view.when_shown), shown_args, tab.outputs, api_visibility="private", **FOLLOW_LATEST)
+    tab.patch.submit(gpu(view.when_shown), shown_args, tab.outputs, api_visibility="private", **FOLLOW_LATEST)
     for row, overlay in enumerate(tab.overlays):
         pick_args = [*compare_inputs, tab.layer, keep_aspect, gr.State(row)]
-        picked = overlay.select(view.pick_patch, pick_args, [tab.patch, tab.layer], api_visibility="private")
+        picked = overlay.select(
+            view.pick_patch, pick_args, [tab.patch, tab.layer], api_visibility="private", **FOLLOW_LATEST
+        )
         picked.then(gpu(view.when_shown), shown_args, tab.outputs, api_visibility="private")

@@ -5,10 +5,12 @@
 - **Stale results.** :class:`Shown` records the settings of the result on screen; a control changed after it
   marks the panels stale in words (:meth:`ComparePage.stale`) until the next run, and "Copy link" gives the link of
   the result shown, not of the changed controls.
-- **The draw race.** Stroke previews come back in any order, some after a Reconstruct pressed right after the last
-  stroke. Once a page has asked for a run, previews only renew the drawn patch list (the result is then marked
-  stale when the drawing differs) and never touch the panels, the table or the note; a reset painter (a new image,
-  checkpoint, crop or strategy) starts over, previews filling the masked panels until the next run.
+- **The draw race.** Stroke previews reach the server in any order (the browser uploads each painting while it
+  sends the preview), and some come back after a Reconstruct pressed right after the last stroke. Each stroke is
+  stamped in the browser before its painting is read; a preview older than one the page has already been sent
+  changes nothing. Once a page has asked for a run, previews only renew the drawn patch list (the result is then
+  marked stale when the drawing differs) and never touch the panels, the table or the note; a reset painter (a new
+  image, checkpoint, crop or strategy) starts over, previews filling the masked panels until the next run.
 """
 
 from __future__ import annotations
@@ -122,6 +124,7 @@ class ComparePage:
         # stays outside it, in the server's)
         self.compare = compare or app.compare
         self._ran: set[str] = set()
+        self._strokes: dict[str, float] = {}  # per page, the latest stroke a preview was asked for
         self._lock = threading.Lock()
 
     # ---- running ----
@@ -176,6 +179,7 @@ class ComparePage:
     def preview_drawing(
         self,
         painting: dict | None,
+        stroke: float | None,
         image: str | None,
         a: str,
         b: str,
@@ -184,8 +188,12 @@ class ComparePage:
     ) -> tuple:
         """:meth:`MAEApp.preview_drawing` (the patch list, the panels, the note), then the table and the record of
         the result, both cleared: the panels show the drawing, not a result. Only the patch list once the page
-        asked for a run."""
-        return self._preview(request, 1, lambda: self.app.preview_drawing(painting, image, a, b, crop))
+        asked for a run; nothing when the page has seen a preview of a later stroke (``stroke``: when the painting
+        was read, on the browser's clock; None orders nothing)."""
+        key = session_key(request)
+        self._see_stroke(key, stroke)
+        outputs = self._preview(request, 1, lambda: self.app.preview_drawing(painting, image, a, b, crop))
+        return outputs if self._see_stroke(key, stroke) else _skips(len(outputs))
 
     def preview_patches(
         self,
@@ -198,6 +206,16 @@ class ComparePage:
     ) -> tuple:
         """:meth:`MAEApp.preview_patches`, as :meth:`preview_drawing` (nothing once the page asked for a run)."""
         return self._preview(request, 0, lambda: self.app.preview_patches(removed, image, a, b, crop))
+
+    def _see_stroke(self, key: str, stroke: float | None) -> bool:
+        """Record that the page ``key`` sent a preview of the painting read at ``stroke``; whether no later one
+        came before it."""
+        if stroke is None:
+            return True
+        with self._lock:
+            latest = max(self._strokes.get(key, stroke), stroke)
+            self._strokes[key] = latest
+        return stroke >= latest
 
     def _preview(self, request: gr.Request | None, leading: int, make) -> tuple:
         """``make()``'s outputs (``leading`` outputs before the panels, then the panels and the note), then the

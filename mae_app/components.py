@@ -19,6 +19,12 @@ PANEL_CLASS = "mae-panel"
 # panels are shown with hard pixel edges: a smoothed upscale would blur the patch boundaries the viewer compares
 PANEL_CSS = f".{PANEL_CLASS} img {{ width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }}"
 
+# For events whose outputs show a control's current value (a stroke's preview, a layer picked, a seed chosen):
+# gradio's default for them ("once") drops every trigger while one is pending, so a second stroke or pick made
+# during a slow preview is never shown and the page disagrees with its own controls; "always_last" runs the last
+# one once the pending one is done.
+FOLLOW_LATEST = {"trigger_mode": "always_last"}
+
 
 def checked_image(**kwargs) -> gr.Image:
     """A ``gr.Image`` input (``type="filepath"``) whose unreadable uploads reach the handlers as their file.

@@ -39,7 +39,7 @@ from mae_core.modeling.model import MaskedAutoencoderViT
 from mae_core.options import CUSTOM_MASK
 
 from . import inputs, space
-from .components import result_panel
+from .components import FOLLOW_LATEST, result_panel
 from .panels import heatmap_with_scale, served_png
 from .user_errors import as_note
 
@@ -392,8 +392,9 @@ def wire(
     shown_args = [tab.shown, keep_aspect, *square_inputs, tab.masks, tab.metric]
     outputs = [*tab.spread_outputs, *tab.difference_outputs]
     page = {"fn": gpu(view.when_shown), "inputs": shown_args, "outputs": outputs, "api_visibility": "private"}
+    latest = {**page, **FOLLOW_LATEST}
     tab.section.expand(lambda: True, outputs=[tab.shown], api_visibility="private").then(**page)
     tab.section.collapse(lambda: False, outputs=[tab.shown], api_visibility="private")
     results.change(**page)
-    tab.masks.submit(**page)
-    tab.metric.input(**page)
+    tab.masks.submit(**latest)
+    tab.metric.input(**latest)

@@ -14,7 +14,15 @@ from mae_core.options import CUSTOM_MASK, MASK_STRATEGIES, RECONSTRUCTION_METRIC
 
 from .. import attention_view, uncertainty_view
 from ..compare_page import ComparePage
-from ..components import checked_image, link_row, mask_painter, result_panel, strategy_choice, wire_link
+from ..components import (
+    FOLLOW_LATEST,
+    checked_image,
+    link_row,
+    mask_painter,
+    result_panel,
+    strategy_choice,
+    wire_link,
+)
 from ..formatting import EMPTY_COMPARE, empty_table, metric_legend
 from ..inputs import RATIO_RANGE
 
@@ -34,6 +42,7 @@ class CompareTab:
     strategy: gr.Radio  # random / block / grid, or draw (value "custom")
     painter: gr.ImageEditor  # shown for draw: paint over the image as the top checkpoint sees it
     removed: gr.Textbox  # the drawn patch indices: filled from the painting, or typed; an input of /compare
+    stroke: gr.Number  # never shown: when the painting a stroke preview reads was taken (the browser's clock, ms)
     run: gr.Button  # the page's Reconstruct (errors go to the note); api_run is the /compare endpoint
     api_run: gr.Button  # never shown: /compare raises its errors to the caller
     panels: tuple[gr.Image, ...]  # 5 per row, top row first
@@ -102,6 +111,7 @@ def build(
                     visible=False,
                     elem_id="removed-patches",
                 )
+                stroke = gr.Number(None, visible="hidden", elem_id="stroke-time")
             with gr.Column(scale=1):
                 # values are set again per page load (on_load): the pair may change while the server runs
                 a = gr.Dropdown(list(names), value=pair[0], label="Checkpoint, top row", elem_id="checkpoint-top")
@@ -152,6 +162,7 @@ def build(
         strategy,
         painter,
         removed,
+        stroke,
         run,
         api_run,
         panels,
@@ -190,6 +201,10 @@ def panel_label(panel: str, row: str) -> str:
     return f"{panel} ({row})"
 
 
+# the browser's clock (ms since the page loaded), read when a stroke ends
+STROKE_CLOCK = "() => performance.now()"
+
+
 def wire(tab: CompareTab, compare: Callable, page: ComparePage, new_seed: Callable) -> None:
     """The named ``/compare`` endpoint is ``compare`` (its errors raised to the caller); the page's Reconstruct,
     releasing the slider, entering a seed and "New seed" run ``page.run`` (errors into the note, the result shown
@@ -215,7 +230,17 @@ def wire(tab: CompareTab, compare: Callable, page: ComparePage, new_seed: Callab
         )
     preview_inputs = [tab.image, tab.a, tab.b, tab.crop]
     preview_outputs = [*tab.panels, tab.note, tab.metrics, tab.shown]
+    # Each stroke is stamped in the browser before its preview reads the painting: the painter uploads its layers
+    # while gradio gathers it, so two strokes' previews can reach the server in either order, and the page drops
+    # the one older than a preview it has already seen (ComparePage.preview_drawing). The stamp must be wired first.
+    tab.painter.input(None, None, [tab.stroke], js=STROKE_CLOCK, trigger_mode="multiple", api_visibility="private")
     tab.painter.input(
-        page.preview_drawing, [tab.painter, *preview_inputs], [tab.removed, *preview_outputs], api_visibility="private"
+        page.preview_drawing,
+        [tab.painter, tab.stroke, *preview_inputs],
+        [tab.removed, *preview_outputs],
+        api_visibility="private",
+        **FOLLOW_LATEST,  # strokes made during a slow preview are previewed after it: the patch list ends complete
     )
-    tab.removed.submit(page.preview_patches, [tab.removed, *preview_inputs], preview_outputs, api_visibility="private")
+    tab.removed.submit(
+        page.preview_patches, [tab.removed, *preview_inputs], preview_outputs, api_visibility="private", **FOLLOW_LATEST
+    )

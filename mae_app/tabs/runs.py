@@ -17,7 +17,7 @@ from mae_core.options import MASK_STRATEGIES, METRIC_NAMES
 
 from .. import formatting
 from ..breakdown_view import DEFAULT_THRESHOLD
-from ..components import link_row, result_panel, wire_link
+from ..components import FOLLOW_LATEST, link_row, result_panel, wire_link
 from ..drill import DIFFERENCE_LEGEND, RunDrill
 from ..formatting import empty_table, metric_legend
 from .compare import PANEL_LABELS, ROWS, panel_label
@@ -265,10 +265,12 @@ def wire(
     section.image.change(
         drill.seed_choices, [tab.picked, section.image], [section.seed], api_visibility="private"
     ).then(drill.gallery, gallery_inputs, gallery_outputs, api_visibility="private")
-    section.seed.input(drill.gallery, gallery_inputs, gallery_outputs, api_visibility="private")
+    section.seed.input(drill.gallery, gallery_inputs, gallery_outputs, api_visibility="private", **FOLLOW_LATEST)
     # the breakdown follows the image (a pick, a row click, a link, Analyse's ranking) and the threshold box
     section.image.change(drill.show_breakdown, breakdown_inputs, breakdown_outputs, api_visibility="private")
-    section.threshold.submit(drill.show_breakdown, breakdown_inputs, breakdown_outputs, api_visibility="private")
+    section.threshold.submit(
+        drill.show_breakdown, breakdown_inputs, breakdown_outputs, api_visibility="private", **FOLLOW_LATEST
+    )
     section.api_breakdown.click(
         drill.breakdown,
         [section.api_runs, section.api_image, section.threshold],

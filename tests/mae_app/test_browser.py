@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -433,9 +434,11 @@ def test_a_checkpoint_that_cannot_be_had_is_marked_and_refused_at_once_in_chromi
 
 
 def test_a_stroke_preview_arriving_after_reconstruct_never_replaces_the_result(tmp_path, isolated_caches):
-    """The draw race: strokes painted right before Reconstruct have their previews land after the result (held
-    4 s here, as on a busy server; the first stroke's is not). The result stays whole, its table and note describe
-    the same mask, and the panels are marked stale (the drawing now hides more)."""
+    """The draw race: strokes painted right before Reconstruct have their previews land after the result (the
+    second stroke's held 15 s here, as on a busy server). The result stays whole, its table and note describe
+    the same mask, and the panels are marked stale (the drawing now hides more). A stroke that ends while an
+    earlier stroke's preview is pending is previewed after it, and an earlier stroke's preview that reaches the
+    server late is dropped, so the patch list ends as the whole drawing."""
     from playwright.sync_api import expect, sync_playwright
 
     picture = tmp_path / "upload.png"
@@ -443,13 +446,18 @@ def test_a_stroke_preview_arriving_after_reconstruct_never_replaces_the_result(t
     app = default_app(run_root=tmp_path / "runs")
     quick_preview = app.preview_drawing
 
-    calls = []
+    calls, lists, ends = [], [], []  # each preview's painting, the patch list it gave, when it arrived and ended
+    hold = threading.Event()  # set: previews take 15 s (longer than a stroke takes in headless chromium)
 
     def slow_preview(*args, **kwargs):
         calls.append(args)
-        if len(calls) > 1:
-            time.sleep(4.0)
-        return quick_preview(*args, **kwargs)
+        ends.append(time.monotonic())
+        outputs = quick_preview(*args, **kwargs)
+        if hold.is_set():
+            time.sleep(15.0)
+        lists.append(outputs[0])
+        ends.append(time.monotonic())
+        return outputs
 
     app.preview_drawing = slow_preview
     with serve(app) as (_, url), sync_playwright() as p:
@@ -464,13 +472,37 @@ def test_a_stroke_preview_arriving_after_reconstruct_never_replaces_the_result(t
             removed_box = page.locator("#removed-patches textarea")
             _stroke(page, canvas, -20, both_ways=False)
             expect(removed_box).not_to_have_value("", timeout=30_000)  # the first stroke's preview landed
-            for offset in (0, 20):  # more strokes, then Reconstruct at once: their previews come late
-                _stroke(page, canvas, offset)
+            _wait_until(lambda: len(lists) == len(calls), "a preview of the first stroke never ended")
+            assert float(page.locator("#stroke-time input").input_value()) > 0  # the stroke was stamped
+            first = len(calls)
+            hold.set()
+            _stroke(page, canvas, 0)  # a second stroke: its preview is held
+            _wait_until(lambda: len(calls) > first, "the second stroke's preview never started")
+            _stroke(page, canvas, 20)  # a third while it is pending, then Reconstruct at once
             page.locator("#run-compare").click()
+            hold.clear()  # the third stroke's preview waits only for the second's
             note = page.locator("#compare-note")
             expect(note).to_contain_text("(drawn)", timeout=90_000)
             drawn = int(re.search(r"same mask: (\d+) of 196", note.inner_text()).group(1))
-            page.wait_for_timeout(12_000)  # the late previews land (or are dropped) meanwhile
+
+            # once the previews settle (none for 10 s: a stroke's reaches the server seconds after it here), the
+            # patch list is what the whole drawing hides, whatever order they came back in (gradio's default for
+            # the event would drop the third stroke's, ending while the second's was pending): the same list as
+            # a fresh read of the painting gives (stroke 1 again: it hides nothing new)
+            def settle() -> str:
+                _wait_until(
+                    lambda: len(lists) == len(calls) and time.monotonic() - ends[-1] > 10,
+                    "the previews never settled",
+                    timeout=120,
+                )
+                return removed_box.input_value()
+
+            shown = settle()
+            assert str(drawn) in {str(len(x.split(","))) for x in lists if x}, lists  # the result: a preview's
+            previewed = len(calls)
+            _stroke(page, canvas, -20, both_ways=False)
+            _wait_until(lambda: len(calls) > previewed, "the repeated stroke was never previewed")
+            assert settle() == lists[-1] == shown, (shown, lists)
             for panel in PANELS:
                 expect(page.locator(f"{panel} img")).to_be_visible()
             expect(note).to_contain_text(f"same mask: {drawn} of 196 patches removed (drawn)")
@@ -483,6 +515,14 @@ def test_a_stroke_preview_arriving_after_reconstruct_never_replaces_the_result(t
             _no_error_badges(page, [*PANELS, "#metrics"])
         finally:
             browser.close()
+
+
+def _wait_until(condition: Callable[[], bool], failure: str, timeout: float = 60) -> None:
+    """Poll ``condition`` (server-side state a test recorded) until it holds, else fail with ``failure``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.2)
 
 
 def _table_rows(table) -> list[dict[str, str]]:

@@ -75,25 +75,43 @@ def test_the_copied_link_is_the_result_on_screen(page, tiny_app, image_file):
 
 
 def test_previews_fill_the_masked_panels_until_the_page_runs_then_only_the_patch_list(page, image_file):
-    removed, *panels, note, table, shown = page.preview_drawing(painting(slice(0, 8)), image_file, *NAMES, request=PAGE)
+    removed, *panels, note, table, shown = page.preview_drawing(
+        painting(slice(0, 8)), None, image_file, *NAMES, request=PAGE
+    )
     assert removed == "0, 1, 2, 3" and sum(p is not None for p in panels) == 2 and "hides 4 of 16" in note
     assert table is None and shown is None  # the panels show a drawing, not a result
     page.run(None, image_file, *NAMES, 0.5, 0, False, "custom", removed, request=PAGE)
     # a stroke's preview coming back after Reconstruct (painted before or after it): only the patch list
-    late = page.preview_drawing(painting(slice(0, 16)), image_file, *NAMES, request=PAGE)
+    late = page.preview_drawing(painting(slice(0, 16)), None, image_file, *NAMES, request=PAGE)
     assert late[0] == "0, 1, 2, 3, 4, 5, 6, 7" and all(skipped(value) for value in late[1:])
     assert all(skipped(value) for value in page.preview_patches("5", image_file, *NAMES, request=PAGE))
-    other = page.preview_drawing(painting(slice(0, 8)), image_file, *NAMES, request=gr.Request(session_hash="x"))
+    other = page.preview_drawing(painting(slice(0, 8)), None, image_file, *NAMES, request=gr.Request(session_hash="x"))
     assert sum(p is not None for p in other[1 : 1 + PANELS]) == 2  # another page is not affected
     page.canvas("custom", image_file, NAMES[0], False, request=PAGE)  # the painter starts over
-    again = page.preview_drawing(painting(slice(0, 8)), image_file, *NAMES, request=PAGE)
+    again = page.preview_drawing(painting(slice(0, 8)), None, image_file, *NAMES, request=PAGE)
     assert sum(p is not None for p in again[1 : 1 + PANELS]) == 2
+
+
+def test_a_preview_of_an_earlier_stroke_arriving_late_changes_nothing(page, image_file):
+    """Two strokes' previews reach the server in either order (the browser uploads the painting meanwhile): the
+    page keeps the later stroke's, per page."""
+    newer = page.preview_drawing(painting(slice(0, 16)), 2000.0, image_file, *NAMES, request=PAGE)
+    assert newer[0] == "0, 1, 2, 3, 4, 5, 6, 7"
+    older = page.preview_drawing(painting(slice(0, 8)), 1000.5, image_file, *NAMES, request=PAGE)
+    assert len(older) == len(newer) and all(skipped(value) for value in older)
+    again = page.preview_drawing(painting(slice(0, 16)), 2000.0, image_file, *NAMES, request=PAGE)
+    assert again[0] == newer[0]  # the same stroke previewed again (a deferred trigger) still shows
+    other = page.preview_drawing(
+        painting(slice(0, 8)), 1000.5, image_file, *NAMES, request=gr.Request(session_hash="x")
+    )
+    assert other[0] == "0, 1, 2, 3"  # another page has its own strokes
+    assert page.preview_drawing(painting(slice(0, 8)), None, image_file, *NAMES, request=PAGE)[0] == "0, 1, 2, 3"
 
 
 def test_a_failed_first_run_lets_previews_fill_the_panels_again(page, image_file):
     *_, note, shown = page.run(None, image_file, *NAMES, 0.5, 0, False, "custom", "", request=PAGE)
     assert "no patch is removed" in note and skipped(shown)
-    removed, *panels, _, _, _ = page.preview_drawing(painting(slice(0, 8)), image_file, *NAMES, request=PAGE)
+    removed, *panels, _, _, _ = page.preview_drawing(painting(slice(0, 8)), None, image_file, *NAMES, request=PAGE)
     assert sum(p is not None for p in panels) == 2
 
 
