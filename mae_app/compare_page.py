@@ -191,9 +191,10 @@ class ComparePage:
         asked for a run; nothing when the page has seen a preview of a later stroke (``stroke``: when the painting
         was read, on the browser's clock; None orders nothing)."""
         key = session_key(request)
-        self._see_stroke(key, stroke)
+        if not self._see_stroke(key, stroke):  # a later stroke's preview came first: nothing to make
+            return _skips(1 + PANELS + 3)
         outputs = self._preview(request, 1, lambda: self.app.preview_drawing(painting, image, a, b, crop))
-        return outputs if self._see_stroke(key, stroke) else _skips(len(outputs))
+        return outputs if self._see_stroke(key, stroke) else _skips(len(outputs))  # or came while this was made
 
     def preview_patches(
         self,
