@@ -53,8 +53,7 @@ def test_upload_and_compare_in_chromium(tmp_path, isolated_caches):
             expect(page.locator("#compare-note")).to_contain_text("same mask")
             # every panel image decoded in the browser, at the model's size
             for panel in PANELS:
-                width = page.locator(f"{panel} img").evaluate("img => img.complete ? img.naturalWidth : 0")
-                assert width > 0, panel
+                assert _image_size(page, f"{panel} img")[0] > 0, panel
             page.screenshot(path=str(screenshot), full_page=True)
         finally:
             browser.close()
@@ -380,8 +379,7 @@ def test_the_page_tells_the_truth_in_chromium(tmp_path, isolated_caches):
         assert shown == [float(f"{value:.4g}") for value in library]  # over white, as the library reads it
         numbers = [float(cell) for row in rows for cell in row if _is_number(cell)]
         assert numbers and all(float(f"{n:.4g}") == n for n in numbers)
-        width = page.locator(f"{PANELS[4]} img").evaluate("img => img.complete ? img.naturalWidth : 0")
-        assert width == 224 + SCALE_WIDTH  # the heatmap with its colour bar
+        assert _image_size(page, f"{PANELS[4]} img")[0] == 224 + SCALE_WIDTH  # the heatmap with its colour bar
         page.locator("#checkpoint-bottom input").click()
         page.get_by_role("option", name="tiny-pixel", exact=True).click()
         expect(page.locator("#bottom-label")).to_have_text("bottom: tiny-pixel, pixel loss", timeout=30_000)
@@ -515,6 +513,14 @@ def test_a_stroke_preview_arriving_after_reconstruct_never_replaces_the_result(t
             _no_error_badges(page, [*PANELS, "#metrics"])
         finally:
             browser.close()
+
+
+def _image_size(page, selector: str, timeout_ms: float = 30_000) -> list[int]:
+    """The [width, height] of the picture ``selector`` shows, once the browser has decoded it (a panel's note can
+    land before its picture has loaded)."""
+    loaded = "sel => { const img = document.querySelector(sel); return !!img && img.complete && img.naturalWidth > 0; }"
+    page.wait_for_function(loaded, arg=selector, timeout=timeout_ms)
+    return page.locator(selector).evaluate("img => [img.naturalWidth, img.naturalHeight]")
 
 
 def _wait_until(condition: Callable[[], bool], failure: str, timeout: float = 60) -> None:
@@ -722,7 +728,7 @@ def test_spread_and_difference_maps_in_chromium(tmp_path, isolated_caches):
             expect(spread_note).to_contain_text("K = 16 masks (random, ratio 0.75, seeds 0-15")
             expect(difference_note).to_contain_text("this mask: b better on", timeout=60_000)
             for panel in ("#spread-top", "#spread-bottom", "#difference-map"):
-                width = page.locator(f"{panel} img").evaluate("img => img.complete ? img.naturalWidth : 0")
+                width, _ = _image_size(page, f"{panel} img")
                 assert width == 224 + SCALE_WIDTH, panel  # the bundled pair's 224 px beside its colour bar
             page.locator("#difference-metric").get_by_text("lpips", exact=True).click()
             expect(difference_note).to_contain_text("LPIPS needs AlexNet's weights", timeout=60_000)
@@ -773,9 +779,7 @@ def test_keep_aspect_reconstructs_at_the_uploads_own_size_in_chromium(tmp_path, 
             page = browser.new_page(viewport={"width": 1400, "height": 1300})
             _upload_and_compare(page, url, picture, keep_aspect=True)
             for panel in PANELS:
-                size = page.locator(f"{panel} img").evaluate(
-                    "img => img.complete ? [img.naturalWidth, img.naturalHeight] : null"
-                )
+                size = _image_size(page, f"{panel} img")
                 heatmap = panel.endswith("-4")  # the error heatmap carries its colour bar on the right
                 assert size == [480 + (SCALE_WIDTH if heatmap else 0), 320], panel
             expect(page.locator("#metrics")).to_contain_text("450")  # 600 patches, 150 kept at 0.75
@@ -784,10 +788,7 @@ def test_keep_aspect_reconstructs_at_the_uploads_own_size_in_chromium(tmp_path, 
             note = page.locator("#attention-note")
             expect(note).to_contain_text("(tiny-pixel): encoder rollout, from the class token", timeout=90_000)
             for row in ("top", "bottom"):
-                size = page.locator(f"#attention-{row} img").evaluate(
-                    "img => img.complete ? [img.naturalWidth, img.naturalHeight] : null"
-                )
-                assert size == [480, 320], row
+                assert _image_size(page, f"#attention-{row} img") == [480, 320], row
             maps = reconstruct(load_model("tiny-pixel"), str(picture), 0.75, 0, size="native", attentions=True)
             visible = int(maps.attention.visible[-1])
             y, x = divmod(visible, 30)
